@@ -1,0 +1,302 @@
+"""The data step: validate a runs table, map its columns onto a law's inputs, derive features.
+
+One row of the input DataFrame is one training run or checkpoint. :func:`prepare_design`
+turns it into a :class:`Design`: float arrays named after the law's inputs, the target,
+integer codes of the grouping columns, and the centre of each input (used only to make
+sampling easier). Nothing is dropped silently: a bad value raises a ``ValueError`` that
+names the column, the first offending row and the fix.
+
+Derived inputs (computed when a law or a plot asks for them and the raw columns exist):
+
+* ``C = 6 N D``: training FLOPs of a dense transformer (Kaplan et al. 2020, Sec. 2.1).
+* ``D_per_N = D / N``: tokens per parameter (``M`` in Gadre et al. 2024).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bayescale.laws.base import Law
+from bayescale.likelihoods import Likelihood
+
+#: Derived features: name -> (the inputs it is computed from, the function).
+DERIVED: dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray]]] = {
+    "C": (("N", "D"), lambda N, D: 6.0 * N * D),
+    "D_per_N": (("N", "D"), lambda N, D: D / N),
+    "M": (("N", "D"), lambda N, D: D / N),
+}
+
+
+@dataclass
+class Design:
+    """Arrays ready for the model, and where they came from.
+
+    Attributes
+    ----------
+    inputs : dict of str to ndarray
+        Law input name to float64 values, one per row.
+    y : ndarray or None
+        Target values (None for prediction).
+    group_index : dict of str to ndarray
+        Grouping column to integer level codes; ``-1`` marks a level unseen in the fit.
+    levels : dict of str to list of str
+        Grouping column to its level labels, in code order.
+    columns : dict of str to str
+        Law input name to the DataFrame column it was read from.
+    frame : DataFrame
+        The rows used, with the law's inputs under their own names and derived features added.
+    """
+
+    inputs: dict[str, np.ndarray]
+    y: np.ndarray | None
+    group_index: dict[str, np.ndarray]
+    levels: dict[str, list[str]]
+    columns: dict[str, str]
+    frame: pd.DataFrame
+    centres: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return len(self.frame)
+
+
+def resolve_columns(law: Law, df: pd.DataFrame, inputs: Mapping[str, str] | None) -> dict[str, str]:
+    """Map every law input to a DataFrame column (or to a derivable feature, marked by its own name).
+
+    Raises
+    ------
+    ValueError
+        For a mapping key that is not an input of the law, or a column that is missing.
+    """
+    inputs = dict(inputs or {})
+    unknown = [key for key in inputs if key not in law.inputs]
+    if unknown:
+        raise ValueError(
+            f"inputs={inputs!r}: {unknown} are not inputs of law {law.name!r}; its inputs are "
+            f"{list(law.inputs)}. Map each of those to a column, e.g. inputs={{'{law.inputs[0]}': 'my_column'}}"
+        )
+    columns: dict[str, str] = {}
+    for name in law.inputs:
+        column = inputs.get(name, name)
+        if column in df.columns:
+            columns[name] = column
+        elif name not in inputs and name in DERIVED and all(
+            source in inputs or source in df.columns for source in DERIVED[name][0]
+        ):
+            columns[name] = name  # derived below from its sources
+        else:
+            raise ValueError(
+                f"column {column!r} for input {name!r} of law {law.name!r} is missing; the DataFrame has "
+                f"{list(df.columns)}. Pass inputs={{'{name}': '<column>'}} to name the right column"
+            )
+    return columns
+
+
+def _numeric_column(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    """``df[column]`` as float64, refusing non-numbers, NaN and inf with the first bad row."""
+    series = df[column]
+    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            row = series.index[bad.to_numpy().argmax()]
+            raise ValueError(
+                f"column {column!r} ({role}) is not numeric: row {row!r} holds {series.loc[row]!r}. "
+                "Convert it to numbers (e.g. '7B' -> 7e9) before fitting"
+            )
+        series = converted
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {column!r} ({role}) has {values[position]} at row {df.index[position]!r}; "
+            "NaN and inf are not dropped silently: remove or fill those rows first "
+            f"(e.g. df.dropna(subset=[{column!r}]))"
+        )
+    return values
+
+
+def _check_domain(values: np.ndarray, column: str, name: str, domain: str, index: pd.Index) -> None:
+    if domain == "positive":
+        bad = values <= 0
+        need = "> 0 (the law takes its log)"
+    elif domain == "nonnegative":
+        bad = values < 0
+        need = ">= 0"
+    else:
+        return
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {column!r} (input {name}) has {values[position]:g} at row {index[position]!r}; "
+            f"{name} must be {need}. Fix or drop that row"
+        )
+
+
+def input_values(law: Law, df: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Validated float arrays of the law's inputs, deriving features where needed."""
+    values: dict[str, np.ndarray] = {}
+    pending = []
+    for name in law.inputs:
+        column = columns[name]
+        if column in df.columns:
+            values[name] = _numeric_column(df, column, f"input {name}")
+            _check_domain(values[name], column, name, law.domain(name), df.index)
+        else:
+            pending.append(name)
+    for name in pending:
+        sources, function = DERIVED[name]
+        raw = {s: values[s] if s in values else _numeric_column(df, columns.get(s, s), f"input {s}") for s in sources}
+        values[name] = function(**raw)
+    return values
+
+
+def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add every derivable feature (``C``, ``D_per_N``, ...) whose sources are columns of ``frame``."""
+    frame = frame.copy()
+    for name, (sources, function) in DERIVED.items():
+        if name not in frame.columns and all(s in frame.columns for s in sources):
+            frame[name] = function(**{s: frame[s].to_numpy(dtype=float) for s in sources})
+    return frame
+
+
+def group_codes(
+    df: pd.DataFrame, column: str, levels: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of a grouping column; with ``levels`` given, unseen labels get ``-1``.
+
+    Raises
+    ------
+    ValueError
+        If the column is missing or has missing values.
+    """
+    if column not in df.columns:
+        raise ValueError(
+            f"grouping column {column!r} is missing; the DataFrame has {list(df.columns)}. "
+            "Name an existing column in groups= or hierarchy="
+        )
+    labels = df[column]
+    if labels.isna().any():
+        row = labels.index[labels.isna().to_numpy().argmax()]
+        raise ValueError(
+            f"grouping column {column!r} is empty at row {row!r}; give every row a group label "
+            f"(e.g. df[{column!r}] = df[{column!r}].fillna('unknown'))"
+        )
+    text = labels.astype(str).to_numpy()
+    if levels is None:
+        levels = sorted(set(text), key=lambda s: (len(s), s)) if _looks_numeric(text) else sorted(set(text))
+    lookup = {label: code for code, label in enumerate(levels)}
+    codes = np.array([lookup.get(t, -1) for t in text], dtype=np.int32)
+    return codes, list(levels)
+
+
+def _looks_numeric(text: np.ndarray) -> bool:
+    return all(t.replace(".", "", 1).lstrip("-").isdigit() for t in text)
+
+
+def prepare_design(
+    df: pd.DataFrame,
+    law: Law,
+    *,
+    y: str | None,
+    inputs: Mapping[str, str] | None,
+    group_columns: Sequence[str],
+    likelihood: Likelihood | None = None,
+    levels: Mapping[str, Sequence[str]] | None = None,
+    n_params: int = 0,
+) -> Design:
+    """Validate ``df`` and build the :class:`Design` for ``law``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per run.
+    law : Law
+        The law whose inputs are read.
+    y : str or None
+        Target column; None when preparing inputs for prediction.
+    inputs : mapping, optional
+        Law input name to column name; inputs not named are read from same-named columns.
+    group_columns : sequence of str
+        Grouping columns used by the hierarchy.
+    likelihood : Likelihood, optional
+        Checks that ``y`` lies in its support.
+    levels : mapping, optional
+        Known levels per grouping column (prediction); new labels are coded ``-1``.
+    n_params : int
+        Number of free parameters; fitting needs more rows than that.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame (one row per run), got {type(df).__name__}")
+    if len(df) == 0:
+        raise ValueError("the DataFrame is empty; pass one row per training run")
+    columns = resolve_columns(law, df, inputs)
+    values = input_values(law, df, columns)
+
+    target = None
+    if y is not None:
+        if y not in df.columns:
+            raise ValueError(
+                f"target column y={y!r} is missing; the DataFrame has {list(df.columns)}. "
+                "Pass y='<the measured column>'"
+            )
+        target = _numeric_column(df, y, "target y")
+        if likelihood is not None:
+            position = likelihood.check_support(target)
+            if position is not None:
+                raise ValueError(
+                    f"column {y!r} has {target[position]:g} at row {df.index[position]!r}, outside the "
+                    f"support of likelihood={likelihood.name!r} ({likelihood.support_text}). "
+                    + (
+                        "For accuracies of exactly 0 or 1, use counts with a binomial model or clip to (0, 1)"
+                        if likelihood.support != "positive"
+                        else "Losses must be positive; fix or drop that row"
+                    )
+                )
+        if n_params and len(df) <= n_params:
+            raise ValueError(
+                f"only {len(df)} rows for a model with {n_params} free parameters; add runs, "
+                "group fewer parameters (hierarchy=), or use a law with fewer parameters"
+            )
+
+    group_index: dict[str, np.ndarray] = {}
+    group_levels: dict[str, list[str]] = {}
+    for column in group_columns:
+        codes, labels = group_codes(df, column, None if levels is None else levels.get(column))
+        if levels is None and len(labels) < 2:
+            raise ValueError(
+                f"grouping column {column!r} has a single level ({labels[0]!r}); partial pooling needs "
+                "two or more. Drop it from groups=/hierarchy= or add runs from other groups"
+            )
+        group_index[column] = codes
+        group_levels[column] = labels
+
+    frame = pd.DataFrame(values, index=df.index)
+    for column in group_columns:
+        frame[column] = df[column].astype(str).to_numpy()
+    if y is not None:
+        frame[y] = target
+    frame = add_derived(frame)
+    return Design(
+        inputs=values,
+        y=target,
+        group_index=group_index,
+        levels=group_levels,
+        columns=columns,
+        frame=frame,
+        centres=input_centres(law, values),
+    )
+
+
+def input_centres(law: Law, values: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Centre of each input: the mean of ``log x`` for positive inputs, else the mean of ``x``."""
+    return {
+        name: float(np.mean(np.log(x))) if law.domain(name) == "positive" else float(np.mean(x))
+        for name, x in values.items()
+    }

@@ -1,0 +1,309 @@
+"""The Fit: a posterior over a law's parameters, with summary, prediction, plots and save/load."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale import _arviz
+from bayescale.data import group_codes, input_values, resolve_columns
+from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
+from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, SAVE_FORMAT, ConvergenceWarning
+from bayescale.laws import Law, get
+from bayescale.likelihoods import get_likelihood
+from bayescale.posterior import curve_and_predictive, flat_sites
+
+#: Interval columns of :meth:`Fit.predict` and what each holds.
+PREDICTION_COLUMNS = {
+    "median": "posterior median of the law's curve at these inputs",
+    "mean": "posterior mean of the curve",
+    "lower": "lower end of the credible interval of the curve (parameter uncertainty only)",
+    "upper": "upper end of the credible interval of the curve",
+    "pred_lower": "lower end of the predictive interval of a new run (parameter uncertainty and run-to-run noise)",
+    "pred_upper": "upper end of the predictive interval of a new run",
+}
+
+
+class Fit:
+    """A fitted scaling law: the posterior, its diagnostics, and tools to use it.
+
+    Made by :func:`bayescale.fit` or :func:`bayescale.load`; wraps an ``arviz.InferenceData``.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        Groups ``posterior``, ``log_likelihood``, ``posterior_predictive``, ``observed_data``,
+        ``constant_data`` (the law's inputs and group codes) and ``sample_stats``.
+    law : Law
+        The fitted law.
+    """
+
+    def __init__(self, idata) -> None:
+        self.idata = idata
+        self.meta: dict[str, Any] = json.loads(idata.attrs["bayescale"])
+        self.law: Law = get(self.meta["law"])
+
+    # --- structure -------------------------------------------------------------------------
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """The model structure (law, likelihood, grouping), rebuilt from the saved metadata."""
+        likelihood = get_likelihood(self.meta["likelihood"])
+        grouping = {name: tuple(cols) for name, cols in self.meta["grouping"].items()}
+        priors = resolve_priors(self.law, likelihood, grouping, None)
+        return build_spec(self.law, likelihood, grouping, self.meta["levels"], priors)
+
+    @property
+    def y(self) -> str:
+        """Name of the target column."""
+        return self.meta["y"]
+
+    @property
+    def levels(self) -> dict[str, list[str]]:
+        """Levels of each grouping column, in the order of the ``<column>`` dimension."""
+        return self.meta["levels"]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Law input name to the column it was read from."""
+        return self.meta["columns"]
+
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        """The fitted rows: the law's inputs under their own names, derived features, groups and ``y``."""
+        from bayescale.data import add_derived
+
+        const = self.idata.constant_data
+        frame = pd.DataFrame({name: const[name].values for name in self.law.inputs})
+        for column, labels in self.levels.items():
+            frame[column] = np.asarray(labels)[const[f"{column}_index"].values]
+        frame[self.y] = self.idata.observed_data["y"].values
+        return add_derived(frame)
+
+    @property
+    def param_names(self) -> list[str]:
+        """Population-level law parameters and noise parameters, as named in the posterior."""
+        return [*self.law.param_names, *self.spec.likelihood.noise_names]
+
+    def draws(self, name: str) -> np.ndarray:
+        """All posterior draws of ``name`` with chains flattened: shape ``(chains * draws, ...)``."""
+        value = self.idata.posterior[name].values
+        return value.reshape((-1,) + value.shape[2:])
+
+    # --- diagnostics -----------------------------------------------------------------------
+    @cached_property
+    def diagnostics(self) -> dict[str, float]:
+        """``max_rhat``, ``min_ess_bulk`` and ``divergences`` over the population parameters."""
+        max_rhat, min_ess = _arviz.rhat_and_ess(self.idata, self._diagnostic_vars())
+        divergences = int(self.idata.sample_stats["diverging"].values.sum()) if "sample_stats" in self.idata else 0
+        return {"max_rhat": max_rhat, "min_ess_bulk": min_ess, "divergences": divergences}
+
+    def _diagnostic_vars(self) -> list[str]:
+        extra = [f"{name}_{col}_sd" for name, cols in self.spec.groups_of.items() for col in cols]
+        return [*self.param_names, *extra]
+
+    def check_convergence(self) -> list[str]:
+        """Warn in plain words when the draws may not be trustworthy; return the problems found."""
+        d = self.diagnostics
+        problems = []
+        if d["max_rhat"] > RHAT_LIMIT:
+            problems.append(
+                f"r_hat reaches {d['max_rhat']:.3f} (> {RHAT_LIMIT}): the chains disagree. "
+                "Run longer (warmup=2000, draws=2000), or check that the law suits the data"
+            )
+        if d["min_ess_bulk"] < ESS_LIMIT:
+            problems.append(
+                f"bulk ESS is only {d['min_ess_bulk']:.0f} (< {ESS_LIMIT}): intervals are noisy. "
+                "Draw more (draws=2000) or use more chains"
+            )
+        if d["divergences"]:
+            problems.append(
+                f"{d['divergences']} divergent transitions: NUTS met geometry it could not follow, so "
+                "the posterior may be biased. Try target_accept_prob=0.95, tighter priors, or fewer grouped parameters"
+            )
+        for problem in problems:
+            warnings.warn(problem, ConvergenceWarning, stacklevel=3)
+        return problems
+
+    # --- summaries -------------------------------------------------------------------------
+    def summary(self, level: float = 0.9, *, groups: bool = False) -> pd.DataFrame:
+        """Posterior summary of the parameters.
+
+        Parameters
+        ----------
+        level : float
+            Probability mass of the highest-density interval.
+        groups : bool
+            Also list the per-level values ``p_<column>`` and the group spreads ``p_<column>_sd``.
+
+        Returns
+        -------
+        DataFrame
+            One row per parameter: ``mean``, ``sd``, HDI bounds, MCSE, ``ess_bulk``, ``ess_tail``, ``r_hat``.
+        """
+        names = list(self.param_names)
+        if groups:
+            for name, cols in self.spec.groups_of.items():
+                names += [f"{name}_{col}" for col in cols] + [f"{name}_{col}_sd" for col in cols]
+        return _arviz.summary(self.idata, names, hdi_prob=level)
+
+    def __repr__(self) -> str:
+        d = self.diagnostics
+        grouping = ", ".join(f"{p} by {'+'.join(c)}" for p, c in self.spec.grouping) or "none"
+        n_draws = self.idata.posterior.sizes["chain"] * self.idata.posterior.sizes["draw"]
+        return (
+            f"<bayescale.Fit law={self.law.name!r} rows={self.data.shape[0]} groups: {grouping}; "
+            f"{n_draws} draws, max r_hat {d['max_rhat']:.3f}, min ESS {d['min_ess_bulk']:.0f}, "
+            f"{d['divergences']} divergences>"
+        )
+
+    def _repr_html_(self) -> str:
+        d = self.diagnostics
+        ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
+        status = "converged" if ok else "check diagnostics"
+        table = self.summary().round(4).to_html()
+        return (
+            f"<div><b>bayescale.Fit</b> &mdash; law <code>{self.law.name}</code>: "
+            f"<code>{self.law.formula}</code><br>"
+            f"{self.data.shape[0]} rows, likelihood {self.spec.likelihood.name}; "
+            f"max r_hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+            f"{d['divergences']} divergences (<b>{status}</b>){table}</div>"
+        )
+
+    # --- prediction ------------------------------------------------------------------------
+    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0) -> pd.DataFrame:
+        """Posterior predictions at new inputs.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to predict, with the law's inputs under the column names used in the
+            fit or under the law's own names (``N``, ``D``...). Grouping columns are optional: a
+            level seen in the fit uses its own parameters; an unseen level, or a missing grouping
+            column, draws the group's offsets from the population distribution (a new group).
+        level : float
+            Probability mass of the central intervals.
+        seed : int
+            Seed for the draws of new-group offsets and observation noise.
+
+        Returns
+        -------
+        DataFrame
+            The input (and grouping) columns, then
+
+            * ``median``, ``mean``, ``lower``, ``upper``: the law's curve (parameter uncertainty
+              only): where the *average* run at these inputs lands;
+            * ``pred_lower``, ``pred_upper``: a *new single run* (curve plus run-to-run noise).
+
+            The predictive interval always contains the curve's interval.
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
+        inputs, group_index, kept = self._prediction_inputs(data)
+        sites = self._sites_with_new_levels(group_index, seed)
+        curve, predictive = curve_and_predictive(
+            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed
+        )
+        tail = (1 - level) / 2
+        out = data[kept].copy()
+        out["median"] = np.median(curve, axis=0)
+        out["mean"] = curve.mean(axis=0)
+        out["lower"], out["upper"] = np.quantile(curve, [tail, 1 - tail], axis=0)
+        pred_lower, pred_upper = np.quantile(predictive, [tail, 1 - tail], axis=0)
+        # A finite sample of noise draws can put a predictive quantile a hair inside the curve's.
+        out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
+        out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
+        return out
+
+    def _prediction_inputs(self, data: pd.DataFrame):
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"predict() takes a DataFrame of inputs, got {type(data).__name__}")
+        fitted = {name: col for name, col in self.columns.items() if col in data.columns}
+        mapping = {name: fitted.get(name, name) for name in self.law.inputs}
+        columns = resolve_columns(self.law, data, mapping)
+        inputs = input_values(self.law, data, columns)
+        group_index: dict[str, np.ndarray] = {}
+        for column, labels in self.levels.items():
+            if column in data.columns:
+                codes, _ = group_codes(data, column, labels)
+                unseen = sorted({v for v, c in zip(data[column].astype(str), codes) if c < 0})
+                for offset, label in enumerate(unseen):
+                    codes[data[column].astype(str).to_numpy() == label] = len(labels) + offset
+            else:
+                codes = np.full(len(data), len(labels), dtype=np.int32)  # one new group
+            group_index[column] = codes
+        kept = [c for c in dict.fromkeys([*columns.values(), *self.levels]) if c in data.columns]
+        return inputs, group_index, kept
+
+    def _sites_with_new_levels(self, group_index: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+        sites = flat_sites(self.spec, {name: self.idata.posterior[name].values for name in _site_names(self)})
+        rng = np.random.default_rng(seed)
+        for name, cols in self.spec.groups_of.items():
+            for column in cols:
+                z = sites[f"{name}_{column}_z"]
+                extra = int(group_index[column].max()) + 1 - z.shape[1] if len(group_index[column]) else 0
+                if extra > 0:
+                    sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
+        return sites
+
+    # --- plots and files -------------------------------------------------------------------
+    def plot(self, x: str | None = None, *, ax=None, **kwargs):
+        """Data, posterior median, and 50% and 90% bands on log axes; see :func:`bayescale.plots.plot_fit`."""
+        from bayescale.plots import plot_fit
+
+        return plot_fit(self, x=x, ax=ax, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file; :func:`bayescale.load` reads it back unchanged."""
+        path = Path(path)
+        _arviz.save(self.idata, str(path))
+        return path
+
+    def as_priors(self, law: Law | None = None) -> dict:
+        """This posterior as priors for a new fit (``bs.fit(..., priors=fit)``).
+
+        Each law parameter gets an independent normal distribution in its unconstrained space
+        (log for positive parameters) matched to the posterior's mean and sd there. Parameters
+        whose default prior is on the value at the data centre keep their default, because the
+        new data have another centre.
+        """
+        from bayescale.priors import posterior_as_prior
+
+        return posterior_as_prior({name: self.draws(name) for name in self.law.param_names}, law or self.law)
+
+
+def _site_names(fit: Fit) -> list[str]:
+    from bayescale.hierarchy import sampled_site_names
+
+    return sampled_site_names(fit.spec)
+
+
+def load(path: str | Path) -> Fit:
+    """Read a fit saved with :meth:`Fit.save`.
+
+    Raises
+    ------
+    ValueError
+        If the file was not written by bayescale, or by a newer save format.
+    KeyError
+        If the fit's law is not registered (register a custom law with ``bs.law`` first).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no fit file at {str(path)!r}")
+    idata = _arviz.load(str(path))
+    if "bayescale" not in idata.attrs:
+        raise ValueError(f"{str(path)!r} is an InferenceData file but was not written by bayescale")
+    meta = json.loads(idata.attrs["bayescale"])
+    if meta.get("save_format", 0) > SAVE_FORMAT:
+        raise ValueError(
+            f"{str(path)!r} uses save format {meta['save_format']}, newer than this bayescale "
+            f"(format {SAVE_FORMAT}); upgrade bayescale to read it"
+        )
+    return Fit(idata)

@@ -1,0 +1,350 @@
+"""The builder: a Law, a grouping spec and a likelihood become one NumPyro model.
+
+Every parameter of the law lives in an unconstrained space chosen by the support of its
+prior (log for positive parameters, logit for unit-interval ones, identity for real
+ones). A parameter that varies by grouping columns is
+
+    u[row] = u_population + sum over columns c of  tau_{p,c} * z_{p,c}[level of row in c]
+    z_{p,c} ~ Normal(0, 1),   tau_{p,c} ~ HalfNormal(0.3)
+
+(non-centred partial pooling; several columns add up). Sites in the posterior:
+
+* ``p``: the population value of each law parameter, under the law's own name;
+* ``p_<column>``: the value for each level of ``column`` (a dimension named ``column``),
+  the other groupings at their population value;
+* ``p_<column>_sd`` and ``p_<column>_z``: the spread and the standardised offsets;
+* ``p_c``: for a pivoted parameter (see :class:`bayescale.laws.Parameter`), its value rescaled
+  to the centre of the data, which is what the sampler moves. Group offsets of a pivoted
+  parameter are applied at the centre of the data (the groups differ in level there);
+* the likelihood's noise parameters (``sigma``, ``nu`` or ``kappa``).
+
+An unseen level (prediction) draws its offsets from the population distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+
+from bayescale.laws.base import Law, Parameter
+from bayescale.likelihoods import Likelihood
+
+DEFAULT_GROUP_SD = dist.HalfNormal(0.3)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that fixes the structure of the NumPyro model (not the data values).
+
+    Parameters
+    ----------
+    law : Law
+    likelihood : Likelihood
+    grouping : tuple of (str, tuple of str)
+        Parameter name to the grouping columns it varies by (grouped parameters only).
+    n_levels : tuple of (str, int)
+        Grouping column to its number of levels.
+    priors : tuple of (str, Distribution)
+        Resolved prior of every law parameter, noise parameter and group spread.
+    """
+
+    law: Law
+    likelihood: Likelihood
+    grouping: tuple[tuple[str, tuple[str, ...]], ...]
+    n_levels: tuple[tuple[str, int], ...]
+    priors: tuple[tuple[str, dist.Distribution], ...]
+
+    @cached_property
+    def groups_of(self) -> dict[str, tuple[str, ...]]:
+        """Parameter name to its grouping columns (empty tuple when not grouped)."""
+        lookup = dict(self.grouping)
+        return {name: lookup.get(name, ()) for name in self.law.param_names}
+
+    @cached_property
+    def prior_of(self) -> dict[str, dist.Distribution]:
+        """Site name to prior."""
+        return dict(self.priors)
+
+    @cached_property
+    def levels_of(self) -> dict[str, int]:
+        """Grouping column to number of levels."""
+        return dict(self.n_levels)
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """Every grouping column used, in first-use order."""
+        return tuple(col for col, _ in self.n_levels)
+
+    def fingerprint(self) -> tuple:
+        """A hashable key of the structure, used to reuse compiled samplers."""
+        return (
+            self.law.name,
+            id(self.law),
+            self.likelihood.name,
+            self.grouping,
+            self.n_levels,
+            tuple((name, _distribution_key(prior)) for name, prior in self.priors),
+        )
+
+
+def _distribution_key(prior: dist.Distribution) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(prior)
+    return (type(prior).__name__, str(treedef), tuple(np.asarray(leaf).tobytes() for leaf in leaves))
+
+
+def resolve_grouping(
+    law: Law, groups: str | Sequence[str] | None, hierarchy: Mapping[str, str | Sequence[str] | None] | None
+) -> dict[str, tuple[str, ...]]:
+    """Parameter name to grouping columns, from ``groups=`` (all parameters) and ``hierarchy=``.
+
+    Raises
+    ------
+    ValueError
+        For a ``hierarchy`` key that is not a parameter of the law.
+    """
+
+    def as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        return tuple(value)
+
+    grouping = {name: as_tuple(groups) for name in law.param_names}
+    for name, value in (hierarchy or {}).items():
+        if name not in law.param_names:
+            raise ValueError(
+                f"hierarchy={{{name!r}: ...}}: {name!r} is not a parameter of law {law.name!r}; "
+                f"its parameters are {list(law.param_names)}"
+            )
+        grouping[name] = as_tuple(value)
+    return {name: cols for name, cols in grouping.items() if cols}
+
+
+def resolve_priors(
+    law: Law,
+    likelihood: Likelihood,
+    grouping: Mapping[str, tuple[str, ...]],
+    overrides: Mapping[str, dist.Distribution] | None,
+) -> dict[str, dist.Distribution]:
+    """Default priors of every site, with ``overrides`` applied.
+
+    Raises
+    ------
+    ValueError
+        For an override whose name is not a site of the model (the message lists the valid names).
+    TypeError
+        For an override that is not a numpyro distribution.
+    """
+    priors: dict[str, dist.Distribution] = {p.name: p.prior for p in law.params}
+    priors.update(likelihood.noise_priors)
+    for name, columns in grouping.items():
+        for column in columns:
+            priors[f"{name}_{column}_sd"] = DEFAULT_GROUP_SD
+    for name, prior in (overrides or {}).items():
+        if name not in priors:
+            raise ValueError(
+                f"priors={{{name!r}: ...}}: {name!r} is not a parameter of this model; "
+                f"valid names are {sorted(priors)}"
+            )
+        if not isinstance(prior, dist.Distribution):
+            raise TypeError(
+                f"priors[{name!r}] must be a numpyro distribution, got {type(prior).__name__}; "
+                f"e.g. priors={{{name!r}: dist.LogNormal(0.0, 1.0)}}"
+            )
+        _check_support(law, name, prior, priors[name])
+        priors[name] = prior
+    for parameter in law.params:
+        if parameter.pivot is not None and priors[parameter.name].support is not constraints.positive:
+            raise ValueError(
+                f"priors[{parameter.name!r}] must have positive support (e.g. LogNormal): the parameter "
+                "is a pivoted coefficient sampled on the log scale"
+            )
+    return priors
+
+
+def _check_support(law: Law, name: str, new: dist.Distribution, default: dist.Distribution) -> None:
+    if name in law.param_names and type(new.support) is not type(default.support):
+        raise ValueError(
+            f"priors[{name!r}] has support {new.support}, but {name!r} lives on {default.support}; "
+            f"use a distribution on the same support as the default {type(default).__name__}"
+        )
+
+
+def build_spec(
+    law: Law,
+    likelihood: Likelihood,
+    grouping: Mapping[str, tuple[str, ...]],
+    levels: Mapping[str, Sequence[str]],
+    priors: Mapping[str, dist.Distribution],
+) -> ModelSpec:
+    """Freeze the structure into a :class:`ModelSpec`."""
+    columns: list[str] = []
+    for cols in grouping.values():
+        columns += [c for c in cols if c not in columns]
+    return ModelSpec(
+        law=law,
+        likelihood=likelihood,
+        grouping=tuple((name, tuple(cols)) for name, cols in grouping.items()),
+        n_levels=tuple((column, len(levels[column])) for column in columns),
+        priors=tuple(priors.items()),
+    )
+
+
+def _site(parameter: Parameter) -> str:
+    """Name of the sampled site of a parameter (``p_c`` for pivoted ones, else ``p``)."""
+    return f"{parameter.name}_c" if parameter.pivot is not None else parameter.name
+
+
+def _pivot_scale(spec: ModelSpec, parameter: Parameter, values: Mapping[str, jnp.ndarray], centres) -> jnp.ndarray:
+    """``k * centre`` for a pivoted parameter, with ``k`` a number or another parameter's value."""
+    pivot_input, exponent = parameter.pivot
+    k = values[exponent] if isinstance(exponent, str) else exponent
+    return k * centres[pivot_input]
+
+
+def parameter_values(
+    spec: ModelSpec,
+    sites: Mapping[str, jnp.ndarray],
+    group_index: Mapping[str, jnp.ndarray],
+    centres: Mapping[str, jnp.ndarray],
+) -> tuple[dict[str, jnp.ndarray], dict[str, jnp.ndarray]]:
+    """Law parameter values per row and at the population level, from sampled site values.
+
+    Parameters
+    ----------
+    sites : mapping
+        Values of the sampled sites (population values, ``_c`` sites, ``_sd`` and ``_z`` arrays).
+    group_index : mapping
+        Grouping column to integer level codes per row.
+    centres : mapping
+        Input name to the centre used by pivots.
+
+    Returns
+    -------
+    per_row, population : dict, dict
+        Parameter name to values per row (or scalars when not grouped), and to population values.
+    """
+    law = spec.law
+    population: dict[str, jnp.ndarray] = {}
+    per_row: dict[str, jnp.ndarray] = {}
+    # Non-pivoted parameters first: pivots may depend on them through their exponent.
+    ordered = sorted(law.params, key=lambda p: p.pivot is not None)
+    for parameter in ordered:
+        name = parameter.name
+        bijector = biject_to(spec.prior_of[name].support)
+        u = bijector.inv(sites[_site(parameter)]) if parameter.pivot is None else jnp.log(sites[_site(parameter)])
+        u_row = u + sum(
+            (sites[f"{name}_{col}_sd"] * sites[f"{name}_{col}_z"][group_index[col]] for col in spec.groups_of[name]),
+            start=jnp.zeros(()),
+        )
+        if parameter.pivot is None:
+            population[name] = sites[name]
+            per_row[name] = bijector(u_row) if spec.groups_of[name] else population[name]
+        else:
+            population[name] = jnp.exp(u + _pivot_scale(spec, parameter, population, centres))
+            per_row[name] = jnp.exp(u_row + _pivot_scale(spec, parameter, per_row, centres))
+    return per_row, population
+
+
+def level_values(spec: ModelSpec, sites: Mapping[str, jnp.ndarray], centres) -> dict[str, jnp.ndarray]:
+    """Value of each grouped parameter at each level of each of its columns (``p_<column>``)."""
+    levels: dict[str, dict[str, jnp.ndarray]] = {}
+    out: dict[str, jnp.ndarray] = {}
+    ordered = sorted(spec.law.params, key=lambda p: p.pivot is not None)
+    for parameter in ordered:
+        name = parameter.name
+        levels[name] = {}
+        for column in spec.groups_of[name]:
+            offset = sites[f"{name}_{column}_sd"] * sites[f"{name}_{column}_z"]
+            if parameter.pivot is None:
+                bijector = biject_to(spec.prior_of[name].support)
+                value = bijector(bijector.inv(sites[name]) + offset)
+            else:
+                pivot_input, exponent = parameter.pivot
+                # The exponent's value at this level when it varies by the same column, else its
+                # population value (exponents are never pivoted themselves; Law checks that).
+                k = levels[exponent].get(column, sites[exponent]) if isinstance(exponent, str) else exponent
+                value = jnp.exp(jnp.log(sites[_site(parameter)]) + offset + k * centres[pivot_input])
+            levels[name][column] = value
+            out[f"{name}_{column}"] = value
+    return out
+
+
+def make_model(spec: ModelSpec):
+    """The NumPyro model function of ``spec``.
+
+    The returned function has the signature ``model(inputs, group_index, centres, y=None)``:
+    all data are arguments (not closed over), so one compiled sampler serves every dataset
+    of the same shape.
+    """
+    law, likelihood = spec.law, spec.likelihood
+
+    def model(inputs, group_index, centres, y=None):
+        sites: dict[str, jnp.ndarray] = {}
+        for parameter in law.params:
+            prior = spec.prior_of[parameter.name]
+            if parameter.pivot is None:
+                sites[parameter.name] = numpyro.sample(parameter.name, prior)
+            elif parameter.prior_at == "centre":
+                sites[_site(parameter)] = numpyro.sample(_site(parameter), prior)
+            else:
+                sites[_site(parameter)] = numpyro.sample(
+                    _site(parameter), dist.ImproperUniform(constraints.positive, (), ())
+                )
+            for column in spec.groups_of[parameter.name]:
+                sd_name = f"{parameter.name}_{column}_sd"
+                sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
+                with numpyro.plate(column, spec.levels_of[column]):
+                    sites[f"{parameter.name}_{column}_z"] = numpyro.sample(
+                        f"{parameter.name}_{column}_z", dist.Normal(0.0, 1.0)
+                    )
+        noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in likelihood.noise_names}
+
+        per_row, population = parameter_values(spec, sites, group_index, centres)
+        for parameter in law.params:
+            if parameter.pivot is None:
+                continue
+            numpyro.deterministic(parameter.name, population[parameter.name])
+            if parameter.prior_at == "natural":
+                # Prior on the natural coefficient P = P_c * exp(k c): log p_P(P) + log P - log P_c
+                # (the shear between log P_c and log P has unit Jacobian).
+                scale = _pivot_scale(spec, parameter, population, centres)
+                numpyro.factor(
+                    f"{parameter.name}_prior", spec.prior_of[parameter.name].log_prob(population[parameter.name]) + scale
+                )
+        for name, value in level_values(spec, sites, centres).items():
+            numpyro.deterministic(name, value)
+
+        location = curve_location(spec, inputs, per_row)
+        n = next(iter(inputs.values())).shape[0]
+        with numpyro.plate("obs", n):
+            numpyro.sample("y", likelihood.distribution(location, noise), obs=y)
+
+    return model
+
+
+def curve_location(spec: ModelSpec, inputs: Mapping[str, jnp.ndarray], params: Mapping[str, jnp.ndarray]):
+    """The curve on the likelihood's scale: ``log mu`` for log-space likelihoods, else ``mu``."""
+    if spec.likelihood.log_space:
+        return spec.law.evaluate_log(**inputs, **params)
+    return spec.law.evaluate(**inputs, **params)
+
+
+def sampled_site_names(spec: ModelSpec) -> list[str]:
+    """Names of the latent sites needed to recompute the curve (for prediction)."""
+    names = []
+    for parameter in spec.law.params:
+        names.append(_site(parameter))
+        for column in spec.groups_of[parameter.name]:
+            names += [f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"]
+    return names + list(spec.likelihood.noise_names)

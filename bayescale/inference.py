@@ -1,0 +1,330 @@
+"""Inference: NUTS (NumPyro) on CPU or GPU, from a runs table to a :class:`~bayescale.Fit`.
+
+Lessons from DESIGN.md applied here: the law is compared with ``log y`` (log-space
+likelihoods), pivoted coefficients are sampled at the centre of the data, NUTS adapts a
+dense mass matrix, and the compiled sampler is kept for the next fit of the same structure
+and data shape (a user's second notebook cell does not recompile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro.infer import MCMC, NUTS, init_to_median
+
+from bayescale import _arviz
+from bayescale._version import __version__
+from bayescale.data import Design, prepare_design
+from bayescale.hierarchy import ModelSpec, build_spec, make_model, resolve_grouping, resolve_priors
+from bayescale.laws import Law, get
+from bayescale.likelihoods import Likelihood, get_likelihood
+from bayescale.posterior import flat_sites, pointwise_log_likelihood
+
+logger = logging.getLogger("bayescale")
+
+#: Version of the layout of saved fits; bumped when it changes (load checks it).
+SAVE_FORMAT = 1
+
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+
+_SAMPLERS: OrderedDict[tuple, MCMC] = OrderedDict()
+_SAMPLER_CACHE_SIZE = 16
+
+
+class ConvergenceWarning(UserWarning):
+    """NUTS finished but its diagnostics say the draws may not be trustworthy."""
+
+
+def fit(
+    data: pd.DataFrame,
+    law: str | Law = "chinchilla",
+    *,
+    y: str = "loss",
+    inputs: Mapping[str, str] | None = None,
+    groups: str | Sequence[str] | None = None,
+    hierarchy: Mapping[str, str | Sequence[str] | None] | None = None,
+    priors: Mapping[str, dist.Distribution] | Any | None = None,
+    likelihood: str | Likelihood = "student_t",
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    progress: bool | None = None,
+    device: str | None = None,
+    target_accept_prob: float = 0.9,
+    dense_mass: bool = True,
+    chain_method: str = "vectorized",
+):
+    """Fit a scaling law to a table of runs with NUTS.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per training run or checkpoint.
+    law : str or Law
+        A registered law name (``bs.laws.list()``) or a :class:`~bayescale.laws.Law`.
+    y : str
+        The measured column (a loss, or a metric in (0, 1) with ``likelihood="beta"``).
+    inputs : mapping, optional
+        Law input name to column, e.g. ``{"N": "params", "D": "tokens"}``. Inputs not named are
+        read from columns of the same name; ``C = 6ND`` and ``D_per_N`` are derived when needed.
+    groups : str or list of str, optional
+        Grouping column(s) by which every parameter varies, partially pooled.
+    hierarchy : mapping, optional
+        Per-parameter grouping, e.g. ``{"E": "dataset"}``; overrides ``groups`` for those parameters.
+    priors : mapping or Fit, optional
+        Parameter name to a numpyro distribution replacing its default prior; or a previous
+        :class:`~bayescale.Fit` (or any object with ``as_priors()``) whose posterior becomes the prior.
+    likelihood : {"student_t", "normal", "beta"}
+        Observation model; ``student_t`` in log space is the robust default for losses.
+    chains, draws, warmup : int
+        Number of chains, kept draws per chain and warm-up steps per chain.
+    seed : int
+        Random seed; the same seed gives the same draws on the same machine.
+    progress : bool, optional
+        Show a progress bar; by default when running in a terminal or in Jupyter.
+    device : {"cpu", "gpu"}, optional
+        Where JAX runs; None uses JAX's default device.
+    target_accept_prob : float
+        NUTS target acceptance probability; raise it (e.g. 0.95) if there are divergences.
+    dense_mass : bool
+        Adapt a dense mass matrix (recommended: scaling-law parameters are correlated).
+    chain_method : {"vectorized", "sequential", "parallel"}
+        How chains run; "parallel" needs one JAX device per chain.
+
+    Returns
+    -------
+    Fit
+        The posterior with ``idata``, ``summary()``, ``predict()``, ``plot()`` and ``save()``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When r_hat > 1.01, bulk ESS < 400, or there are divergent transitions.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> df = bs.examples.load("chinchilla_ladder")
+    >>> fit = bs.fit(df, law="chinchilla", y="loss", inputs={"N": "params", "D": "tokens"},
+    ...              chains=2, draws=200, warmup=200, progress=False)  # doctest: +SKIP
+    >>> fit.summary()  # doctest: +SKIP
+    """
+    from bayescale.fit import Fit  # Fit imports this module's helpers
+
+    law = get(law)
+    likelihood = get_likelihood(likelihood)
+    _check_sampler_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
+    grouping = resolve_grouping(law, groups, hierarchy)
+    priors = _prior_overrides(priors, law)
+    resolved_priors = resolve_priors(law, likelihood, grouping, priors)
+    group_columns = list(dict.fromkeys(col for cols in grouping.values() for col in cols))
+    design = prepare_design(
+        data,
+        law,
+        y=y,
+        inputs=inputs,
+        group_columns=group_columns,
+        likelihood=likelihood,
+        n_params=len(law.params) + len(likelihood.noise_names),
+    )
+    spec = build_spec(law, likelihood, grouping, design.levels, resolved_priors)
+    settings = {
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "seed": seed,
+        "target_accept_prob": target_accept_prob,
+        "dense_mass": dense_mass,
+        "chain_method": chain_method,
+    }
+    with jax.default_device(_device(device)):
+        mcmc = _sampler(spec, design, settings, progress)
+        mcmc.run(jax.random.PRNGKey(seed), *_model_args(design), y=jnp.asarray(design.y, dtype=jnp.float32))
+        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+        idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
+    result = Fit(idata)
+    result.check_convergence()
+    return result
+
+
+def _check_sampler_settings(**settings: float) -> None:
+    for name in ("chains", "draws", "warmup"):
+        value = settings[name]
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "warmup" else 1):
+            raise ValueError(f"{name}={value!r} must be a positive integer (warmup may be 0)")
+    target = settings["target_accept_prob"]
+    if not 0 < target < 1:
+        raise ValueError(f"target_accept_prob={target!r} must lie in (0, 1); 0.8-0.95 is usual")
+
+
+def _prior_overrides(priors: Any, law: Law) -> dict[str, dist.Distribution] | None:
+    """Turn ``priors=`` (a mapping, a Fit, or an object with ``as_priors()``) into a mapping."""
+    if priors is None or isinstance(priors, Mapping):
+        return priors
+    as_priors = getattr(priors, "as_priors", None)
+    if callable(as_priors):
+        return as_priors(law)
+    raise TypeError(
+        f"priors= must be a dict of numpyro distributions or a Fit whose posterior becomes the prior, "
+        f"got {type(priors).__name__}"
+    )
+
+
+def _device(device: str | None):
+    if device is None:
+        return None
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device={device!r} must be 'cpu', 'gpu' or None (JAX's default)")
+    try:
+        return jax.devices(device)[0]
+    except RuntimeError:
+        raise RuntimeError(
+            f"device={device!r} but JAX sees no {device.upper()} (devices: {jax.devices()}). "
+            "Install the CUDA build with `pip install 'bayescale[gpu]'`, or pass device='cpu'"
+        ) from None
+
+
+def _model_args(design: Design) -> tuple:
+    inputs = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.inputs.items()}
+    group_index = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in design.group_index.items()}
+    centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.centres.items()}
+    return inputs, group_index, centres
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI"):
+        return False
+    in_jupyter = "ipykernel" in sys.modules
+    return in_jupyter or sys.stderr.isatty()
+
+
+def _sampler(spec: ModelSpec, design: Design, settings: Mapping[str, Any], progress: bool | None) -> MCMC:
+    """A NUTS sampler for ``spec``, reused when structure, data shape and settings repeat."""
+    show = _show_progress(progress)
+    key = (
+        spec.fingerprint(),
+        design.n,
+        tuple(sorted((k, v) for k, v in settings.items() if k != "seed")),
+        show,
+        str(jax.config.jax_default_device),
+    )
+    if key in _SAMPLERS:
+        _SAMPLERS.move_to_end(key)
+        return _SAMPLERS[key]
+    kernel = NUTS(
+        make_model(spec),
+        target_accept_prob=settings["target_accept_prob"],
+        dense_mass=settings["dense_mass"],
+        init_strategy=init_to_median(num_samples=31),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=settings["warmup"],
+        num_samples=settings["draws"],
+        num_chains=settings["chains"],
+        chain_method=_chain_method(settings["chain_method"], settings["chains"]),
+        progress_bar=show,
+        jit_model_args=True,
+    )
+    _SAMPLERS[key] = mcmc
+    if len(_SAMPLERS) > _SAMPLER_CACHE_SIZE:
+        _SAMPLERS.popitem(last=False)
+    return mcmc
+
+
+def _chain_method(method: str, chains: int) -> str:
+    if method not in ("vectorized", "sequential", "parallel"):
+        raise ValueError(f"chain_method={method!r} must be 'vectorized', 'sequential' or 'parallel'")
+    if method == "parallel" and jax.local_device_count() < chains:
+        warnings.warn(
+            f"chain_method='parallel' needs {chains} devices but JAX has {jax.local_device_count()}; "
+            "running the chains vectorized instead",
+            stacklevel=3,
+        )
+        return "vectorized"
+    return method
+
+
+def build_inference_data(
+    spec: ModelSpec,
+    design: Design,
+    samples: Mapping[str, np.ndarray],
+    extra: Mapping[str, np.ndarray],
+    *,
+    y: str,
+    settings: Mapping[str, Any],
+    priors: Mapping[str, dist.Distribution],
+):
+    """Assemble the InferenceData: posterior, log-likelihood, predictive, data and metadata."""
+    chains, draws = next(iter(samples.values())).shape[:2]
+    sites = flat_sites(spec, samples)
+    replicated, log_lik = pointwise_log_likelihood(
+        spec, sites, design.inputs, design.group_index, design.centres, design.y, seed=settings["seed"] + 1
+    )
+    dims: dict[str, list[str]] = {}
+    posterior: dict[str, np.ndarray] = {}
+    for name, value in samples.items():
+        if name.endswith("_prior"):
+            continue
+        posterior[name] = value
+        for column in spec.group_columns:
+            if name.endswith(f"_{column}") or name.endswith(f"_{column}_z"):
+                dims[name] = [column]
+    constant_data = {name: values for name, values in design.inputs.items()}
+    for column, codes in design.group_index.items():
+        constant_data[f"{column}_index"] = codes
+    metadata = {
+        "bayescale_version": __version__,
+        "save_format": SAVE_FORMAT,
+        "law": spec.law.name,
+        "likelihood": spec.likelihood.name,
+        "y": y,
+        "columns": design.columns,
+        "grouping": {name: list(cols) for name, cols in spec.grouping},
+        "levels": design.levels,
+        "centres": design.centres,
+        "settings": dict(settings),
+        "priors": {name: repr(prior) for name, prior in priors.items()},
+        "data_hash": data_hash(design),
+    }
+    sample_stats = {"diverging": extra["diverging"]} if "diverging" in extra else {}
+    return _arviz.to_inference_data(
+        posterior,
+        log_likelihood=log_lik.reshape(chains, draws, -1),
+        posterior_predictive=replicated.reshape(chains, draws, -1),
+        observed=design.y,
+        constant_data=constant_data,
+        sample_stats=sample_stats,
+        coords=design.levels,
+        dims=dims,
+        attrs={"bayescale": json.dumps(metadata)},
+    )
+
+
+def data_hash(design: Design) -> str:
+    """A fingerprint of the data a model saw (inputs and target), used by ``compare``."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(design.inputs):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(design.inputs[name], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(design.y, dtype=np.float64).tobytes())
+    return digest.hexdigest()
