@@ -7,7 +7,11 @@
 >>> fit.predict(df.head(), level=0.9)                                 # doctest: +SKIP
 """
 
-from bayescale import datasets, examples, laws
+from bayescale import _runtime
+
+_runtime.configure()  # before anything starts JAX: host devices for parallel chains, compile cache
+
+from bayescale import datasets, examples, laws  # noqa: E402  isort: skip
 from bayescale._version import __version__
 from bayescale.compare import compare
 from bayescale.fit import PREDICTION_COLUMNS, Fit, load

@@ -57,7 +57,9 @@ class Fit:
         likelihood = get_likelihood(self.meta["likelihood"])
         grouping = {name: tuple(cols) for name, cols in self.meta["grouping"].items()}
         priors = resolve_priors(self.law, likelihood, grouping, None)
-        return build_spec(self.law, likelihood, grouping, self.meta["levels"], priors)
+        return build_spec(
+            self.law, likelihood, grouping, self.meta["levels"], priors, centered=self.meta.get("centered", ())
+        )
 
     @property
     def y(self) -> str:
@@ -205,13 +207,8 @@ class Fit:
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
-        inputs, group_index, kept = self._prediction_inputs(data)
-        sites = self._sites_with_new_levels(group_index, seed)
-        curve, predictive = curve_and_predictive(
-            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed
-        )
+        out, curve, predictive = self.posterior_draws(data, seed=seed)
         tail = (1 - level) / 2
-        out = data[kept].copy()
         out["median"] = np.median(curve, axis=0)
         out["mean"] = curve.mean(axis=0)
         out["lower"], out["upper"] = np.quantile(curve, [tail, 1 - tail], axis=0)
@@ -220,6 +217,20 @@ class Fit:
         out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
         out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
         return out
+
+    def posterior_draws(self, data: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Draws of the curve and of a new run at the rows of ``data``.
+
+        Returns
+        -------
+        frame, curve, predictive
+            The input and grouping columns of ``data``; curve draws and new-run draws, each of
+            shape ``(draws, rows)`` on the scale of ``y``.
+        """
+        inputs, group_index, kept = self._prediction_inputs(data)
+        sites = self._sites_with_new_levels(group_index, seed)
+        curve, predictive = curve_and_predictive(self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed)
+        return data[kept].copy(), curve, predictive
 
     def _prediction_inputs(self, data: pd.DataFrame):
         if not isinstance(data, pd.DataFrame):

@@ -7,12 +7,15 @@ ones). A parameter that varies by grouping columns is
     u[row] = u_population + sum over columns c of  tau_{p,c} * z_{p,c}[level of row in c]
     z_{p,c} ~ Normal(0, 1),   tau_{p,c} ~ HalfNormal(0.3)
 
-(non-centred partial pooling; several columns add up). Sites in the posterior:
+(partial pooling; several columns add up). The offsets are sampled non-centred as above,
+or centred (``offset ~ Normal(0, tau)``) for grouping columns whose levels each have
+enough rows to pin their own value; see :func:`centered_columns`. Sites in the posterior:
 
 * ``p``: the population value of each law parameter, under the law's own name;
 * ``p_<column>``: the value for each level of ``column`` (a dimension named ``column``),
   the other groupings at their population value;
-* ``p_<column>_sd`` and ``p_<column>_z``: the spread and the standardised offsets;
+* ``p_<column>_sd`` and ``p_<column>_z``: the spread and the standardised offsets
+  (plus ``p_<column>_offset`` when centred);
 * ``p_c``: for a pivoted parameter (see :class:`bayescale.laws.Parameter`), its value rescaled
   to the centre of the data, which is what the sampler moves. Group offsets of a pivoted
   parameter are applied at the centre of the data (the groups differ in level there);
@@ -62,6 +65,7 @@ class ModelSpec:
     grouping: tuple[tuple[str, tuple[str, ...]], ...]
     n_levels: tuple[tuple[str, int], ...]
     priors: tuple[tuple[str, dist.Distribution], ...]
+    centered: tuple[str, ...] = ()
 
     @cached_property
     def groups_of(self) -> dict[str, tuple[str, ...]]:
@@ -92,6 +96,7 @@ class ModelSpec:
             self.likelihood.name,
             self.grouping,
             self.n_levels,
+            self.centered,
             tuple((name, _distribution_key(prior)) for name, prior in self.priors),
         )
 
@@ -186,8 +191,9 @@ def build_spec(
     grouping: Mapping[str, tuple[str, ...]],
     levels: Mapping[str, Sequence[str]],
     priors: Mapping[str, dist.Distribution],
+    centered: Sequence[str] = (),
 ) -> ModelSpec:
-    """Freeze the structure into a :class:`ModelSpec`."""
+    """Freeze the structure into a :class:`ModelSpec`; ``centered`` lists centred grouping columns."""
     columns: list[str] = []
     for cols in grouping.values():
         columns += [c for c in cols if c not in columns]
@@ -197,6 +203,33 @@ def build_spec(
         grouping=tuple((name, tuple(cols)) for name, cols in grouping.items()),
         n_levels=tuple((column, len(levels[column])) for column in columns),
         priors=tuple(priors.items()),
+        centered=tuple(c for c in columns if c in centered),
+    )
+
+
+def centered_columns(
+    parameterization: str, group_index: Mapping[str, np.ndarray], n_levels: Mapping[str, int], n_params: int
+) -> tuple[str, ...]:
+    """Grouping columns whose offsets are sampled centred.
+
+    ``"noncentered"``: none; ``"centered"``: all; ``"auto"``: the columns in which every level has
+    more rows than the law has parameters. Such groups pin their own values, and there the
+    non-centred form bends the posterior into a curved ridge (on the three-corpus example,
+    141 leapfrog steps per draw against 17 centred); with few rows per level the centred
+    form has the funnel and the non-centred one is better.
+    """
+    if parameterization not in ("auto", "centered", "noncentered"):
+        raise ValueError(
+            f"parameterization={parameterization!r} must be 'auto', 'centered' or 'noncentered'"
+        )
+    if parameterization == "noncentered":
+        return ()
+    if parameterization == "centered":
+        return tuple(group_index)
+    return tuple(
+        column
+        for column, codes in group_index.items()
+        if np.bincount(codes, minlength=n_levels[column]).min() > n_params
     )
 
 
@@ -302,12 +335,14 @@ def make_model(spec: ModelSpec):
                     _site(parameter), dist.ImproperUniform(constraints.positive, (), ())
                 )
             for column in spec.groups_of[parameter.name]:
-                sd_name = f"{parameter.name}_{column}_sd"
+                sd_name, z_name = f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"
                 sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
                 with numpyro.plate(column, spec.levels_of[column]):
-                    sites[f"{parameter.name}_{column}_z"] = numpyro.sample(
-                        f"{parameter.name}_{column}_z", dist.Normal(0.0, 1.0)
-                    )
+                    if column in spec.centered:
+                        offset = numpyro.sample(f"{parameter.name}_{column}_offset", dist.Normal(0.0, sites[sd_name]))
+                        sites[z_name] = numpyro.deterministic(z_name, offset / sites[sd_name])
+                    else:
+                        sites[z_name] = numpyro.sample(z_name, dist.Normal(0.0, 1.0))
         noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in likelihood.noise_names}
 
         per_row, population = parameter_values(spec, sites, group_index, centres)

@@ -27,7 +27,14 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from bayescale import _arviz
 from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
-from bayescale.hierarchy import ModelSpec, build_spec, make_model, resolve_grouping, resolve_priors
+from bayescale.hierarchy import (
+    ModelSpec,
+    build_spec,
+    centered_columns,
+    make_model,
+    resolve_grouping,
+    resolve_priors,
+)
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.posterior import flat_sites, pointwise_log_likelihood
@@ -64,9 +71,10 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     device: str | None = None,
-    target_accept_prob: float = 0.9,
+    target_accept_prob: float = 0.95,
     dense_mass: bool = True,
-    chain_method: str = "vectorized",
+    chain_method: str | None = None,
+    parameterization: str = "auto",
 ):
     """Fit a scaling law to a table of runs with NUTS.
 
@@ -99,11 +107,15 @@ def fit(
     device : {"cpu", "gpu"}, optional
         Where JAX runs; None uses JAX's default device.
     target_accept_prob : float
-        NUTS target acceptance probability; raise it (e.g. 0.95) if there are divergences.
+        NUTS target acceptance probability; raise it (e.g. 0.99) if there are divergences.
     dense_mass : bool
         Adapt a dense mass matrix (recommended: scaling-law parameters are correlated).
-    chain_method : {"vectorized", "sequential", "parallel"}
-        How chains run; "parallel" needs one JAX device per chain.
+    chain_method : {"parallel", "vectorized", "sequential"}, optional
+        How chains run. Default: "parallel" when JAX has a device per chain (bayescale asks for
+        4 CPU devices on import, see :mod:`bayescale._runtime`), else "vectorized".
+    parameterization : {"auto", "centered", "noncentered"}
+        How group offsets are sampled. "auto" centres a grouping column when each of its levels
+        has more rows than the law has parameters, and keeps the others non-centred.
 
     Returns
     -------
@@ -141,7 +153,9 @@ def fit(
         likelihood=likelihood,
         n_params=len(law.params) + len(likelihood.noise_names),
     )
-    spec = build_spec(law, likelihood, grouping, design.levels, resolved_priors)
+    n_levels = {column: len(labels) for column, labels in design.levels.items()}
+    centered = centered_columns(parameterization, design.group_index, n_levels, len(law.params))
+    spec = build_spec(law, likelihood, grouping, design.levels, resolved_priors, centered=centered)
     settings = {
         "chains": chains,
         "draws": draws,
@@ -149,11 +163,17 @@ def fit(
         "seed": seed,
         "target_accept_prob": target_accept_prob,
         "dense_mass": dense_mass,
-        "chain_method": chain_method,
+        "chain_method": _chain_method(chain_method, chains, device),
+        "parameterization": parameterization,
     }
     with jax.default_device(_device(device)):
         mcmc = _sampler(spec, design, settings, progress)
-        mcmc.run(jax.random.PRNGKey(seed), *_model_args(design), y=jnp.asarray(design.y, dtype=jnp.float32))
+        mcmc.run(
+            jax.random.PRNGKey(seed),
+            *_model_args(design),
+            y=jnp.asarray(design.y, dtype=jnp.float32),
+            extra_fields=("diverging", "num_steps"),
+        )
         samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
         extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
         idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
@@ -239,7 +259,7 @@ def _sampler(spec: ModelSpec, design: Design, settings: Mapping[str, Any], progr
         num_warmup=settings["warmup"],
         num_samples=settings["draws"],
         num_chains=settings["chains"],
-        chain_method=_chain_method(settings["chain_method"], settings["chains"]),
+        chain_method=settings["chain_method"],
         progress_bar=show,
         jit_model_args=True,
     )
@@ -249,12 +269,17 @@ def _sampler(spec: ModelSpec, design: Design, settings: Mapping[str, Any], progr
     return mcmc
 
 
-def _chain_method(method: str, chains: int) -> str:
+def _chain_method(method: str | None, chains: int, device: str | None) -> str:
+    """Resolve ``chain_method``: parallel chains need one device per chain on the default backend."""
+    backend = jax.default_backend()
+    can_parallel = chains > 1 and jax.local_device_count() >= chains and device in (None, backend)
+    if method is None:
+        return "parallel" if can_parallel else "vectorized"
     if method not in ("vectorized", "sequential", "parallel"):
         raise ValueError(f"chain_method={method!r} must be 'vectorized', 'sequential' or 'parallel'")
-    if method == "parallel" and jax.local_device_count() < chains:
+    if method == "parallel" and not can_parallel:
         warnings.warn(
-            f"chain_method='parallel' needs {chains} devices but JAX has {jax.local_device_count()}; "
+            f"chain_method='parallel' needs {chains} {backend} devices but JAX has {jax.local_device_count()}; "
             "running the chains vectorized instead",
             stacklevel=3,
         )
@@ -278,15 +303,13 @@ def build_inference_data(
     replicated, log_lik = pointwise_log_likelihood(
         spec, sites, design.inputs, design.group_index, design.centres, design.y, seed=settings["seed"] + 1
     )
-    dims: dict[str, list[str]] = {}
-    posterior: dict[str, np.ndarray] = {}
-    for name, value in samples.items():
-        if name.endswith("_prior"):
-            continue
-        posterior[name] = value
-        for column in spec.group_columns:
-            if name.endswith(f"_{column}") or name.endswith(f"_{column}_z"):
-                dims[name] = [column]
+    dims = {
+        f"{name}_{column}{suffix}": [column]
+        for name, columns in spec.grouping
+        for column in columns
+        for suffix in ("", "_z", "_offset")
+    }
+    posterior = {name: value for name, value in samples.items() if not name.endswith("_prior")}
     constant_data = {name: values for name, values in design.inputs.items()}
     for column, codes in design.group_index.items():
         constant_data[f"{column}_index"] = codes
@@ -298,13 +321,14 @@ def build_inference_data(
         "y": y,
         "columns": design.columns,
         "grouping": {name: list(cols) for name, cols in spec.grouping},
+        "centered": list(spec.centered),
         "levels": design.levels,
         "centres": design.centres,
         "settings": dict(settings),
         "priors": {name: repr(prior) for name, prior in priors.items()},
         "data_hash": data_hash(design),
     }
-    sample_stats = {"diverging": extra["diverging"]} if "diverging" in extra else {}
+    sample_stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"]}
     return _arviz.to_inference_data(
         posterior,
         log_likelihood=log_lik.reshape(chains, draws, -1),

@@ -1,0 +1,161 @@
+"""Plots for reports and notebooks: the data, the posterior curve, and its uncertainty bands.
+
+Every function takes ``ax=None`` (a new figure is made) and returns the Axes; none calls
+``plt.show()``. The style is meant to survive a paper's column width: labelled axes with
+units, a legend, log axes, and bands that stay readable in greyscale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+import numpy as np
+import pandas as pd
+
+#: Axis labels with units for the canonical inputs.
+AXIS_LABELS = {
+    "N": "parameters N",
+    "D": "training tokens D",
+    "C": "training compute C (FLOPs)",
+    "D_per_N": "tokens per parameter D/N",
+    "M": "tokens per parameter M",
+    "x": "x",
+}
+BAND_LEVELS = (0.5, 0.9)
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log axis spanning less than a few decades with plain numbers (3.5, not 3.5x10^0)."""
+    low, high = axis.get_view_interval()
+    if low > 0 and high / low < 1e3:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _default_x(fit) -> str:
+    inputs = fit.law.inputs
+    if len(inputs) == 1:
+        return inputs[0]
+    if {"N", "D"} <= set(inputs):
+        return "C"
+    return inputs[0]
+
+
+def path_inputs(fit, x: str, grid: np.ndarray, fixed: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Inputs along a path through input space on which ``x`` takes the values ``grid``.
+
+    For an input ``x`` the other inputs are held at ``fixed`` or at their median in the data.
+    For ``x="C"`` with a law of ``N`` and ``D`` the path keeps tokens per parameter fixed
+    (``fixed={"D_per_N": r}``, default the median ratio in the data): ``N = sqrt(C / 6r)``, ``D = rN``.
+    """
+    data = fit.data
+    fixed = dict(fixed or {})
+    law_inputs = fit.law.inputs
+    if x in law_inputs:
+        frame = pd.DataFrame({x: grid})
+        for name in law_inputs:
+            if name != x:
+                frame[name] = fixed.get(name, float(np.median(data[name])))
+        return frame
+    if x == "C" and {"N", "D"} <= set(law_inputs):
+        ratio = fixed.get("D_per_N", float(np.median(data["D"] / data["N"])))
+        N = np.sqrt(grid / (6.0 * ratio))
+        frame = pd.DataFrame({"N": N, "D": ratio * N})
+        for name in law_inputs:
+            if name not in frame:
+                frame[name] = fixed.get(name, float(np.median(data[name])))
+        return frame
+    raise ValueError(
+        f"x={x!r} is neither an input of law {fit.law.name!r} ({list(law_inputs)}) nor 'C' for a law of N and D"
+    )
+
+
+def plot_fit(
+    fit,
+    x: str | None = None,
+    *,
+    ax: matplotlib.axes.Axes | None = None,
+    extrapolate: float = 10.0,
+    fixed: Mapping[str, float] | None = None,
+    group: str | None = None,
+    n_grid: int = 120,
+    seed: int = 0,
+) -> matplotlib.axes.Axes:
+    """Draw the data, the posterior median curve and its 50% and 90% credible bands.
+
+    Parameters
+    ----------
+    fit : Fit
+    x : str, optional
+        Horizontal axis: an input of the law, or ``"C"`` (compute) for laws of ``N`` and ``D``.
+        Default: the only input, or ``C``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when None.
+    extrapolate : float
+        The curve runs from the smallest ``x`` in the data to ``extrapolate`` times the largest;
+        the region beyond the data is shaded and labelled.
+    fixed : mapping, optional
+        Values of the other inputs along the curve (see :func:`path_inputs`).
+    group : str, optional
+        Grouping column whose levels get one curve each; default the fit's first grouping column.
+    n_grid : int
+        Points along the curve.
+    seed : int
+        Seed for the posterior draws.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    x = x or _default_x(fit)
+    data = fit.data
+    if x not in data.columns:
+        raise ValueError(f"x={x!r} is not an input or derived feature of this fit; choose from {list(data.columns)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+    if extrapolate < 1:
+        raise ValueError(f"extrapolate={extrapolate!r} must be >= 1 (1 means no extrapolation)")
+    lo, hi = float(data[x].min()), float(data[x].max())
+    grid = np.geomspace(lo, hi * extrapolate, n_grid)
+    path = path_inputs(fit, x, grid, fixed)
+
+    group = group or next(iter(fit.levels), None)
+    if group is not None and group not in fit.levels:
+        raise ValueError(f"group={group!r} is not a grouping column of this fit ({list(fit.levels)})")
+    series = [(None, None)] if group is None else [(label, label) for label in fit.levels[group]]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, level) in enumerate(series):
+        color = colors[i % len(colors)]
+        frame = path.copy()
+        if group is not None:
+            frame[group] = level
+        _, curve, _ = fit.posterior_draws(frame, seed=seed)
+        for band, alpha in zip(BAND_LEVELS, (0.35, 0.18)):
+            tail = (1 - band) / 2
+            lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)
+            ax.fill_between(grid, lower, upper, color=color, alpha=alpha, linewidth=0)
+        ax.plot(grid, np.median(curve, axis=0), color=color, linewidth=1.6, label=f"{label} (median)" if label else "posterior median")
+        points = data if group is None else data[data[group] == level]
+        ax.scatter(points[x], points[fit.y], s=12, color=color, edgecolor="white", linewidth=0.4, zorder=3,
+                   label=f"{label} runs" if label else "runs")
+    if extrapolate > 1:
+        ax.axvspan(hi, grid[-1], color="0.92", zorder=0)
+        ax.text(hi * extrapolate**0.5, 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=8, color="0.35")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(fit.y)
+    title = f"{fit.law.name}: median, 50% and 90% credible bands"
+    if x == "C" and x not in fit.law.inputs:
+        ratio = (fixed or {}).get("D_per_N", float(np.median(data["D"] / data["N"])))
+        title += f"\n(curve at D/N = {ratio:.3g})"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+    return ax
