@@ -1,0 +1,81 @@
+"""Farseer (2025): a loss surface whose data term's coefficient and exponent depend on N.
+
+L(N, D) = U(N) + B(N) D^-A(N), with
+U(N) = exp(a3 n^gamma + b3), B(N) = exp(a2 n^beta + b2), A(N) = exp(a1 n^alpha + b1)
+
+where ``n = N / 1e9`` (parameters in billions, a fixed unit so that the prior on the ``b``'s
+means the same for every dataset). Farseer fits 9 parameters on hundreds of runs; with a few
+dozen runs the posterior of the ``a``/exponent pairs stays wide and the priors matter.
+
+References
+----------
+Li, H. et al. (2025). Farseer: A Refined Scaling Law in Large Language Models. arXiv:2506.10972.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from bayescale.laws.base import Law, Parameter
+from bayescale.laws.registry import register
+
+N_UNIT = 1e9
+
+
+def _n_power(N, exponent):
+    return jnp.exp(exponent * (jnp.log(N) - jnp.log(N_UNIT)))
+
+
+def farseer_log_mean(N, D, a1, b1, alpha, a2, b2, beta, a3, b3, gamma):
+    """``logaddexp(log U(N), log B(N) - A(N) log D)``."""
+    log_U = a3 * _n_power(N, gamma) + b3
+    log_B = a2 * _n_power(N, beta) + b2
+    exponent = jnp.exp(a1 * _n_power(N, alpha) + b1)
+    return jnp.logaddexp(log_U, log_B - exponent * jnp.log(D))
+
+
+def farseer_mean(N, D, a1, b1, alpha, a2, b2, beta, a3, b3, gamma):
+    """``U(N) + B(N) D^-A(N)``."""
+    return jnp.exp(farseer_log_mean(N, D, a1, b1, alpha, a2, b2, beta, a3, b3, gamma))
+
+
+_SRC = "weakly informative; Li et al. 2025 fit small N-dependence of each term"
+
+FARSEER = register(
+    Law(
+        name="farseer",
+        inputs=("N", "D"),
+        params=(
+            Parameter("a1", dist.Normal(0.0, 0.5), source=_SRC, description="N-dependence of the data exponent"),
+            Parameter(
+                "b1",
+                dist.Normal(jnp.log(0.3), 0.5),
+                source="data exponent A(N) near 0.3 (Chinchilla beta 0.28-0.37)",
+                description="log data exponent at n = 1 when a1 = 0",
+            ),
+            Parameter("alpha", dist.Normal(0.0, 0.5), source=_SRC, description="power of n in log A(N)"),
+            Parameter("a2", dist.Normal(0.0, 1.0), source=_SRC, description="N-dependence of log B(N)"),
+            Parameter(
+                "b2",
+                dist.Normal(jnp.log(1000.0), 3.0),
+                source="log of chinchilla's B (410-2085, Hoffmann 2022, Besiroglu 2024), wide",
+                description="log data coefficient at n = 1 when a2 = 0",
+            ),
+            Parameter("beta", dist.Normal(0.0, 0.5), source=_SRC, description="power of n in log B(N)"),
+            Parameter("a3", dist.Normal(0.0, 0.5), source=_SRC, description="N-dependence of log U(N)"),
+            Parameter(
+                "b3",
+                dist.Normal(jnp.log(2.0), 0.5),
+                source="U(N) ~ E + A/N^alpha of chinchilla at 1B: about 2 nats",
+                description="log of the N-only floor at n = 1 when a3 = 0",
+            ),
+            Parameter("gamma", dist.Normal(-0.3, 0.3), source=_SRC, description="power of n in log U(N)"),
+        ),
+        mean=farseer_mean,
+        log_mean=farseer_log_mean,
+        formula="L = exp(a3 n^gamma + b3) + exp(a2 n^beta + b2) D^-exp(a1 n^alpha + b1), n = N / 1e9",
+        reference="Li et al. 2025, arXiv:2506.10972",
+        description="A refined L(N, D) in which the data term's coefficient and exponent vary with N.",
+    )
+)
