@@ -1,0 +1,320 @@
+"""Crossover detection: will method A still beat method B at the scale we cannot afford twice?
+
+Claims that two scaling curves cross are usually read off a plot of two point fits. Here
+every posterior draw gives a pair of curves over a range of scale ``x``; the draw crosses
+when the sign of ``A - B`` changes inside the range. The fraction of crossing draws is the
+posterior probability of a crossover, and the crossing points of those draws give its
+distribution. Draws of two independent fits are paired by index (their posteriors are
+independent, so any pairing is a draw of the joint posterior); two levels of one grouping
+column of a single fit share each draw (the pairing is the joint posterior itself).
+
+For laws of ``N`` and ``D`` the comparison follows a path through the (N, D) plane: the
+compute-optimal allocation of each draw (``path="optimal"``), a fixed tokens-per-parameter ratio
+(``path="ratio"``), or a fixed model size (``path="N"``).
+
+References
+----------
+Nezhurina, M. et al. (2025). Scaling laws for robust comparison of open foundation
+language-vision models and datasets. arXiv:2506.04598.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Crossover", "crossover", "curve_draws_along", "plot_crossover"]
+
+
+def _input_name(fit, x: str) -> str:
+    """The law input plotted as ``x`` (``x`` itself, or the input read from column ``x``)."""
+    if x in fit.law.inputs:
+        return x
+    columns = getattr(fit, "columns", None) or getattr(fit, "meta", {}).get("columns", {})
+    for name, column in columns.items():
+        if column == x:
+            return name
+    return x
+
+
+def curve_draws_along(
+    fit,
+    x: str,
+    grid: np.ndarray,
+    *,
+    path: str = "ratio",
+    ratio: float | None = None,
+    N: float | None = None,
+    level: tuple[str, str] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Draws ``(draws, len(grid))`` of a fit's curve along a path on which ``x`` takes ``grid``.
+
+    Parameters
+    ----------
+    fit : Fit or DownstreamFit
+    x : str
+        An input of the law (or the column it was read from), or ``"C"`` for laws of N and D.
+    path : {"ratio", "optimal", "N"}
+        For ``x="C"`` with a law of N and D: fixed ``D/N = ratio`` (default the data's median),
+        the compute-optimal allocation of every draw, or fixed ``N``.
+    level : (column, label), optional
+        Evaluate the curve of one level of a grouping column.
+    """
+    from bayescale.plots import path_inputs
+
+    grid = np.asarray(grid, dtype=float)
+    name = _input_name(fit, x)
+    inputs = set(fit.law.inputs)
+    if name == "C" and {"N", "D"} <= inputs and "C" not in inputs:
+        if path == "optimal":
+            from bayescale.optimal import optimal_draws
+
+            group = None if level is None else {level[0]: level[1]}
+            return optimal_draws(fit, grid, group=group)["loss"]
+        if path == "N":
+            if N is None:
+                raise ValueError("path='N' needs N=<model size>, e.g. N=1e9")
+            frame = pd.DataFrame({"N": np.full_like(grid, float(N)), "D": grid / (6.0 * float(N))})
+        elif path == "ratio":
+            frame = path_inputs(fit, "C", grid, None if ratio is None else {"D_per_N": float(ratio)})
+        else:
+            raise ValueError(f"path={path!r} must be 'optimal', 'ratio' or 'N'")
+    elif name in inputs:
+        frame = path_inputs(fit, name, grid)
+    else:
+        raise ValueError(
+            f"x={x!r} is not an input of law {fit.law.name!r} ({list(fit.law.inputs)}), the column one was "
+            "read from, or 'C' for a law of N and D"
+        )
+    if level is not None:
+        frame[level[0]] = level[1]
+    _, curve, _ = fit.posterior_draws(frame, seed=seed)
+    return curve
+
+
+def _lower_is_better(fit, override: bool | None) -> bool:
+    if override is not None:
+        return bool(override)
+    value = getattr(fit, "lower_is_better", None)
+    return bool(fit.law.lower_is_better if value is None else value)
+
+
+@dataclass
+class Crossover:
+    """The posterior of a crossover between curve A and curve B over a range of ``x``.
+
+    Attributes
+    ----------
+    grid : ndarray
+        Values of ``x`` on which the curves were compared.
+    curves_a, curves_b : ndarray
+        Paired draws ``(draws, len(grid))``.
+    crossing : ndarray
+        First crossing point of each draw (NaN for draws that do not cross).
+    probability : float
+        Posterior probability that the curves cross within the range.
+    """
+
+    x: str
+    grid: np.ndarray
+    curves_a: np.ndarray
+    curves_b: np.ndarray
+    lower_is_better: bool
+    names: tuple[str, str]
+    level: float = 0.9
+    _evaluate: object = None
+
+    @property
+    def margin(self) -> np.ndarray:
+        """How much A beats B at each grid point, per draw (positive: A is better)."""
+        diff = self.curves_b - self.curves_a
+        return diff if self.lower_is_better else -diff
+
+    @property
+    def crossing(self) -> np.ndarray:
+        m = self.margin
+        sign = np.sign(m)
+        change = sign[:, 1:] * sign[:, :-1] < 0
+        has = change.any(axis=1)
+        idx = np.argmax(change, axis=1)
+        rows = np.arange(m.shape[0])
+        m0, m1 = m[rows, idx], m[rows, idx + 1]
+        lx = np.log(self.grid)
+        t = m0 / (m0 - m1 + 1e-300)
+        point = np.exp(lx[idx] + t * (lx[idx + 1] - lx[idx]))
+        return np.where(has, point, np.nan)
+
+    @property
+    def probability(self) -> float:
+        """Posterior probability that A and B cross inside the range."""
+        return float(np.mean(~np.isnan(self.crossing)))
+
+    def summary(self) -> pd.DataFrame:
+        """One row: ``median``, ``lower``, ``upper`` of the first crossing (among crossing draws), ``probability``.
+
+        Also ``p_a_better_low`` and ``p_a_better_high``: probability that A beats B at each end of the range.
+        """
+        c = self.crossing
+        c = c[~np.isnan(c)]
+        tail = (1 - self.level) / 2
+        if c.size:
+            median, lower, upper = np.quantile(c, [0.5, tail, 1 - tail])
+        else:
+            median = lower = upper = np.nan
+        better = self.margin > 0
+        return pd.DataFrame(
+            [{
+                "a": self.names[0], "b": self.names[1], "x": self.x,
+                "median": median, "lower": lower, "upper": upper, "probability": self.probability,
+                "p_a_better_low": float(better[:, 0].mean()), "p_a_better_high": float(better[:, -1].mean()),
+                "range_low": float(self.grid[0]), "range_high": float(self.grid[-1]),
+            }]
+        )
+
+    def prob_better(self, x: float | Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
+        """Probability that A beats B at each ``x`` (default: the comparison grid)."""
+        if x is None:
+            values, margin = self.grid, self.margin
+        else:
+            values = np.atleast_1d(np.asarray(x, dtype=float))
+            a, b = self._evaluate(values)  # type: ignore[operator]
+            diff = b - a
+            margin = diff if self.lower_is_better else -diff
+        return pd.DataFrame({self.x: values, "prob_a_better": (margin > 0).mean(axis=0)})
+
+    def plot(self, *, ax=None):
+        """Both curves with 90% bands and the crossing region; returns the Axes."""
+        return plot_crossover(self, ax=ax)
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
+
+
+def crossover(
+    fit_a,
+    fit_b=None,
+    *,
+    x: str = "C",
+    between: tuple[float, float] | None = None,
+    groups: tuple[str, str] | None = None,
+    column: str | None = None,
+    path: str = "ratio",
+    ratio: float | None = None,
+    N: float | None = None,
+    n_grid: int = 200,
+    level: float = 0.9,
+    lower_is_better: bool | None = None,
+    seed: int = 0,
+) -> Crossover:
+    """Posterior probability and location of a crossover between two scaling curves.
+
+    Parameters
+    ----------
+    fit_a, fit_b : Fit or DownstreamFit
+        Two fits (draws paired by index), or one fit with ``groups=(level_a, level_b)``.
+    x : str
+        The scale axis: a law input, the column it was read from, or ``"C"``.
+    between : (float, float), optional
+        Range of ``x`` searched; default the range of both fits' data.
+    groups : (str, str), optional
+        Two levels of a grouping column of ``fit_a`` (one fit): curve A is the first.
+    column : str, optional
+        The grouping column of ``groups``; default the fit's grouping column holding both levels.
+    path, ratio, N
+        Path through (N, D) for laws of both (see :func:`curve_draws_along`).
+    n_grid : int
+        Log-spaced grid points in the range.
+    level : float
+        Mass of the interval of the crossing point.
+    lower_is_better : bool, optional
+        Direction of "better"; default the law's (``Law.lower_is_better``) or the downstream fit's.
+    seed : int
+
+    Returns
+    -------
+    Crossover
+        ``.probability``, ``.summary()``, ``.prob_better(x)``, ``.plot()``.
+
+    Examples
+    --------
+    >>> res = bs.crossover(fit, groups=("clip", "mammut"), x="C", between=(1e17, 1e22))  # doctest: +SKIP
+    >>> res.summary()                                                                      # doctest: +SKIP
+    """
+    if (fit_b is None) == (groups is None):
+        raise ValueError("pass either two fits (crossover(fit_a, fit_b)) or one fit and groups=(level_a, level_b)")
+    if groups is not None:
+        if len(groups) != 2:
+            raise ValueError(f"groups={groups!r} must name two levels, e.g. groups=('clip', 'mammut')")
+        levels = fit_a.levels if hasattr(fit_a, "levels") else fit_a.meta["levels"]
+        candidates = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
+        if column is None:
+            if not candidates:
+                raise ValueError(f"groups={groups!r}: no grouping column of the fit has both levels ({levels})")
+            column = candidates[0]
+        elif column not in candidates:
+            raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
+        fits = (fit_a, fit_a)
+        where = ((column, str(groups[0])), (column, str(groups[1])))
+        names = (str(groups[0]), str(groups[1]))
+    else:
+        fits = (fit_a, fit_b)
+        where = (None, None)
+        names = ("A", "B")
+        if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
+            raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
+    if between is None:
+        lows, highs = [], []
+        for f in fits:
+            name = _input_name(f, x)
+            data = f.data
+            values = data[name] if name in data else data[x] if x in data else 6.0 * data["N"] * data["D"]
+            lows.append(float(values.min()))
+            highs.append(float(values.max()))
+        between = (min(lows), max(highs))
+    lo, hi = float(between[0]), float(between[1])
+    if not 0 < lo < hi:
+        raise ValueError(f"between={between!r} must be (low, high) with 0 < low < high")
+    grid = np.geomspace(lo, hi, n_grid)
+
+    def evaluate(values):
+        a = curve_draws_along(fits[0], x, values, path=path, ratio=ratio, N=N, level=where[0], seed=seed)
+        b = curve_draws_along(fits[1], x, values, path=path, ratio=ratio, N=N, level=where[1], seed=seed + 1)
+        n = min(a.shape[0], b.shape[0])
+        return a[:n], b[:n]
+
+    a, b = evaluate(grid)
+    return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
+                     names=names, level=level, _evaluate=evaluate)
+
+
+def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
+    """Median and ``band`` credible band of both curves, with the crossing interval shaded."""
+    import matplotlib.pyplot as plt
+
+    from bayescale.plots import AXIS_LABELS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+    tail = (1 - band) / 2
+    for curves, name, color in ((result.curves_a, result.names[0], "C0"), (result.curves_b, result.names[1], "C1")):
+        lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
+        ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
+        ax.plot(result.grid, np.median(curves, axis=0), color=color, linewidth=1.6, label=f"{name} (median, {band:.0%} band)")
+    s = result.summary().iloc[0]
+    if np.isfinite(s["lower"]):
+        ax.axvspan(s["lower"], s["upper"], color="0.5", alpha=0.15, zorder=0,
+                   label=f"crossing {result.level:.0%} interval (P = {s['probability']:.2f})")
+        ax.axvline(s["median"], color="0.3", linestyle="--", linewidth=0.8)
+    else:
+        ax.plot([], [], " ", label=f"P(cross in range) = {s['probability']:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
+    ax.set_ylabel("curve (lower is better)" if result.lower_is_better else "curve (higher is better)")
+    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    return ax

@@ -1,0 +1,230 @@
+"""Compute-optimal allocation: how to split a FLOP budget C = 6 N D between parameters and tokens.
+
+For every posterior draw, the allocation minimising the law's loss at fixed compute
+``C = 6 N D`` (Kaplan et al. 2020, Sec. 2.1) is found, so ``N*(C)``, ``D*(C)``, the
+tokens-per-parameter ratio and the loss at the optimum come with credible intervals.
+
+* Chinchilla ``L = E + A/N^alpha + B/D^beta`` has the closed form of Hoffmann et al. (2022,
+  eq. 4): ``N* = G (C/6)^a``, ``D* = G^-1 (C/6)^b`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
+  ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``.
+* Any other law with inputs ``N`` and ``D`` is minimised numerically per draw and budget: a
+  log-spaced grid over ``N`` then a finer grid around the best point, vectorised in JAX.
+
+References
+----------
+Hoffmann, J. et al. (2022). Training Compute-Optimal Large Language Models. arXiv:2203.15556.
+Besiroglu, T. et al. (2024). Chinchilla Scaling: A replication attempt. arXiv:2404.10102
+(a = 0.513 on the Chinchilla data; about 20 tokens per parameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+__all__ = ["allocation_exponents", "compute_optimal", "optimal_draws", "param_draws", "plot_compute_optimal"]
+
+QUANTITIES = ("N", "D", "D_per_N", "loss")
+
+
+def param_draws(fit, group: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Draws of the law's parameters, chains flattened: population values, or one level's.
+
+    Parameters
+    ----------
+    fit : Fit
+    group : mapping, optional
+        ``{column: label}``: parameters grouped by ``column`` take that level's value (``p_<column>``).
+    """
+    out = {}
+    group = dict(group or {})
+    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    for column, label in group.items():
+        if column not in levels:
+            raise ValueError(f"group={{{column!r}: ...}}: {column!r} is not a grouping column ({list(levels)})")
+        if str(label) not in levels[column]:
+            raise ValueError(f"group={{{column!r}: {label!r}}}: unknown level; levels are {levels[column]}")
+    for name in fit.law.param_names:
+        value = fit.draws(name)
+        for column, label in group.items():
+            if column in fit.spec.groups_of[name]:
+                value = fit.draws(f"{name}_{column}")[:, levels[column].index(str(label))]
+        out[name] = np.asarray(value, dtype=np.float64)
+    return out
+
+
+def _check_law(fit) -> None:
+    if not {"N", "D"} <= set(fit.law.inputs):
+        raise ValueError(
+            f"compute-optimal allocation needs a law of N and D; {fit.law.name!r} has inputs {list(fit.law.inputs)}"
+        )
+
+
+@jax.jit
+def _chinchilla_closed_form(C, E, A, alpha, B, beta):
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    a = beta / (alpha + beta)
+    b = alpha / (alpha + beta)
+    N = G[:, None] * (C[None, :] / 6.0) ** a[:, None]
+    D = (C[None, :] / 6.0) ** b[:, None] / G[:, None]
+    return N, D
+
+
+def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapping[str, float], n_grid: int):
+    """Per-draw, per-budget argmin over log N of the law at D = C / (6N)."""
+    logC6 = jnp.log(jnp.asarray(np.asarray(C) / 6.0, dtype=jnp.float32))
+    others = {k: jnp.asarray(v) for k, v in fixed.items()}
+
+    def loss_at(logN, logc6, p):
+        N = jnp.exp(logN)
+        D = jnp.exp(logc6 - logN)
+        return law.evaluate_log(N=N, D=D, **p, **others)
+
+    def one(p, logc6):
+        # N between C^0.05 and C^0.95 (in units of C/6): a generous bracket around every published optimum.
+        coarse = jnp.linspace(0.05, 0.95, n_grid) * logc6
+        values = loss_at(coarse, logc6, p)
+        values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+        best = coarse[jnp.argmin(values)]
+        step = coarse[1] - coarse[0]
+        fine = best + jnp.linspace(-1.5, 1.5, 61) * step
+        fine_values = loss_at(fine, logc6, p)
+        fine_values = jnp.where(jnp.isfinite(fine_values), fine_values, jnp.inf)
+        logN = fine[jnp.argmin(fine_values)]
+        return logN, jnp.min(fine_values)
+
+    over_c = jax.vmap(one, in_axes=(None, 0))
+    over_draws = jax.jit(jax.vmap(over_c, in_axes=(0, None)))
+    logN, log_loss = over_draws({k: jnp.asarray(v) for k, v in params.items()}, logC6)
+    N = np.exp(np.asarray(logN, dtype=np.float64))
+    D = np.asarray(C, dtype=np.float64)[None, :] / (6.0 * N)
+    return N, D, np.exp(np.asarray(log_loss, dtype=np.float64))
+
+
+def optimal_draws(
+    fit,
+    C: Sequence[float] | np.ndarray,
+    *,
+    group: Mapping[str, str] | None = None,
+    method: str = "auto",
+    n_grid: int = 256,
+) -> dict[str, np.ndarray]:
+    """Draws ``(draws, len(C))`` of ``N``, ``D``, ``D_per_N`` and ``loss`` at the optimum of each budget."""
+    _check_law(fit)
+    C = np.atleast_1d(np.asarray(C, dtype=np.float64))
+    if np.any(~(C > 0)):
+        raise ValueError(f"C={C.tolist()!r} must be positive FLOP budgets, e.g. C=[1e21, 1e22]")
+    if method not in ("auto", "closed_form", "numerical"):
+        raise ValueError(f"method={method!r} must be 'auto', 'closed_form' or 'numerical'")
+    params = param_draws(fit, group)
+    closed = fit.law.name == "chinchilla" and method in ("auto", "closed_form")
+    if method == "closed_form" and fit.law.name != "chinchilla":
+        raise ValueError(f"method='closed_form' exists for the chinchilla law only, not {fit.law.name!r}")
+    extra_inputs = [name for name in fit.law.inputs if name not in ("N", "D")]
+    fixed = {name: float(np.median(fit.data[name])) for name in extra_inputs}
+    if closed:
+        p = {k: jnp.asarray(v) for k, v in params.items()}
+        N, D = (np.asarray(v, dtype=np.float64) for v in _chinchilla_closed_form(jnp.asarray(C), **p))
+        loss = np.asarray(fit.law.evaluate(N=N, D=D, **{k: v[:, None] for k, v in params.items()}), dtype=np.float64)
+    else:
+        N, D, loss = _numerical(fit.law, C, params, fixed, n_grid)
+    return {"N": N, "D": D, "D_per_N": D / N, "loss": loss}
+
+
+def compute_optimal(
+    fit,
+    C: Sequence[float] | np.ndarray,
+    *,
+    level: float = 0.9,
+    group: Mapping[str, str] | None = None,
+    method: str = "auto",
+) -> pd.DataFrame:
+    """Compute-optimal model size, tokens, their ratio and the loss at each budget, with intervals.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with inputs ``N`` and ``D``.
+    C : sequence of float
+        FLOP budgets (``C = 6 N D``).
+    level : float
+        Mass of the central credible intervals.
+    group : mapping, optional
+        ``{column: label}``: use one level's parameters instead of the population's.
+    method : {"auto", "closed_form", "numerical"}
+        ``auto``: the closed form for chinchilla, else per-draw numerical minimisation.
+
+    Returns
+    -------
+    DataFrame
+        Long format: ``C``, ``quantity`` (``N``, ``D``, ``D_per_N``, ``loss``), ``median``, ``mean``,
+        ``lower``, ``upper``.
+
+    Examples
+    --------
+    >>> bs.compute_optimal(fit, C=[1e21, 1e22, 1e23, 1e24])   # doctest: +SKIP
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1)")
+    draws = optimal_draws(fit, C, group=group, method=method)
+    C = np.atleast_1d(np.asarray(C, dtype=np.float64))
+    tail = (1 - level) / 2
+    rows = []
+    for quantity in QUANTITIES:
+        values = draws[quantity]
+        lower, median, upper = np.quantile(values, [tail, 0.5, 1 - tail], axis=0)
+        mean = values.mean(axis=0)
+        for i, c in enumerate(C):
+            rows.append({"C": c, "quantity": quantity, "median": median[i], "mean": mean[i],
+                         "lower": lower[i], "upper": upper[i]})
+    return pd.DataFrame(rows)
+
+
+def allocation_exponents(fit, *, level: float = 0.9, C: tuple[float, float] = (1e21, 1e24),
+                         group: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Posterior of the exponents ``a`` (N* ~ C^a) and ``b`` (D* ~ C^b) over a range of budgets.
+
+    For chinchilla they are ``beta/(alpha+beta)`` and ``alpha/(alpha+beta)`` exactly; for other laws
+    the slope of ``log N*`` against ``log C`` between the two ends of ``C``.
+    """
+    draws = optimal_draws(fit, list(C), group=group)
+    span = np.log(C[1]) - np.log(C[0])
+    a = (np.log(draws["N"][:, 1]) - np.log(draws["N"][:, 0])) / span
+    b = (np.log(draws["D"][:, 1]) - np.log(draws["D"][:, 0])) / span
+    tail = (1 - level) / 2
+    rows = []
+    for name, v in (("a", a), ("b", b)):
+        lower, median, upper = np.quantile(v, [tail, 0.5, 1 - tail])
+        rows.append({"exponent": name, "median": median, "mean": v.mean(), "lower": lower, "upper": upper})
+    return pd.DataFrame(rows)
+
+
+def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, ax=None, level: float = 0.9,
+                         group: Mapping[str, str] | None = None):
+    """``N*(C)`` and ``D*(C)`` with their median and ``level`` bands on log axes; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if C is None:
+        C_data = 6.0 * fit.data["N"] * fit.data["D"]
+        C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
+    C = np.asarray(C, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+    draws = optimal_draws(fit, C, group=group)
+    tail = (1 - level) / 2
+    for quantity, color, label in (("N", "C0", "parameters N*"), ("D", "C1", "tokens D*")):
+        lower, median, upper = np.quantile(draws[quantity], [tail, 0.5, 1 - tail], axis=0)
+        ax.fill_between(C, lower, upper, color=color, alpha=0.25, linewidth=0)
+        ax.plot(C, median, color=color, linewidth=1.6, label=f"{label} (median, {level:.0%} band)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("compute-optimal N (parameters) and D (tokens)")
+    ax.set_title(f"{fit.law.name}: compute-optimal allocation", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+    return ax
