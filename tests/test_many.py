@@ -1,0 +1,161 @@
+"""fit_many: recovery per key, diagnostics equal to ArviZ's, prediction by key, masks, errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import _arviz
+from bayescale.many import ManyFits, _masked_model, bulk_ess, fit_many, rank_rhat
+from bayescale.hierarchy import build_spec, make_model, resolve_priors
+from bayescale.likelihoods import get_likelihood
+
+TRUTH = {  # key -> (E, A, alpha) of y = E + A x^-alpha
+    "a": (0.6, 30.0, 0.30),
+    "b": (0.9, 20.0, 0.40),
+    "c": (1.2, 60.0, 0.35),
+    "d": (0.4, 10.0, 0.25),
+}
+SAMPLER = dict(chains=2, draws=300, warmup=300, seed=1)
+
+
+def _curves(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, (key, (E, A, alpha)) in enumerate(TRUTH.items()):
+        x = np.geomspace(1e3, 1e7, 12 + 2 * i)  # different lengths: padding and masks are used
+        loss = (E + A * x**-alpha) * np.exp(rng.normal(0.0, 0.01, x.size))
+        frames.append(pd.DataFrame({"task": key, "steps": x, "loss": loss}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def many() -> ManyFits:
+    with _quiet():
+        return fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **SAMPLER)
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_recovers_each_key(many):
+    summary = many.summary(level=0.98)
+    assert list(many.keys) == list(TRUTH)
+    for key, (E, A, alpha) in TRUTH.items():
+        for name, true in (("E", E), ("alpha", alpha)):
+            row = summary.loc[(key, name)]
+            assert row["lower"] <= true <= row["upper"], (key, name, row.to_dict(), true)
+    # the keys really are fitted separately: their floors differ as the truth does
+    means = summary.xs("E", level="parameter")["mean"]
+    assert means["c"] > means["b"] > means["a"] > means["d"]
+
+
+def test_diagnostics_match_arviz_for_one_key(many):
+    fit = many["b"]
+    assert isinstance(fit, bs.Fit)
+    assert fit.data.shape[0] == many.n_rows[1] == 14
+    max_rhat, min_ess = _arviz.rhat_and_ess(fit.idata, fit.param_names)
+    d = many.diagnostics.loc["b"]
+    assert d["max_rhat"] == pytest.approx(max_rhat, rel=1e-3)  # ties among float32 draws are ranked in order
+    assert d["min_ess_bulk"] == pytest.approx(min_ess, rel=0.01)  # numpyro vs arviz autocovariance details
+    assert set(many.diagnostics.columns) >= {"max_rhat", "min_ess_bulk", "divergences", "converged"}
+    np.testing.assert_allclose(fit.draws("alpha"), many.draws("b", "alpha"))
+
+
+def test_vectorised_diagnostics_on_known_chains():
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(3, 4, 500))
+    shifted = good + np.array([0.0, 0.0, 0.0, 3.0])[None, :, None]  # one chain elsewhere
+    assert np.all(rank_rhat(good) < 1.01)
+    assert np.all(rank_rhat(shifted) > 1.1)
+    assert np.all(bulk_ess(good) > 1500)
+
+
+def test_predict_uses_each_keys_curve(many):
+    new = pd.DataFrame({"task": ["a", "c", "a"], "steps": [1e8, 1e8, 1e4]})
+    out = many.predict(new, level=0.9)
+    for row, (key, x) in enumerate(zip(new["task"], new["steps"])):
+        E, A, alpha = TRUTH[key]
+        truth = E + A * x**-alpha
+        assert out["median"].iloc[row] == pytest.approx(truth, rel=0.05)
+        assert out["pred_lower"].iloc[row] <= out["lower"].iloc[row] <= out["upper"].iloc[row] <= out["pred_upper"].iloc[row]
+    with pytest.raises(ValueError, match="'zz'"):
+        many.predict(pd.DataFrame({"task": ["zz"], "steps": [1e4]}))
+    with pytest.raises(ValueError, match="key column"):
+        many.predict(pd.DataFrame({"steps": [1e4]}))
+
+
+def test_same_seed_same_draws_and_no_recompile(many):
+    with _quiet():
+        again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **SAMPLER)
+    assert again.meta["compile_s"] == 0.0  # the compiled sampler was reused
+    for name in many.param_names:
+        np.testing.assert_array_equal(again.samples[name], many.samples[name])
+
+
+def test_mask_removes_padded_rows_from_the_density():
+    from numpyro.infer.util import log_density
+
+    law = bs.laws.get("power")
+    likelihood = get_likelihood("student_t")
+    spec = build_spec(law, likelihood, {}, {}, resolve_priors(law, likelihood, {}, None))
+    x = jnp.geomspace(1e3, 1e6, 8)
+    y = 0.5 + 3.0 * x**-0.3
+    centres = {"x": jnp.mean(jnp.log(x))}
+    params = {"E": 0.5, "A_c": 0.2, "alpha": 0.3, "sigma": 0.02, "nu": 5.0}
+    plain, _ = log_density(make_model(spec), ({"x": x}, {}, centres), {"y": y}, params)
+    padded_x = jnp.concatenate([x, jnp.full(5, x[0])])
+    padded_y = jnp.concatenate([y, jnp.full(5, 9.0)])  # far-off values that must not count
+    mask = jnp.arange(13) < 8
+    masked, _ = log_density(_masked_model(spec), ({"x": padded_x}, centres), {"y": padded_y, "mask": mask}, params)
+    assert float(masked) == pytest.approx(float(plain), rel=1e-6)
+
+
+def test_errors_name_the_problem():
+    df = _curves()
+    with pytest.raises(ValueError, match="by=.*missing"):
+        fit_many(df, "power", by="family", inputs={"x": "steps"})
+    with pytest.raises(ValueError, match="pooling='sometimes'"):
+        fit_many(df, "power", by="task", inputs={"x": "steps"}, pooling="sometimes")
+    few = pd.concat([df, pd.DataFrame({"task": ["tiny"] * 3, "steps": [1e3, 1e4, 1e5], "loss": [2.0, 1.5, 1.2]})])
+    with pytest.raises(ValueError, match="tiny"):
+        fit_many(few, "power", by="task", inputs={"x": "steps"})
+    with pytest.raises(ValueError, match="executor="):
+        fit_many(df, "power", by="task", inputs={"x": "steps"}, executor="dask")
+
+
+
+
+def _gpu_available() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.skipif(not _gpu_available(), reason="no CUDA GPU visible to jax (install bayescale[gpu] on a GPU machine)")
+def test_fit_many_on_gpu():
+    with _quiet():
+        many = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, device="gpu", **SAMPLER)
+    summary = many.summary(level=0.98)
+    for key, (E, _, alpha) in TRUTH.items():
+        assert summary.loc[(key, "alpha"), "lower"] <= alpha <= summary.loc[(key, "alpha"), "upper"]
+
+
+@pytest.mark.skipif(_gpu_available(), reason="a GPU is present; the no-GPU error cannot be shown")
+def test_gpu_request_without_gpu_says_how_to_fix():
+    with pytest.raises(RuntimeError, match=r"bayescale\[gpu\]"):
+        fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, device="gpu", **SAMPLER)
