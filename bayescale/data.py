@@ -10,6 +10,13 @@ Derived inputs (computed when a law or a plot asks for them and the raw columns 
 
 * ``C = 6 N D``: training FLOPs of a dense transformer (Kaplan et al. 2020, Sec. 2.1).
 * ``D_per_N = D / N``: tokens per parameter (``M`` in Gadre et al. 2024).
+* ``N_avg``: the average parameter count over a sparse pre-training run (Jin et al. 2025), from
+  ``N``, ``sparsity``, ``prune_start`` and ``prune_end``; see :func:`average_parameter_count`.
+* ``log2_block``: ``log2`` of a ``block_size`` column (Sun et al. 2025, floating-point quantisation).
+* ``S1`` and ``S2``: the forward area and the annealing area of a learning-rate schedule
+  (Tissue et al. 2024), from ``step`` and ``lr`` columns; see :func:`annealing_areas`.
+
+Derived features are computed in this one place; laws only declare them as inputs.
 """
 
 from __future__ import annotations
@@ -23,11 +30,132 @@ import pandas as pd
 from bayescale.laws.base import Law
 from bayescale.likelihoods import Likelihood
 
+#: Decay factor ``lambda`` of the annealing momentum in :func:`annealing_areas` (Tissue et al. 2024, Sec. 3).
+ANNEALING_DECAY = 0.999
+
+
+def average_parameter_count(
+    N: np.ndarray, sparsity: np.ndarray, prune_start: np.ndarray, prune_end: np.ndarray
+) -> np.ndarray:
+    """Average parameter count over training under a cubic (Zhu & Gupta) pruning schedule.
+
+    The model is dense until ``prune_start`` (a fraction of training), pruned along
+    ``s(t) = sparsity (1 - (1 - (t - t0) / (t1 - t0))^3)`` until ``prune_end``, then trained at
+    the final ``sparsity``. The time average of ``N (1 - s(t))`` is
+
+    ``N [t0 + (t1 - t0) (1 - 3 sparsity / 4) + (1 - t1) (1 - sparsity)]``.
+
+    Parameters
+    ----------
+    N : array
+        Dense parameter count.
+    sparsity : array
+        Final fraction of pruned parameters, in [0, 1).
+    prune_start, prune_end : array
+        Start and end of pruning as fractions of training, ``0 <= start <= end <= 1``.
+
+    Returns
+    -------
+    ndarray
+        ``N_avg``, the input of the ``sparse_average`` law.
+
+    Raises
+    ------
+    ValueError
+        For a sparsity outside [0, 1) or a schedule outside [0, 1] or ending before it starts.
+
+    References
+    ----------
+    Jin, T. et al. (2025). The Journey Matters: Average Parameter Count over Pre-training Unifies
+    Sparse and Dense Scaling Laws. arXiv:2501.12486.
+    Zhu, M., Gupta, S. (2017). To prune, or not to prune. arXiv:1710.01878.
+    """
+    N, s, t0, t1 = (np.asarray(v, dtype=np.float64) for v in (N, sparsity, prune_start, prune_end))
+    if np.any((s < 0) | (s >= 1)):
+        raise ValueError(f"sparsity must lie in [0, 1) (fraction of pruned parameters), got {s[(s < 0) | (s >= 1)][0]:g}")
+    bad = (t0 < 0) | (t1 > 1) | (t1 < t0)
+    if np.any(bad):
+        position = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"prune_start={t0[position]:g}, prune_end={t1[position]:g} at position {position}: need "
+            "0 <= prune_start <= prune_end <= 1 (fractions of training)"
+        )
+    return N * (t0 + (t1 - t0) * (1.0 - 0.75 * s) + (1.0 - t1) * (1.0 - s))
+
+
+def annealing_areas(
+    step: np.ndarray, lr: np.ndarray, decay: float = ANNEALING_DECAY
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward area ``S1`` and annealing area ``S2`` of a learning-rate schedule at each row.
+
+    ``S1(s) = sum_{i <= s} eta_i`` and ``S2(s) = sum_{i <= s} m_i`` with the momentum
+    ``m_i = decay * m_{i-1} + max(eta_{i-1} - eta_i, 0)`` (Tissue et al. 2024, eq. 2; increases of
+    the rate, i.e. warm-up, do not count as annealing, so ``S2 >= 0``).
+
+    Rows are checkpoints of one or more runs: each run's rows are consecutive with increasing
+    ``step``; a step that does not increase starts a new run. Between rows the rate is
+    interpolated linearly on every integer step, before the first row it is held at the first
+    row's value.
+
+    Parameters
+    ----------
+    step : array
+        Optimiser step of each row (positive).
+    lr : array
+        Learning rate at that step.
+    decay : float
+        Momentum decay ``lambda`` in (0, 1); 0.999 as in Tissue et al. (:data:`ANNEALING_DECAY`).
+
+    Returns
+    -------
+    S1, S2 : ndarray, ndarray
+        The areas at each row, in units of the learning rate times steps.
+
+    Raises
+    ------
+    ValueError
+        For a decay outside (0, 1), non-positive steps or negative learning rates.
+
+    References
+    ----------
+    Tissue, H. et al. (2024). Scaling Law with Learning Rate Annealing. arXiv:2408.11029.
+    """
+    from scipy.signal import lfilter
+
+    if not 0 < decay < 1:
+        raise ValueError(f"decay={decay!r} must lie in (0, 1); Tissue et al. use 0.999")
+    step = np.asarray(step, dtype=np.float64)
+    lr = np.asarray(lr, dtype=np.float64)
+    if np.any(step <= 0):
+        raise ValueError(f"step must be positive (optimiser steps counted from 1), got {step[step <= 0][0]:g}")
+    if np.any(lr < 0):
+        raise ValueError(f"lr must be >= 0, got {lr[lr < 0][0]:g}")
+    S1 = np.empty_like(step)
+    S2 = np.empty_like(step)
+    starts = [0, *(np.flatnonzero(np.diff(step) <= 0) + 1).tolist(), len(step)]
+    for begin, end in zip(starts[:-1], starts[1:]):
+        steps, rates = step[begin:end], lr[begin:end]
+        grid = np.arange(1, int(np.ceil(steps.max())) + 1, dtype=np.float64)
+        eta = np.interp(grid, steps, rates)
+        forward = np.cumsum(eta)
+        drops = np.maximum(np.concatenate([[0.0], eta[:-1] - eta[1:]]), 0.0)
+        momentum = lfilter([1.0], [1.0, -decay], drops)
+        anneal = np.cumsum(momentum)
+        index = np.clip(np.rint(steps).astype(int) - 1, 0, len(grid) - 1)
+        S1[begin:end] = forward[index]
+        S2[begin:end] = anneal[index]
+    return S1, S2
+
+
 #: Derived features: name -> (the inputs it is computed from, the function).
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray]]] = {
     "C": (("N", "D"), lambda N, D: 6.0 * N * D),
     "D_per_N": (("N", "D"), lambda N, D: D / N),
     "M": (("N", "D"), lambda N, D: D / N),
+    "N_avg": (("N", "sparsity", "prune_start", "prune_end"), average_parameter_count),
+    "log2_block": (("block_size",), lambda block_size: np.log2(block_size)),
+    "S1": (("step", "lr"), lambda step, lr: annealing_areas(step, lr)[0]),
+    "S2": (("step", "lr"), lambda step, lr: annealing_areas(step, lr)[1]),
 }
 
 
