@@ -78,6 +78,8 @@ def compare(idatas: Mapping[str, az.InferenceData], ic: str) -> pd.DataFrame:
     """``az.compare`` on the log scale, best model first."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        # arviz 0.2x sorts with inplace=True, which pandas 3 deprecates; not the user's concern.
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
         return az.compare(dict(idatas), ic=ic, scale="log")
 
 

@@ -26,3 +26,43 @@ def shared_data_dir() -> Path:
     if path is None:
         pytest.skip("public data cache absent: set BAYESCALE_DATA_DIR to a copy of ../shared/data")
     return path
+
+
+# --- small fits shared by the core tests (fixed seeds, few draws) ------------------------------
+FAST = {"chains": 2, "draws": 300, "warmup": 300, "seed": 1, "progress": False}
+CHINCHILLA_TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+
+
+@pytest.fixture(scope="session")
+def ladder():
+    import bayescale as bs
+
+    return bs.examples.load("chinchilla_ladder")
+
+
+@pytest.fixture(scope="session")
+def ladder_fit(ladder):
+    import bayescale as bs
+
+    return bs.fit(ladder, law="chinchilla", y="loss", inputs={"N": "params", "D": "tokens"}, **FAST)
+
+
+@pytest.fixture(scope="session")
+def three_datasets():
+    import bayescale as bs
+
+    return bs.examples.load("three_datasets")
+
+
+@pytest.fixture(scope="session")
+def hierarchical_fit(three_datasets):
+    import bayescale as bs
+
+    return bs.fit(
+        three_datasets,
+        law="chinchilla",
+        y="loss",
+        inputs={"N": "params", "D": "tokens"},
+        hierarchy={"E": "dataset", "A": "dataset"},  # as generated: data/make_data.py
+        **FAST,
+    )

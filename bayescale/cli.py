@@ -1,0 +1,271 @@
+"""The ``bayescale`` command line: fit, predict, compare, plot, laws, demo.
+
+Examples
+--------
+bayescale demo
+bayescale fit runs.csv --law chinchilla --y loss --inputs N=params,D=tokens --groups dataset --out fit.nc
+bayescale predict fit.nc --at N=7e9,D=2e12
+bayescale compare a.nc b.nc
+bayescale plot fit.nc --x C --out band.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+
+def _pairs(text: str, option: str) -> dict[str, str]:
+    """Parse ``a=1,b=2`` into a dict of strings."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"error: {option} expects name=value pairs separated by commas, got {text!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _floats(text: str, option: str) -> dict[str, float]:
+    out = {}
+    for key, value in _pairs(text, option).items():
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise SystemExit(f"error: {option} {key}={value!r} is not a number (write 7e9, not 7B)") from None
+    return out
+
+
+def _show(frame: pd.DataFrame, digits: int = 4) -> str:
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        return frame.to_string(float_format=lambda v: f"{v:.{digits}g}")
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_fit(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    data = pd.read_csv(args.csv)
+    hierarchy = {k: v.split("+") for k, v in _pairs(args.hierarchy, "--hierarchy").items()} if args.hierarchy else None
+    groups = args.groups.split(",") if args.groups else None
+    fit = bs.fit(
+        data,
+        law=args.law,
+        y=args.y,
+        inputs=_pairs(args.inputs, "--inputs") if args.inputs else None,
+        groups=groups,
+        hierarchy=hierarchy,
+        likelihood=args.likelihood,
+        chains=args.chains,
+        draws=args.draws,
+        warmup=args.warmup,
+        seed=args.seed,
+        progress=False if args.quiet else None,
+    )
+    path = fit.save(args.out)
+    print(_show(fit.summary()))
+    print(f"\n{fit!r}\nsaved to {path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    fit = bs.load(args.fit)
+    if args.csv:
+        rows = pd.read_csv(args.csv)
+    elif args.at:
+        rows = pd.DataFrame([_floats(point, "--at") for point in args.at])
+    else:
+        raise SystemExit("error: give the inputs with --at N=7e9,D=2e12 (repeatable) or --csv points.csv")
+    table = fit.predict(rows, level=args.level)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    print(_show(table))
+    print(f"\nmedian/lower/upper: the law's curve ({args.level:.0%} credible interval); "
+          "pred_lower/pred_upper: a new run, noise included.")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    fits = {Path(path).stem: bs.load(path) for path in args.fits}
+    print(_show(bs.compare(fits, ic=args.ic)))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import bayescale as bs
+
+    fit = bs.load(args.fit)
+    ax = fit.plot(x=args.x, extrapolate=args.extrapolate)
+    ax.figure.savefig(args.out, dpi=args.dpi)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_laws(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    if args.name:
+        print(bs.laws.get(args.name).describe())
+    else:
+        print(_show(bs.laws.list()[["name", "inputs", "formula", "better"]]))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Fit the embedded three-corpus ladder, compare laws, extrapolate, and draw the bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    import bayescale as bs
+
+    started = time.perf_counter()
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="bayescale-demo-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = bs.examples.load("three_datasets")
+    print(f"bayescale {bs.__version__} demo: {len(data)} synthetic runs on three corpora "
+          f"({', '.join(sorted(data['dataset'].unique()))}), from data/make_data.py")
+    print("  truth: alpha 0.348, beta 0.366 shared; E = 1.82 (web), 1.62 (books), 1.05 (code)\n")
+
+    settings = dict(chains=4, draws=args.draws, warmup=args.draws, seed=0, progress=False if args.quiet else None)
+    inputs = {"N": "params", "D": "tokens"}
+    print("1. chinchilla law, E and A varying by corpus (partial pooling), Student-t likelihood")
+    chinchilla = bs.fit(data, law="chinchilla", y="loss", inputs=inputs,
+                        hierarchy={"E": "dataset", "A": "dataset"}, **settings)
+    print(_show(chinchilla.summary(groups=True)[["mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat"]]))
+    print(_diagnostics_line(chinchilla))
+
+    print("\n2. kaplan law for comparison (critical data size varying by corpus)")
+    kaplan = bs.fit(data, law="kaplan", y="loss", inputs=inputs,
+                    hierarchy={"D_c": "dataset"}, **settings)
+    print(_diagnostics_line(kaplan))
+    table = bs.compare({"chinchilla": chinchilla, "kaplan": kaplan}, ic="loo")
+    print("\n3. comparison by PSIS-LOO (higher elpd_loo is better)")
+    print(_show(table[["rank", "elpd_loo", "p_loo", "elpd_diff", "dse", "weight"]]))
+
+    c_max = float((6 * data["params"] * data["tokens"]).max())
+    points = []
+    for factor in (10, 100):
+        C = factor * c_max
+        N = np.sqrt(C / (6 * 20))
+        for corpus in sorted(data["dataset"].unique()):
+            points.append({"dataset": corpus, "params": N, "tokens": 20 * N, "C": C, "x": f"{factor}x"})
+    grid = pd.DataFrame(points)
+    prediction = chinchilla.predict(grid, level=0.9)
+    prediction.insert(0, "compute", grid["x"] + " (" + grid["C"].map("{:.2g}".format) + " FLOPs)")
+    print(f"\n4. extrapolation at 10x and 100x the largest compute in the data ({c_max:.2g} FLOPs), "
+          "20 tokens per parameter, 90% intervals")
+    print(_show(prediction[["compute", "dataset", "params", "tokens", "median", "lower", "upper",
+                            "pred_lower", "pred_upper"]]))
+    print("   lower/upper: the curve (parameter uncertainty); pred_lower/pred_upper: one new run (noise too)")
+
+    ax = chinchilla.plot(x="C", fixed={"D_per_N": 20}, extrapolate=100)
+    figure_path = out_dir / "demo_bands.png"
+    ax.figure.savefig(figure_path, dpi=150)
+    fit_path = chinchilla.save(out_dir / "demo_chinchilla.nc")
+    print(f"\nband plot: {figure_path}\nfit saved: {fit_path} (reload with bs.load)")
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _diagnostics_line(fit) -> str:
+    d = fit.diagnostics
+    return (f"   diagnostics: max r_hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+            f"{d['divergences']} divergences")
+
+
+# --- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayescale", description="Bayesian scaling laws with NumPyro.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    p = sub.add_parser("fit", help="fit a law to a CSV of runs and save the posterior")
+    p.add_argument("csv", help="CSV file, one row per run")
+    p.add_argument("--law", default="chinchilla", help="law name (see `bayescale laws`)")
+    p.add_argument("--y", default="loss", help="target column (default: loss)")
+    p.add_argument("--inputs", help="law input to column, e.g. N=params,D=tokens")
+    p.add_argument("--groups", help="grouping column(s) for every parameter, comma-separated")
+    p.add_argument("--hierarchy", help="per-parameter grouping, e.g. E=dataset,A=dataset+family")
+    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "beta"])
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="netCDF file to write, e.g. fit.nc")
+    p.set_defaults(run=cmd_fit)
+
+    p = sub.add_parser("predict", help="posterior predictions from a saved fit")
+    p.add_argument("fit", help="a fit saved by `bayescale fit` or Fit.save")
+    p.add_argument("--at", action="append", help="inputs of one point, e.g. N=7e9,D=2e12 (repeatable)")
+    p.add_argument("--csv", help="CSV of points instead of --at")
+    p.add_argument("--level", type=float, default=0.9)
+    p.add_argument("--out", help="write the table to this CSV")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("compare", help="rank saved fits of the same data by LOO or WAIC")
+    p.add_argument("fits", nargs="+", help="two or more saved fits")
+    p.add_argument("--ic", default="loo", choices=["loo", "waic"])
+    p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser("plot", help="draw data, median curve and 50/90%% bands to an image")
+    p.add_argument("fit")
+    p.add_argument("--x", help="horizontal axis: an input, or C for laws of N and D")
+    p.add_argument("--extrapolate", type=float, default=10.0, help="extend the curve to this many times the largest x")
+    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--out", required=True, help="image file, e.g. band.png or band.pdf")
+    p.set_defaults(run=cmd_plot)
+
+    p = sub.add_parser("laws", help="list the registered laws, or describe one")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(run=cmd_laws)
+
+    p = sub.add_parser("demo", help="offline demo on the embedded data (about a minute)")
+    p.add_argument("--out", help="folder for the figure and the saved fit (default: a new temporary folder)")
+    p.add_argument("--draws", type=int, default=1000, help="draws and warm-up steps per chain")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bayescale`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from bayescale import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return args.run(args)
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Hierarchy: grouping resolution, recovery of group values, partial pooling, new groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST
+
+import bayescale as bs
+from bayescale.hierarchy import centered_columns, resolve_grouping
+
+TRUE_E = {"web": 1.82, "books": 1.62, "code": 1.05}
+
+
+def test_groups_apply_to_every_parameter_and_hierarchy_overrides():
+    law = bs.laws.get("chinchilla")
+    grouping = resolve_grouping(law, "dataset", {"alpha": None, "E": ["dataset", "family"]})
+    assert grouping == {"E": ("dataset", "family"), "A": ("dataset",), "B": ("dataset",), "beta": ("dataset",)}
+    assert resolve_grouping(law, None, None) == {}
+
+
+def test_auto_parameterization_centres_only_data_rich_columns():
+    codes = {"big": np.repeat([0, 1, 2], 10), "sparse": np.array([0, 0, 1] + [2] * 27)}
+    assert centered_columns("auto", codes, {"big": 3, "sparse": 3}, n_params=5) == ("big",)
+    assert centered_columns("noncentered", codes, {"big": 3, "sparse": 3}, 5) == ()
+    with pytest.raises(ValueError, match="parameterization='partial'"):
+        centered_columns("partial", codes, {"big": 3, "sparse": 3}, 5)
+
+
+def test_group_values_are_recovered(hierarchical_fit):
+    post = hierarchical_fit.idata.posterior
+    assert post["E_dataset"].dims == ("chain", "draw", "dataset")
+    assert list(post["E_dataset"].coords["dataset"].values) == ["books", "code", "web"]
+    summary = hierarchical_fit.summary(level=0.9, groups=True)
+    for corpus, truth in TRUE_E.items():
+        row = summary.loc[f"E_dataset[{corpus}]"]
+        assert row["hdi_5%"] <= truth <= row["hdi_95%"], corpus
+    assert summary.loc["alpha", "hdi_5%"] <= 0.348 <= summary.loc["alpha", "hdi_95%"]
+
+
+def test_seen_group_predicts_its_own_curve_and_unseen_group_is_wider(hierarchical_fit):
+    rows = pd.DataFrame({"params": [5e8] * 3, "tokens": [1e10] * 3, "dataset": ["web", "code", "new corpus"]})
+    table = hierarchical_fit.predict(rows, level=0.9).set_index("dataset")
+    assert table.loc["code", "median"] < table.loc["web", "median"] - 0.5
+    width = table["upper"] - table["lower"]
+    assert width["new corpus"] > 3 * width["web"]
+    # A missing grouping column means a new group as well.
+    no_group = hierarchical_fit.predict(rows.drop(columns="dataset").head(1), level=0.9)
+    assert no_group["upper"].iloc[0] - no_group["lower"].iloc[0] > 3 * width["web"]
+
+
+def test_a_small_group_is_pulled_toward_the_population():
+    rng = np.random.default_rng(7)
+    frames = []
+    for group, (E, n) in {"a": (1.8, 25), "b": (1.7, 25), "c": (1.9, 25), "small": (1.45, 2)}.items():
+        x = np.geomspace(1e7, 1e10, n)
+        y = (E + 300.0 * x**-0.35) * np.exp(0.04 * rng.standard_normal(n))
+        frames.append(pd.DataFrame({"x": x, "y": y, "group": group}))
+    df = pd.concat(frames, ignore_index=True)
+    fit = bs.fit(df, law="power", y="y", hierarchy={"E": "group"}, likelihood="normal", **FAST)
+    E_small = fit.draws("E_group")[:, fit.levels["group"].index("small")].mean()
+    E_population = np.exp(np.log(fit.draws("E")).mean())
+    # The small group's own estimate given the shared curve: its residual floor.
+    small = df[df.group == "small"]
+    A, alpha = fit.draws("A").mean(), fit.draws("alpha").mean()
+    E_alone = float(np.mean(small.y - A * small.x**-alpha))
+    shrinkage = (E_small - E_alone) / (E_population - E_alone)
+    assert 0.1 < shrinkage < 1.0, (E_alone, E_small, E_population)
+
+
+def test_two_grouping_columns_add_up():
+    rng = np.random.default_rng(3)
+    rows = []
+    for family, dE_family in {"f1": 0.0, "f2": 0.15}.items():
+        for corpus, E0 in {"web": 1.8, "code": 1.2}.items():
+            x = np.geomspace(1e7, 1e10, 12)
+            y = (E0 + dE_family + 300.0 * x**-0.35) * np.exp(0.01 * rng.standard_normal(12))
+            rows.append(pd.DataFrame({"x": x, "y": y, "family": family, "corpus": corpus}))
+    df = pd.concat(rows, ignore_index=True)
+    fit = bs.fit(df, law="power", y="y", hierarchy={"E": ["family", "corpus"]}, **FAST)
+    post = fit.idata.posterior
+    assert post["E_family"].dims[-1] == "family" and post["E_corpus"].dims[-1] == "corpus"
+    table = fit.predict(df.groupby(["family", "corpus"]).head(1).assign(x=1e12))
+    by_cell = table.set_index(["family", "corpus"])["median"]
+    # Additive in log E: the family effect is the same on both corpora.
+    ratio_web = by_cell["f2", "web"] / by_cell["f1", "web"]
+    ratio_code = by_cell["f2", "code"] / by_cell["f1", "code"]
+    assert ratio_web > 1.03 and ratio_code > 1.05
+    assert abs(np.log(by_cell["f2", "code"] - 0) - np.log(by_cell["f1", "code"])) > abs(np.log(ratio_web)) * 0.9
