@@ -1,0 +1,246 @@
+"""Self-contained HTML reports of a fit: law, data, diagnostics, parameters, bands, predictions.
+
+``write_report(fit, "report.html")`` writes one HTML file with every figure embedded as a
+base64 PNG (no external files, no JavaScript), ready to open in a browser or paste into a
+write-up. Optional sections: predictions at requested scales, a model-comparison table, a
+crossover result and a compute-optimal table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["figure_to_data_uri", "parse_at", "write_report"]
+
+_STYLE = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 60rem; margin: 2rem auto;
+       color: #222; line-height: 1.45; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
+table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+code { background: #f4f4f4; padding: 0 .2rem; } .ok { color: #1a7f37; } .bad { color: #b35900; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; } figcaption { font-size: .85rem; color: #555; }
+.note { font-size: .85rem; color: #555; }
+"""
+
+
+def figure_to_data_uri(fig, dpi: int = 150) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def parse_at(text: str | Sequence[str] | None) -> pd.DataFrame | None:
+    """Scales to predict at from text: ``"N=7e9,D=2e12"``; several rows separated by ``;``.
+
+    Raises
+    ------
+    ValueError
+        For an item that is not ``name=number``.
+    """
+    if text is None:
+        return None
+    items = [text] if isinstance(text, str) else list(text)
+    rows = []
+    for item in items:
+        for row_text in item.split(";"):
+            if not row_text.strip():
+                continue
+            row: dict[str, Any] = {}
+            for pair in row_text.split(","):
+                if "=" not in pair:
+                    raise ValueError(f"at={row_text!r}: {pair!r} is not name=value; write e.g. --at N=7e9,D=2e12")
+                key, value = (s.strip() for s in pair.split("=", 1))
+                try:
+                    row[key] = float(value)
+                except ValueError:
+                    row[key] = value  # a group label
+            rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
+def _table(frame: pd.DataFrame, *, index: bool = False, digits: int = 4) -> str:
+    formatted = frame.copy()
+    for column in formatted.columns:
+        if pd.api.types.is_float_dtype(formatted[column]):
+            formatted[column] = formatted[column].map(lambda v: f"{v:.{digits}g}" if np.isfinite(v) else "")
+    return formatted.to_html(index=index, escape=True, border=0)
+
+
+def _figure(uri: str, caption: str) -> str:
+    return f'<figure><img alt="{html.escape(caption)}" src="{uri}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _data_section(fit) -> str:
+    data = fit.data
+    y = fit.y
+    parts = [f"<p>{len(data)} rows; target <code>{html.escape(str(y))}</code> from "
+             f"{data[y].min():.4g} to {data[y].max():.4g}.</p>"]
+    rows = []
+    for name in fit.law.inputs:
+        if name in data:
+            rows.append({"input": name, "column": getattr(fit, "columns", {}).get(name, name),
+                         "min": float(data[name].min()), "median": float(data[name].median()),
+                         "max": float(data[name].max())})
+    if rows:
+        parts.append(_table(pd.DataFrame(rows)))
+    levels = getattr(fit, "levels", None) or {}
+    for column, labels in levels.items():
+        parts.append(f"<p>groups <code>{html.escape(column)}</code>: {html.escape(', '.join(map(str, labels)))}</p>")
+    return "".join(parts)
+
+
+def _diagnostics_section(fit) -> str:
+    d = fit.diagnostics
+    from bayescale.inference import ESS_LIMIT, RHAT_LIMIT
+
+    ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
+    status = '<span class="ok">converged</span>' if ok else '<span class="bad">check diagnostics</span>'
+    meta = getattr(fit, "meta", {})
+    settings = meta.get("settings", {})
+    sampler = ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("chains", "draws", "warmup", "seed"))
+    return (f"<p>{status}: max r_hat {d['max_rhat']:.3f} (limit {RHAT_LIMIT}), min bulk ESS "
+            f"{d['min_ess_bulk']:.0f} (limit {ESS_LIMIT}), {d['divergences']} divergent transitions. "
+            f"NUTS {html.escape(sampler)}; likelihood {html.escape(str(meta.get('likelihood', '')))}.</p>")
+
+
+def write_report(
+    fit,
+    path: str | Path,
+    *,
+    at: pd.DataFrame | str | Sequence[str] | None = None,
+    x: str | None = None,
+    title: str | None = None,
+    level: float = 0.9,
+    comparison: pd.DataFrame | Mapping[str, Any] | None = None,
+    crossover=None,
+    compute_optimal: pd.DataFrame | Sequence[float] | None = None,
+    extrapolate: float = 10.0,
+    notes: str | None = None,
+) -> Path:
+    """Write a self-contained HTML report of ``fit``.
+
+    Parameters
+    ----------
+    fit : Fit
+    path : str or Path
+        Output ``.html`` file (parent folders are created).
+    at : DataFrame or str, optional
+        Scales to predict at: a DataFrame of inputs, or text ``"N=7e9,D=2e12;N=7e10,D=2e13"``.
+    x : str, optional
+        Horizontal axis of the band plot (default: the only input, or ``C``).
+    title : str, optional
+    level : float
+        Mass of the prediction intervals in the table.
+    comparison : DataFrame or mapping of str to Fit, optional
+        A :func:`bayescale.compare` table, or fits to compare with ``fit`` by LOO.
+    crossover : Crossover, optional
+        A :func:`bayescale.crossover.crossover` result: its summary and plot are added.
+    compute_optimal : DataFrame or sequence of float, optional
+        A :func:`bayescale.optimal.compute_optimal` table, or FLOP budgets to compute one at
+        (laws of N and D): table and N*(C), D*(C) plot.
+    extrapolate : float
+        The band plot runs to this multiple of the largest ``x`` in the data.
+    notes : str, optional
+        Free text placed under the title (escaped).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    law = fit.law
+    heading = title or f"Scaling-law fit: {law.name}"
+    sections: list[str] = [f"<h1>{html.escape(heading)}</h1>"]
+    if notes:
+        sections.append(f"<p>{html.escape(notes)}</p>")
+    sections.append(
+        "<h2>Law</h2>"
+        f"<p><code>{html.escape(law.formula)}</code></p>"
+        f"<p>{html.escape(law.description)}</p>"
+        f"<p class='note'>Reference: {html.escape(law.reference)}. Better: {'lower' if law.lower_is_better else 'higher'}.</p>"
+    )
+    sections.append("<h2>Data</h2>" + _data_section(fit))
+    sections.append("<h2>Diagnostics</h2>" + _diagnostics_section(fit))
+    summary = fit.summary(level)
+    sections.append(f"<h2>Parameters</h2><p class='note'>Posterior mean, sd and {level:.0%} highest-density "
+                    "interval of each population parameter.</p>" + _table(summary, index=True))
+
+    ax = fit.plot(x=x, extrapolate=extrapolate)
+    ax.figure.set_size_inches(5.0, 3.6)
+    sections.append("<h2>Fit and uncertainty bands</h2>" + _figure(
+        figure_to_data_uri(ax.figure),
+        "Runs, posterior median and 50% / 90% credible bands of the curve; the shaded region is extrapolation."))
+
+    rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
+    if rows is not None and len(rows):
+        prediction = fit.predict(rows, level=level)
+        sections.append(
+            f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
+            "of the curve (parameter uncertainty); <code>pred_lower</code>/<code>pred_upper</code>: a new single run "
+            "(plus run-to-run noise).</p>" + _table(prediction)
+        )
+
+    if comparison is not None:
+        if isinstance(comparison, Mapping):
+            from bayescale.compare import compare
+
+            table = compare(dict(comparison))
+        else:
+            table = comparison
+        sections.append("<h2>Model comparison</h2><p class='note'>Best first; differences under about two "
+                        "<code>dse</code> are not a clear preference.</p>" + _table(table, index=True))
+
+    if crossover is not None:
+        ax = crossover.plot()
+        sections.append("<h2>Crossover</h2>" + _table(crossover.summary()) + _figure(
+            figure_to_data_uri(ax.figure),
+            "Both curves with 90% credible bands; the grey span is the interval of the first crossing."))
+
+    if compute_optimal is not None:
+        from bayescale.optimal import compute_optimal as _compute_optimal
+        from bayescale.optimal import plot_compute_optimal
+
+        if isinstance(compute_optimal, pd.DataFrame):
+            table = compute_optimal
+        else:
+            table = _compute_optimal(fit, list(compute_optimal), level=level)
+        wide = table.pivot(index="C", columns="quantity", values="median").reset_index()
+        budgets = np.sort(table["C"].unique())
+        ax = plot_compute_optimal(fit, np.geomspace(budgets.min() / 10, budgets.max() * 10, 60))
+        sections.append("<h2>Compute-optimal allocation</h2>" + _table(table) +
+                        "<p class='note'>Medians:</p>" + _table(wide) + _figure(
+                            figure_to_data_uri(ax.figure),
+                            "Compute-optimal parameters N*(C) and tokens D*(C): median and 90% band."))
+    plt.close("all")
+
+    from bayescale._version import __version__
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections.append(f"<p class='note'>Made by bayescale {__version__} on {stamp}.</p>")
+    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(heading)}</title><style>{_STYLE}</style></head><body>"
+            + "\n".join(sections) + "</body></html>\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,97 @@
+"""Crossover detection on curve pairs with and without a known crossing, and on real data."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+
+import bayescale as bs
+from bayescale.crossover import crossover
+
+
+def _curve_fit(E, A, alpha, n=400, spread=0.01, seed=0):
+    """A fit-like object whose curve draws are y = E + A x^-alpha with small scatter in the parameters."""
+    rng = np.random.default_rng(seed)
+    e = E * np.exp(spread * rng.standard_normal(n))[:, None]
+    a = A * np.exp(spread * rng.standard_normal(n))[:, None]
+    al = alpha * np.exp(spread * rng.standard_normal(n))[:, None]
+
+    def posterior_draws(frame, seed=0):
+        x = frame["x"].to_numpy()[None, :]
+        curve = e + a * x**-al
+        return frame, curve, curve
+
+    return SimpleNamespace(law=bs.laws.get("power"), posterior_draws=posterior_draws, lower_is_better=None,
+                           data=pd.DataFrame({"x": [1e3, 1e6]}), columns={"x": "x"})
+
+
+def test_known_crossing_is_found_and_covered():
+    a, b = _curve_fit(1.0, 10.0, 0.5), _curve_fit(1.5, 2.0, 0.3, seed=1)
+    truth = brentq(lambda x: (1.0 + 10 * x**-0.5) - (1.5 + 2 * x**-0.3), 1e1, 1e8)
+    res = crossover(a, b, x="x", between=(1e1, 1e8))
+    s = res.summary().iloc[0]
+    assert res.probability > 0.95
+    assert s["lower"] < truth < s["upper"]
+    # A (steeper, lower floor) is worse at small x and better at large x (lower is better for a loss)
+    pb = res.prob_better([1e1, 1e8])
+    assert pb["prob_a_better"].iloc[0] < 0.05 and pb["prob_a_better"].iloc[1] > 0.95
+
+
+def test_no_crossing_gives_probability_near_zero():
+    a, b = _curve_fit(1.0, 10.0, 0.5), _curve_fit(1.5, 12.0, 0.5, seed=1)  # B above A everywhere
+    res = crossover(a, b, x="x", between=(1e1, 1e8))
+    assert res.probability < 0.05
+    assert np.isnan(res.summary().iloc[0]["median"])
+    assert res.prob_better(1e4)["prob_a_better"].iloc[0] > 0.95
+    ax = res.plot()
+    assert ax.get_xscale() == "log" and ax.get_legend() is not None
+
+
+def test_higher_is_better_flips_the_sign():
+    a, b = _curve_fit(1.0, 10.0, 0.5), _curve_fit(1.5, 12.0, 0.5, seed=1)
+    res = crossover(a, b, x="x", between=(1e1, 1e8), lower_is_better=False)
+    assert res.prob_better(1e4)["prob_a_better"].iloc[0] < 0.05
+
+
+def test_argument_errors():
+    a = _curve_fit(1.0, 10.0, 0.5)
+    with pytest.raises(ValueError, match="either two fits"):
+        crossover(a)
+    with pytest.raises(ValueError, match="between"):
+        crossover(a, a, x="x", between=(10, 1))
+    with pytest.raises(ValueError, match="not an input"):
+        crossover(a, a, x="tokens", between=(1, 10))
+
+
+def test_groups_of_one_fit_synthetic():
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1e2, 1e6, 12)
+    rows = []
+    for family, (E, A, alpha) in {"a": (0.5, 20.0, 0.5), "b": (1.0, 4.0, 0.3)}.items():
+        y = (E + A * x**-alpha) * np.exp(0.01 * rng.standard_normal(x.size))
+        rows.append(pd.DataFrame({"x": x, "y": y, "family": family}))
+    df = pd.concat(rows, ignore_index=True)
+    truth = brentq(lambda v: (0.5 + 20 * v**-0.5) - (1.0 + 4 * v**-0.3), 1e1, 1e8)
+    fit = bs.fit(df, law="power", y="y", groups="family", chains=2, draws=300, warmup=300, seed=0, progress=False)
+    res = crossover(fit, groups=("a", "b"), x="x", between=(1e2, 1e7))
+    s = res.summary().iloc[0]
+    assert res.probability > 0.9
+    assert s["lower"] < truth < s["upper"]
+
+
+@pytest.mark.slow
+def test_clip_vs_mammut_segmentation(shared_data_dir):
+    df = bs.datasets.load("clip_mammut_segmentation")
+    df = df.assign(err=1 - df["miou"])
+    # the best run per family at each compute level (the Pareto front), as in Nezhurina et al.
+    df = df.sort_values("C")
+    front = df.groupby(["family", pd.cut(np.log10(df["C"]), 20)], observed=True)["err"].idxmin()
+    front = df.loc[front.to_numpy()]
+    fit = bs.fit(front, law="power", y="err", inputs={"x": "C"}, groups="family",
+                 chains=4, draws=500, warmup=500, seed=0, progress=False)
+    res = crossover(fit, groups=("clip", "mammut"), x="C", between=(float(df.C.min()), 1e23))
+    s = res.summary().iloc[0]
+    assert 0 <= s["probability"] <= 1
+    assert res.prob_better(1e23)["prob_a_better"].iloc[0] < 0.5  # MaMMUT is ahead at large compute

@@ -1,0 +1,78 @@
+"""Compute-optimal allocation: closed form, numerical optimisation, real Chinchilla data."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.optimal import allocation_exponents, compute_optimal, optimal_draws
+
+TRUE = {"E": 1.82, "A": 482.0, "alpha": 0.348, "B": 2085.0, "beta": 0.366}  # Besiroglu et al. 2024
+
+
+def _posterior(law_name="chinchilla", n=200, spread=0.01, seed=0):
+    """An object with the attributes the allocation code reads, with draws scattered around TRUE."""
+    rng = np.random.default_rng(seed)
+    law = bs.laws.get(law_name)
+    draws = {k: v * np.exp(spread * rng.standard_normal(n)) for k, v in TRUE.items()}
+    return SimpleNamespace(
+        law=law, draws=lambda name: draws[name], levels={}, meta={"levels": {}},
+        spec=SimpleNamespace(groups_of={p: () for p in law.param_names}),
+        data=pd.DataFrame({"N": [1e8, 1e9], "D": [2e9, 2e10]}),
+    )
+
+
+def _brute_force(C):
+    N = np.geomspace(1e6, 1e14, 400001)
+    D = C / (6 * N)
+    loss = TRUE["E"] + TRUE["A"] * N ** -TRUE["alpha"] + TRUE["B"] * D ** -TRUE["beta"]
+    return N[np.argmin(loss)]
+
+
+def test_closed_form_matches_brute_force_and_numerical():
+    post = _posterior(spread=0.0, n=3)
+    C = np.array([1e21, 1e24])
+    closed = optimal_draws(post, C, method="closed_form")
+    numerical = optimal_draws(post, C, method="numerical")
+    for i, c in enumerate(C):
+        assert closed["N"][0, i] == pytest.approx(_brute_force(c), rel=1e-3)
+    assert np.allclose(np.log(closed["N"]), np.log(numerical["N"]), atol=0.02)
+    assert np.allclose(closed["N"] * closed["D"] * 6, C[None, :], rtol=1e-4)
+    a = allocation_exponents(post).set_index("exponent")
+    assert a.loc["a", "median"] == pytest.approx(TRUE["beta"] / (TRUE["alpha"] + TRUE["beta"]), abs=1e-4)
+
+
+def test_compute_optimal_table_shape_and_intervals():
+    post = _posterior(spread=0.02)
+    table = compute_optimal(post, C=[1e21, 1e22, 1e23])
+    assert list(table.columns) == ["C", "quantity", "median", "mean", "lower", "upper"]
+    assert set(table["quantity"]) == {"N", "D", "D_per_N", "loss"}
+    assert len(table) == 12
+    assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
+    ratio = table[(table.quantity == "D_per_N")]["median"].to_numpy()
+    assert np.all((ratio > 10) & (ratio < 40))  # Besiroglu et al.: about 20 tokens per parameter
+
+
+def test_errors():
+    post = _posterior()
+    with pytest.raises(ValueError, match="positive FLOP"):
+        compute_optimal(post, C=[-1.0])
+    with pytest.raises(ValueError, match="level"):
+        compute_optimal(post, C=[1e21], level=2)
+    post.law = bs.laws.get("power")
+    with pytest.raises(ValueError, match="law of N and D"):
+        compute_optimal(post, C=[1e21])
+
+
+@pytest.mark.slow
+def test_chinchilla_data_allocation_exponent(shared_data_dir):
+    df = bs.datasets.load("chinchilla")
+    fit = bs.fit(df, law="chinchilla", chains=4, draws=500, warmup=500, seed=0, progress=False)
+    a = allocation_exponents(fit).set_index("exponent")
+    # Besiroglu et al. 2024: a = 0.513 on these data
+    assert a.loc["a", "lower"] < 0.513 < a.loc["a", "upper"]
+    ratio = compute_optimal(fit, C=[1e21, 1e22, 1e23, 1e24])
+    ratio = ratio[ratio.quantity == "D_per_N"]
+    assert ((ratio["lower"] < 25) & (ratio["upper"] > 15)).all()

@@ -1,0 +1,63 @@
+"""Shape checks on curve draws with known shapes."""
+
+import numpy as np
+import pytest
+
+from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
+
+GRID = np.geomspace(1e6, 1e10, 120)
+RNG = np.random.default_rng(0)
+
+
+def _draws(fn, n=400, spread=0.02):
+    scale = 1 + spread * RNG.standard_normal((n, 1))
+    return fn(GRID[None, :] * scale)
+
+
+def test_monotone_decreasing_and_inverse_scaling():
+    decreasing = _draws(lambda x: 2 + 50 * x**-0.3)
+    res = prob_monotone(curves=decreasing, grid=GRID).iloc[0]
+    assert res.p_decreasing > 0.99 and res.p_increasing < 0.01 and res.change_upper < 0
+    increasing = _draws(lambda x: 0.2 + 0.01 * np.log(x))
+    res = prob_monotone(curves=increasing, grid=GRID).iloc[0]
+    assert res.p_increasing > 0.99 and res.p_decreasing < 0.01
+
+
+def test_turning_point_of_u_shape_is_located():
+    true = 1e8
+    curves = _draws(lambda x: 1 + (np.log(x) - np.log(true)) ** 2 / 10, spread=0.1)
+    res = turning_point(curves=curves, grid=GRID).iloc[0]
+    assert res.probability > 0.99
+    assert res.lower < true < res.upper
+    assert abs(np.log10(res["median"]) - 8) < 0.05
+    monotone = _draws(lambda x: 2 + 50 * x**-0.3)
+    assert turning_point(curves=monotone, grid=GRID).iloc[0].probability < 0.01
+
+
+def test_accelerated_emergence_detects_curvature():
+    power = _draws(lambda x: np.exp(-(x / 1e7) ** -0.5))  # log(-log p) linear: neither
+    res = accelerated_emergence(curves=power, grid=GRID).iloc[0]
+    assert abs(res.curvature_median) < 1e-3 and res.curvature_lower < 1e-3
+    # slope steepening with scale: accelerated
+    fast = _draws(lambda x: np.exp(-np.exp(1.0 - 0.02 * (np.log(x) - np.log(1e6)) ** 2)))
+    res = accelerated_emergence(curves=fast, grid=GRID).iloc[0]
+    assert res.p_accelerated > 0.99 and res.curvature_upper < 0
+
+
+def test_saturation_budget_of_log_saturating_curve():
+    # gain per doubling of 1 - exp(-x/1e8) is exp(-x/1e8) - exp(-2x/1e8); below 0.01 from x ~ 4.6e8
+    curves = _draws(lambda x: 1 - np.exp(-x / 1e8), spread=0.0)
+    res = saturation_budget(curves=curves, grid=GRID, threshold=0.01, higher_is_better=True).iloc[0]
+    assert res.probability == 1.0
+    assert 4e8 < res["median"] < 5.5e8
+    never = _draws(lambda x: 0.05 * np.log2(x), spread=0.0)  # 0.05 per doubling forever
+    assert saturation_budget(curves=never, grid=GRID, threshold=0.01, higher_is_better=True).iloc[0].probability == 0.0
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="threshold"):
+        saturation_budget(curves=np.ones((2, 120)), grid=GRID, threshold=0, higher_is_better=True)
+    with pytest.raises(ValueError, match="grid="):
+        prob_monotone(curves=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="kind"):
+        turning_point(curves=np.ones((2, 120)), grid=GRID, kind="saddle")
