@@ -70,7 +70,8 @@ def average_parameter_count(
     Sparse and Dense Scaling Laws. arXiv:2501.12486.
     Zhu, M., Gupta, S. (2017). To prune, or not to prune. arXiv:1710.01878.
     """
-    N, s, t0, t1 = (np.asarray(v, dtype=np.float64) for v in (N, sparsity, prune_start, prune_end))
+    N_in = np.broadcast_shapes(*(np.shape(v) for v in (N, sparsity, prune_start, prune_end)))
+    N, s, t0, t1 = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (N, sparsity, prune_start, prune_end)))
     if np.any((s < 0) | (s >= 1)):
         raise ValueError(f"sparsity must lie in [0, 1) (fraction of pruned parameters), got {s[(s < 0) | (s >= 1)][0]:g}")
     bad = (t0 < 0) | (t1 > 1) | (t1 < t0)
@@ -80,7 +81,8 @@ def average_parameter_count(
             f"prune_start={t0[position]:g}, prune_end={t1[position]:g} at position {position}: need "
             "0 <= prune_start <= prune_end <= 1 (fractions of training)"
         )
-    return N * (t0 + (t1 - t0) * (1.0 - 0.75 * s) + (1.0 - t1) * (1.0 - s))
+    out = N * (t0 + (t1 - t0) * (1.0 - 0.75 * s) + (1.0 - t1) * (1.0 - s))
+    return out if len(N_in) else out[0]
 
 
 def annealing_areas(
