@@ -54,6 +54,7 @@ def path_inputs(fit, x: str, grid: np.ndarray, fixed: Mapping[str, float] | None
     """
     data = fit.data
     fixed = dict(fixed or {})
+    grid = np.asarray(grid, dtype=float)
     law_inputs = fit.law.inputs
     if x in law_inputs:
         frame = pd.DataFrame({x: grid})

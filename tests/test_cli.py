@@ -1,0 +1,80 @@
+"""Every CLI command runs (in-process, sharing compiled samplers), plus the console script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.cli import main
+
+
+@pytest.fixture(scope="module")
+def saved_fits(tmp_path_factory, ladder_fit):
+    """Two saved fits of the embedded ladder: one made by `bayescale fit`, one by the API."""
+    folder = tmp_path_factory.mktemp("cli")
+    csv = folder / "runs.csv"
+    bs.examples.load("chinchilla_ladder").to_csv(csv, index=False)
+    code = main(["fit", str(csv), "--law", "kaplan", "--inputs", "N=params,D=tokens", "--chains", "2",
+                 "--draws", "150", "--warmup", "150", "--quiet", "--out", str(folder / "kaplan.nc")])
+    assert code == 0
+    ladder_fit.save(folder / "chinchilla.nc")
+    return folder
+
+
+def test_fit_writes_a_loadable_file(saved_fits):
+    fit = bs.load(saved_fits / "kaplan.nc")
+    assert fit.law.name == "kaplan" and fit.idata.posterior.sizes["draw"] == 150
+
+
+def test_predict_at_points(saved_fits, capsys):
+    assert main(["predict", str(saved_fits / "chinchilla.nc"), "--at", "N=7e9,D=2e12", "--at", "N=1e9,D=2e10"]) == 0
+    out = capsys.readouterr().out
+    assert "pred_upper" in out and "7e+09" in out
+
+
+def test_predict_to_csv(saved_fits, tmp_path):
+    points = tmp_path / "points.csv"
+    pd.DataFrame({"params": [1e9], "tokens": [2e10]}).to_csv(points, index=False)
+    assert main(["predict", str(saved_fits / "chinchilla.nc"), "--csv", str(points), "--out", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert table["lower"].iloc[0] <= table["median"].iloc[0] <= table["upper"].iloc[0]
+
+
+def test_compare_saved_fits(saved_fits, capsys):
+    assert main(["compare", str(saved_fits / "chinchilla.nc"), str(saved_fits / "kaplan.nc")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("chinchilla")  # best first
+
+
+def test_plot_writes_an_image(saved_fits, tmp_path):
+    out = tmp_path / "band.png"
+    assert main(["plot", str(saved_fits / "chinchilla.nc"), "--x", "C", "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_laws_listing_and_description(capsys):
+    assert main(["laws"]) == 0 and "chinchilla" in capsys.readouterr().out
+    assert main(["laws", "kaplan"]) == 0 and "alpha_N" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_exit_1(saved_fits, capsys):
+    assert main(["predict", str(saved_fits / "chinchilla.nc"), "--at", "N=7e9"]) == 1
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", str(saved_fits / "chinchilla.nc"), "--at", "N=7B,D=1e12"])
+
+
+def test_demo_runs_offline(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--draws", "150", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "comparison by PSIS-LOO" in out and "100x" in out and "band plot" in out
+    assert (tmp_path / "demo_bands.png").exists() and (tmp_path / "demo_chinchilla.nc").exists()
+
+
+def test_console_script_entry_point():
+    result = subprocess.run([sys.executable, "-m", "bayescale.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == bs.__version__
