@@ -133,6 +133,8 @@ def test_errors_name_the_problem():
     few = pd.concat([df, pd.DataFrame({"task": ["tiny"] * 3, "steps": [1e3, 1e4, 1e5], "loss": [2.0, 1.5, 1.2]})])
     with pytest.raises(ValueError, match="tiny"):
         fit_many(few, "power", by="task", inputs={"x": "steps"})
+    with pytest.raises(ValueError, match="pooling='partial' takes one key column"):
+        fit_many(df.assign(family="x"), "power", by=["task", "family"], inputs={"x": "steps"}, pooling="partial")
     with pytest.raises(ValueError, match="executor="):
         fit_many(df, "power", by="task", inputs={"x": "steps"}, executor="dask")
 
