@@ -127,6 +127,7 @@ class Crossover:
     names: tuple[str, str]
     level: float = 0.9
     _evaluate: object = None
+    ylabel: str | None = None
 
     @property
     def margin(self) -> np.ndarray:
@@ -288,7 +289,7 @@ def crossover(
 
     a, b = evaluate(grid)
     return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
-                     names=names, level=level, _evaluate=evaluate)
+                     names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None))
 
 
 def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
@@ -313,7 +314,8 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
         ax.plot([], [], " ", label=f"P(cross in range) = {s['probability']:.2f}")
     ax.set_xscale("log")
     ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
-    ax.set_ylabel("curve (lower is better)" if result.lower_is_better else "curve (higher is better)")
+    better = "lower is better" if result.lower_is_better else "higher is better"
+    ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
     ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     ax.grid(True, linewidth=0.4, alpha=0.5)

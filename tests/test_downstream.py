@@ -39,7 +39,9 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     new = pd.DataFrame({"x": [3e6, 1e7], "chance": CHANCE})
     pred = fit.predict(new)
     loss, acc = _truth(new["x"].to_numpy())
-    assert np.all((pred["lower"] < acc) & (acc < pred["upper"])), (pred, acc)
+    # A new run's interval covers the truth, and the curve's median is within one accuracy point of it.
+    assert np.all((pred["pred_lower"] < acc) & (acc < pred["pred_upper"])), (pred, acc)
+    assert np.all(np.abs(pred["median"] - acc) < 0.01), (pred, acc)
     assert np.all((pred["loss_lower"] < loss) & (loss < pred["loss_upper"]))
     assert np.all(pred["pred_lower"] <= pred["lower"]) and np.all(pred["pred_upper"] >= pred["upper"])
     assert {"E", "alpha", "link_k", "kappa"} <= set(fit.summary().index)
