@@ -75,3 +75,8 @@ def test_beta_likelihood_for_accuracies():
     table = fit.predict(pd.DataFrame({"N": [1e12]}))
     assert 0 < table["pred_lower"].iloc[0] <= table["pred_upper"].iloc[0] < 1
     assert fit.summary(level=0.95).loc["rate", "hdi_2.5%"] <= 0.2 <= fit.summary(level=0.95).loc["rate", "hdi_97.5%"]
+
+
+def test_noise_parameter_names_are_reserved():
+    with pytest.raises(ValueError, match=r"parameter names \['nu'\] are reserved for the likelihood's noise"):
+        bs.law("test_reserved", inputs=["x"], params={"nu": dist.LogNormal()}, mean=lambda x, nu: x**-nu)

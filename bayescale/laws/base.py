@@ -29,6 +29,9 @@ import numpyro.distributions as dist
 
 InputDomain = Literal["positive", "nonnegative", "real"]
 
+#: Names a law may not use: the likelihoods' noise parameters and the observed site.
+RESERVED_NAMES = frozenset({"sigma", "nu", "kappa", "y", "obs"})
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -115,6 +118,12 @@ class Law:
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ValueError(f"law {self.name!r}: parameter names must be unique, got {names}")
+        reserved = sorted(set(names) & RESERVED_NAMES)
+        if reserved:
+            raise ValueError(
+                f"law {self.name!r}: parameter names {reserved} are reserved for the likelihood's noise "
+                f"parameters and the observation ({sorted(RESERVED_NAMES)}); rename them"
+            )
         clash = set(names) & set(self.inputs)
         if clash:
             raise ValueError(

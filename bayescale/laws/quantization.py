@@ -1,7 +1,7 @@
 """Floating-point quantisation training (Sun et al. 2025).
 
 L(N, D, E_b, M_b, B) = n / N^alpha + d / D^beta + eps
-                      + k (D^beta / N^alpha) (log2 B)^gamma / ((E_b + 0.5)^delta (M_b + 0.5)^nu)
+                      + k (D^beta / N^alpha) (log2 B)^gamma / ((E_b + 0.5)^delta_e (M_b + 0.5)^delta_m)
 
 Inputs: parameters ``N``, tokens ``D``, exponent bits ``exp_bits``, mantissa bits ``man_bits``
 (may be 0) and ``log2_block`` (log2 of the block size of the scaling factor; ``bs.fit`` derives it
@@ -23,7 +23,7 @@ from bayescale.laws.base import Law, Parameter
 from bayescale.laws.registry import register
 
 
-def fp_quantization_log_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta, nu):
+def fp_quantization_log_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta_e, delta_m):
     """``log L`` as a ``logaddexp`` of the four positive terms."""
     log_N, log_D = jnp.log(N), jnp.log(D)
     size = jnp.log(n) - alpha * log_N
@@ -33,17 +33,17 @@ def fp_quantization_log_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, 
         + beta * log_D
         - alpha * log_N
         + gamma * jnp.log(log2_block)
-        - delta * jnp.log(exp_bits + 0.5)
-        - nu * jnp.log(man_bits + 0.5)
+        - delta_e * jnp.log(exp_bits + 0.5)
+        - delta_m * jnp.log(man_bits + 0.5)
     )
     terms = jnp.broadcast_arrays(size, data, jnp.log(eps), quant)
     return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), jnp.logaddexp(terms[2], terms[3]))
 
 
-def fp_quantization_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta, nu):
-    """``n/N^alpha + d/D^beta + eps + k D^beta N^-alpha log2(B)^gamma / ((E+0.5)^delta (M+0.5)^nu)``."""
+def fp_quantization_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta_e, delta_m):
+    """``n/N^alpha + d/D^beta + eps + k D^beta N^-alpha log2(B)^gamma / ((E+0.5)^delta_e (M+0.5)^delta_m)``."""
     return jnp.exp(
-        fp_quantization_log_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta, nu)
+        fp_quantization_log_mean(N, D, exp_bits, man_bits, log2_block, n, alpha, d, beta, eps, k, gamma, delta_e, delta_m)
     )
 
 
@@ -99,13 +99,13 @@ FP_QUANTIZATION = register(
                 description="block-size exponent",
             ),
             Parameter(
-                "delta",
+                "delta_e",
                 dist.LogNormal(jnp.log(2.0), 0.7),
                 source="Sun et al. 2025 (exponent bits matter slightly more than mantissa bits)",
                 description="exponent-bits exponent",
             ),
             Parameter(
-                "nu",
+                "delta_m",
                 dist.LogNormal(jnp.log(1.5), 0.7),
                 source="Sun et al. 2025",
                 description="mantissa-bits exponent",
@@ -113,7 +113,7 @@ FP_QUANTIZATION = register(
         ),
         mean=fp_quantization_mean,
         log_mean=fp_quantization_log_mean,
-        formula="L = n/N^alpha + d/D^beta + eps + k D^beta/N^alpha log2(B)^gamma / ((E+0.5)^delta (M+0.5)^nu)",
+        formula="L = n/N^alpha + d/D^beta + eps + k D^beta/N^alpha log2(B)^gamma / ((E+0.5)^delta_e (M+0.5)^delta_m)",
         reference="Sun et al. 2025, arXiv:2501.02423",
         input_domains={"exp_bits": "nonnegative", "man_bits": "nonnegative"},
         description="Loss of low-precision (floating-point) training by size, data, bit split and block size.",

@@ -131,9 +131,9 @@ CASES: dict[str, Case] = {
     "lr_annealing": Case(_schedules, {"L0": 2.5, "A": 0.5, "alpha": 0.5, "C": 1.0}),
     "fp_quantization": Case(
         _quantization,
-        {"n": 70.0, "alpha": 0.3, "d": 400.0, "beta": 0.3, "eps": 1.9, "k": 3e-4, "gamma": 1.0, "delta": 2.0,
-         "nu": 1.5},
-        check=("alpha", "beta", "eps", "delta", "nu"),
+        {"n": 70.0, "alpha": 0.3, "d": 400.0, "beta": 0.3, "eps": 1.9, "k": 3e-4, "gamma": 1.0, "delta_e": 2.0,
+         "delta_m": 1.5},
+        check=("alpha", "beta", "eps", "delta_e", "delta_m"),
     ),
     "moe": Case(
         lambda: _grid(N=np.geomspace(1e8, 3e9, 4), D=np.geomspace(1e10, 1e12, 3), ratio=np.array([1.0, 0.25, 0.125, 1 / 32])),
