@@ -682,7 +682,9 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         source = pd.concat([train, data]) if data is not None else train
         values = source[x] if x in source else 6 * source["N"] * source["D"]
         grid = np.geomspace(float(values.min()), float(values.max()), n_grid)
-        frame = path_inputs(_PathProxy(fit), x, grid)
+        from bayescale.crossover import _input_name
+
+        frame = path_inputs(_PathProxy(fit), _input_name(fit, x), grid)
         _, curve, _ = fit.posterior_draws(frame)
         xs_train = train[x] if x in train else 6 * train["N"] * train["D"]
         xs_data = None if data is None else (data[x] if x in data else 6 * data["N"] * data["D"])

@@ -60,6 +60,7 @@ def test_direct_alternative_and_comparison(synthetic):
     assert set(table.index) == {"joint", "direct"}
     pred = direct.predict(pd.DataFrame({"x": [1e7], "chance": CHANCE}))
     assert 0 < pred["median"].iloc[0] < 1 and "loss_median" in pred
+    assert direct.plot(x="x").get_xscale() == "log"
 
 
 def test_errors_name_the_fix():
