@@ -685,6 +685,8 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         from bayescale.crossover import _input_name
 
         frame = path_inputs(_PathProxy(fit), _input_name(fit, x), grid)
+        if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
+            frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
         _, curve, _ = fit.posterior_draws(frame)
         xs_train = train[x] if x in train else 6 * train["N"] * train["D"]
         xs_data = None if data is None else (data[x] if x in data else 6 * data["N"] * data["D"])
