@@ -44,7 +44,6 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -343,7 +342,7 @@ def fit_downstream(
     # Centre of the link's loss axis: the geometric mean loss (1 for the unit-free latent curve of "direct").
     loss_centre = float(np.exp(np.mean(np.log(row_loss)))) if joint else 1.0
     model = _make_model(spec, link_used, joint=joint, observed_loss=observed_loss, estimate_floor=chance is None)
-    f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
+    f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)
     args = dict(
         inputs={k: f32(v) for k, v in design.inputs.items()},
         group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in design.group_index.items()},
@@ -461,7 +460,7 @@ class DownstreamFit:
 
     def _build_idata(self, args, y_metric) -> None:
         sites = {k: self.draws(k) for k in self.samples}
-        _, metric_curve, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
+        _, _, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
         chains, n = self.samples["kappa"].shape[:2]
         dims = {f"{p}_{c}_z": [c] for p, cols in self.spec.grouping for c in cols}
         self.idata = _arviz.to_inference_data(
@@ -571,7 +570,7 @@ class DownstreamFit:
                 extra = int(group_index[column].max()) + 1 - z.shape[1] if len(data) else 0
                 if extra > 0:
                     sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
-        f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
+        f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)
         args = dict(
             inputs={k: f32(v) for k, v in inputs.items()},
             group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},

@@ -12,7 +12,7 @@ import base64
 import html
 import io
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,10 @@ def _figure(uri: str, caption: str) -> str:
 def _data_section(fit) -> str:
     data = fit.data
     y = fit.y
-    parts = [f"<p>{len(data)} rows; target <code>{html.escape(str(y))}</code> from "
-             f"{data[y].min():.4g} to {data[y].max():.4g}.</p>"]
+    parts = [
+        (f"<p>{len(data)} rows; target <code>{html.escape(str(y))}</code> from "
+         f"{data[y].min():.4g} to {data[y].max():.4g}.</p>")
+    ]
     rows = []
     for name in fit.law.inputs:
         if name in data:
@@ -236,7 +238,7 @@ def write_report(
 
     from bayescale._version import __version__
 
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections.append(f"<p class='note'>Made by bayescale {__version__} on {stamp}.</p>")
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(heading)}</title><style>{_STYLE}</style></head><body>"

@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.downstream import LINKS, compare_downstream, fit_downstream, gadre_point_fit
+from bayescale.downstream import (
+    LINKS,
+    compare_downstream,
+    fit_downstream,
+    gadre_point_fit,
+)
 
 E, A, ALPHA = 2.0, 30.0, 0.3
 CHANCE, H, K, SHIFT = 0.25, 0.9, 1.5, 0.2

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
+from bayescale.shapes import (
+    accelerated_emergence,
+    prob_monotone,
+    saturation_budget,
+    turning_point,
+)
 
 GRID = np.geomspace(1e6, 1e10, 120)
 RNG = np.random.default_rng(0)
