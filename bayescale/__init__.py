@@ -11,28 +11,47 @@ from bayescale import _runtime
 
 _runtime.configure()  # before anything starts JAX: host devices for parallel chains, compile cache
 
-from bayescale import datasets, examples, laws  # noqa: E402  isort: skip
+from bayescale import datasets, examples, laws, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
 from bayescale.compare import compare
+from bayescale.crossover import Crossover, crossover
+from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
 from bayescale.fit import PREDICTION_COLUMNS, Fit, load
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS
+from bayescale.many import ManyFits, fit_many
+from bayescale.optimal import allocation_exponents, compute_optimal
+from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
 
 __all__ = [
     "ConvergenceWarning",
+    "Crossover",
+    "DownstreamFit",
     "Fit",
     "LIKELIHOODS",
     "Law",
+    "ManyFits",
     "PREDICTION_COLUMNS",
     "Parameter",
     "__version__",
+    "accelerated_emergence",
+    "allocation_exponents",
     "compare",
+    "compare_downstream",
+    "compute_optimal",
+    "crossover",
     "datasets",
     "examples",
     "fit",
+    "fit_downstream",
+    "fit_many",
     "law",
     "laws",
     "load",
+    "prob_monotone",
+    "saturation_budget",
+    "turning_point",
+    "zoo",
 ]

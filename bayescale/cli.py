@@ -7,6 +7,8 @@ bayescale fit runs.csv --law chinchilla --y loss --inputs N=params,D=tokens --gr
 bayescale predict fit.nc --at N=7e9,D=2e12
 bayescale compare a.nc b.nc
 bayescale plot fit.nc --x C --out band.png
+bayescale report fit.nc --out report.html --at N=7e9,D=2e12
+bayescale zoo rebuild
 """
 
 from __future__ import annotations
@@ -113,6 +115,35 @@ def cmd_plot(args: argparse.Namespace) -> int:
     ax = fit.plot(x=args.x, extrapolate=args.extrapolate)
     ax.figure.savefig(args.out, dpi=args.dpi)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import bayescale as bs
+
+    fit = bs.load(args.fit)
+    comparison = None
+    if args.compare:
+        comparison = {Path(args.fit).stem: fit, **{Path(p).stem: bs.load(p) for p in args.compare}}
+    compute_optimal = [float(v) for v in args.compute_optimal.split(",")] if args.compute_optimal else None
+    path = fit.report(args.out, at=args.at, x=args.x, title=args.title, level=args.level, comparison=comparison,
+                      compute_optimal=compute_optimal, extrapolate=args.extrapolate)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    if args.action == "list":
+        print(_show(bs.zoo.list()))
+        return 0
+    paths = bs.zoo.rebuild(args.out, args.names or None, progress=not args.quiet)
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 
@@ -232,6 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--out", required=True, help="image file, e.g. band.png or band.pdf")
     p.set_defaults(run=cmd_plot)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a saved fit")
+    p.add_argument("fit")
+    p.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    p.add_argument("--at", help='scales to predict at, e.g. "N=7e9,D=2e12;N=7e10,D=1.4e12"')
+    p.add_argument("--compare", nargs="+", help="other saved fits of the same data to compare by LOO")
+    p.add_argument("--compute-optimal", help="compute budgets for the allocation table, e.g. 1e21,1e22,1e23")
+    p.add_argument("--x", help="horizontal axis of the band plot")
+    p.add_argument("--title")
+    p.add_argument("--level", type=float, default=0.9)
+    p.add_argument("--extrapolate", type=float, default=10.0)
+    p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("zoo", help="the reference-posterior zoo: list it, or rebuild it from the public data")
+    p.add_argument("action", choices=["list", "rebuild"])
+    p.add_argument("names", nargs="*", help="entries to rebuild (default: all)")
+    p.add_argument("--out", help="folder to write (default: the package's models/ folder)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_zoo)
 
     p = sub.add_parser("laws", help="list the registered laws, or describe one")
     p.add_argument("name", nargs="?")

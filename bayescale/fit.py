@@ -235,8 +235,9 @@ class Fit:
     def _prediction_inputs(self, data: pd.DataFrame):
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"predict() takes a DataFrame of inputs, got {type(data).__name__}")
-        fitted = {name: col for name, col in self.columns.items() if col in data.columns}
-        mapping = {name: fitted.get(name, name) for name in self.law.inputs}
+        # Columns named as in the fit; other inputs come from columns named after the input,
+        # or are derived (C = 6ND, log2_block, ...) as when fitting.
+        mapping = {name: col for name, col in self.columns.items() if col in data.columns and col != name}
         columns = resolve_columns(self.law, data, mapping)
         inputs = input_values(self.law, data, columns)
         group_index: dict[str, np.ndarray] = {}
@@ -269,6 +270,12 @@ class Fit:
         from bayescale.plots import plot_fit
 
         return plot_fit(self, x=x, ax=ax, **kwargs)
+
+    def report(self, path: str | Path, **kwargs) -> Path:
+        """Write a self-contained HTML report; see :func:`bayescale.report.write_report` for options."""
+        from bayescale.report import write_report
+
+        return write_report(self, path, **kwargs)
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to a netCDF file; :func:`bayescale.load` reads it back unchanged."""

@@ -13,25 +13,21 @@ import logging
 import os
 import sys
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.infer import MCMC, NUTS, init_to_median
 
-from bayescale import _arviz
+from bayescale import _arviz, sampler
 from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
     centered_columns,
-    make_model,
     resolve_grouping,
     resolve_priors,
 )
@@ -46,9 +42,6 @@ SAVE_FORMAT = 1
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
-
-_SAMPLERS: OrderedDict[tuple, MCMC] = OrderedDict()
-_SAMPLER_CACHE_SIZE = 16
 
 
 class ConvergenceWarning(UserWarning):
@@ -110,9 +103,10 @@ def fit(
         NUTS target acceptance probability; raise it (e.g. 0.99) if there are divergences.
     dense_mass : bool
         Adapt a dense mass matrix (recommended: scaling-law parameters are correlated).
-    chain_method : {"parallel", "vectorized", "sequential"}, optional
-        How chains run. Default: "parallel" when JAX has a device per chain (bayescale asks for
-        4 CPU devices on import, see :mod:`bayescale._runtime`), else "vectorized".
+    chain_method : {"parallel", "vectorized"}, optional
+        "parallel" spreads the chains over the JAX devices (bayescale asks for 4 CPU devices on
+        import, see :mod:`bayescale._runtime`); "vectorized" runs them together on one device.
+        Default: "parallel" when there is more than one device.
     parameterization : {"auto", "centered", "noncentered"}
         How group offsets are sampled. "auto" centres a grouping column when each of its levels
         has more rows than the law has parameters, and keeps the others non-centred.
@@ -167,16 +161,22 @@ def fit(
         "parameterization": parameterization,
     }
     with jax.default_device(_device(device)):
-        mcmc = _sampler(spec, design, settings, progress)
-        mcmc.run(
-            jax.random.PRNGKey(seed),
-            *_model_args(design),
-            y=jnp.asarray(design.y, dtype=jnp.float32),
-            extra_fields=("diverging", "num_steps"),
+        result = sampler.run(
+            spec,
+            sampler.Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass)),
+            _chain_batch(design, chains, seed),
+            device=device,
+            parallel=settings["chain_method"] == "parallel",
+            progress=_show_progress(progress),
+            description=f"{law.name} ({chains} chains)",
         )
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-        idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
+    samples = {name: value.reshape((chains, draws) + value.shape[2:]) for name, value in result.samples.items()}
+    extra = {
+        "diverging": result.diverging.reshape(chains, draws),
+        "num_steps": result.num_steps.reshape(chains, draws),
+    }
+    settings["timing"] = {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}
+    idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
     result = Fit(idata)
     result.check_convergence()
     return result
@@ -219,13 +219,6 @@ def _device(device: str | None):
         ) from None
 
 
-def _model_args(design: Design) -> tuple:
-    inputs = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.inputs.items()}
-    group_index = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in design.group_index.items()}
-    centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.centres.items()}
-    return inputs, group_index, centres
-
-
 def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return bool(progress)
@@ -235,52 +228,30 @@ def _show_progress(progress: bool | None) -> bool:
     return in_jupyter or sys.stderr.isatty()
 
 
-def _sampler(spec: ModelSpec, design: Design, settings: Mapping[str, Any], progress: bool | None) -> MCMC:
-    """A NUTS sampler for ``spec``, reused when structure, data shape and settings repeat."""
-    show = _show_progress(progress)
-    key = (
-        spec.fingerprint(),
-        design.n,
-        tuple(sorted((k, v) for k, v in settings.items() if k != "seed")),
-        show,
-        str(jax.config.jax_default_device),
+def _chain_batch(design: Design, chains: int, seed: int) -> sampler.Batch:
+    """The design repeated once per chain, with one random key per chain."""
+    repeat = lambda values: np.repeat(np.asarray(values)[None], chains, axis=0)  # noqa: E731
+    return sampler.Batch(
+        rng=np.asarray(jax.random.split(jax.random.PRNGKey(seed), chains)),
+        inputs={name: repeat(values) for name, values in design.inputs.items()},
+        group_index={name: repeat(codes) for name, codes in design.group_index.items()},
+        centres={name: np.full(chains, value) for name, value in design.centres.items()},
+        y=repeat(design.y),
+        mask=np.ones((chains, design.n), dtype=bool),
     )
-    if key in _SAMPLERS:
-        _SAMPLERS.move_to_end(key)
-        return _SAMPLERS[key]
-    kernel = NUTS(
-        make_model(spec),
-        target_accept_prob=settings["target_accept_prob"],
-        dense_mass=settings["dense_mass"],
-        init_strategy=init_to_median(num_samples=31),
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=settings["warmup"],
-        num_samples=settings["draws"],
-        num_chains=settings["chains"],
-        chain_method=settings["chain_method"],
-        progress_bar=show,
-        jit_model_args=True,
-    )
-    _SAMPLERS[key] = mcmc
-    if len(_SAMPLERS) > _SAMPLER_CACHE_SIZE:
-        _SAMPLERS.popitem(last=False)
-    return mcmc
 
 
 def _chain_method(method: str | None, chains: int, device: str | None) -> str:
-    """Resolve ``chain_method``: parallel chains need one device per chain on the default backend."""
-    backend = jax.default_backend()
-    can_parallel = chains > 1 and jax.local_device_count() >= chains and device in (None, backend)
+    """Resolve ``chain_method``: parallel chains need several devices of the default backend."""
+    can_parallel = chains > 1 and sampler.devices_for(chains, device) > 1
     if method is None:
         return "parallel" if can_parallel else "vectorized"
-    if method not in ("vectorized", "sequential", "parallel"):
-        raise ValueError(f"chain_method={method!r} must be 'vectorized', 'sequential' or 'parallel'")
+    if method not in ("vectorized", "parallel"):
+        raise ValueError(f"chain_method={method!r} must be 'parallel' or 'vectorized'")
     if method == "parallel" and not can_parallel:
         warnings.warn(
-            f"chain_method='parallel' needs {chains} {backend} devices but JAX has {jax.local_device_count()}; "
-            "running the chains vectorized instead",
+            f"chain_method='parallel' needs several {jax.default_backend()} devices but JAX has "
+            f"{jax.local_device_count()}; running the chains vectorized instead",
             stacklevel=3,
         )
         return "vectorized"

@@ -33,139 +33,28 @@ assessing convergence of MCMC. Bayesian Analysis 16(2), 667-718.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.infer import init_to_median
-from numpyro.infer.hmc import hmc
-from numpyro.infer.util import constrain_fn, find_valid_initial_params, potential_energy
-from numpyro.primitives import Messenger
 
-from bayescale.data import Design, input_centres, prepare_design
-from bayescale.hierarchy import ModelSpec, build_spec, make_model, resolve_priors
+from bayescale import sampler
+from bayescale.data import Design, prepare_design
+from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, _check_sampler_settings, _device
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
+from bayescale.sampler import Settings
 
 logger = logging.getLogger("bayescale")
-
-_RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
-_RUNNER_CACHE_SIZE = 8
-
-
-# --------------------------------------------------------------------------------------------
-# The per-key model and the vectorised sampler
-# --------------------------------------------------------------------------------------------
-class _MaskObservations(Messenger):
-    """Mask the observation site ``y``: padded rows add nothing to the log density."""
-
-    def __init__(self, fn=None, mask=None):
-        self.mask = mask
-        super().__init__(fn)
-
-    def process_message(self, msg):
-        if msg["type"] == "sample" and msg["name"] == "y" and self.mask is not None:
-            msg["fn"] = msg["fn"].mask(self.mask)  # as numpyro.handlers.mask does
-
-
-def _masked_model(spec: ModelSpec):
-    model = make_model(spec)
-
-    def masked(inputs, centres, y=None, mask=None):
-        with _MaskObservations(mask=mask):
-            model(inputs, {}, centres, y)
-
-    return masked
-
-
-@dataclass(frozen=True)
-class _Settings:
-    chains: int
-    draws: int
-    warmup: int
-    target_accept_prob: float
-    dense_mass: bool
-    max_tree_depth: int
-
-
-def _runner(spec: ModelSpec, length: int, settings: _Settings, n_devices: int, example: tuple):
-    """A function running NUTS on a batch of padded curves (``pmap`` over devices of ``vmap``)."""
-    model = _masked_model(spec)
-    init_strategy = init_to_median(num_samples=31)
-
-    def potential_fn_gen(inputs, centres, y, mask):
-        return partial(potential_energy, model, (inputs, centres), {"y": y, "mask": mask})
-
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-    prototype = _prototype(model, example)
-
-    def one_chain(rng_key, inputs, centres, y, mask):
-        args = (inputs, centres, y, mask)
-        key_init, key_run = jax.random.split(rng_key)
-        (z, _, _), _ = find_valid_initial_params(
-            key_init,
-            model,
-            init_strategy=init_strategy,
-            model_args=(inputs, centres),
-            model_kwargs={"y": y, "mask": mask},
-            prototype_params=prototype,
-        )
-        state = init_kernel(
-            z,
-            settings.warmup,
-            dense_mass=settings.dense_mass,
-            target_accept_prob=settings.target_accept_prob,
-            max_tree_depth=settings.max_tree_depth,
-            model_args=args,
-            rng_key=key_run,
-        )
-
-        def step(s, _):
-            s = sample_kernel(s, model_args=args)
-            return s, (s.z, s.diverging, s.num_steps)
-
-        # One scan over warm-up and draws (one copy of the NUTS kernel in the compiled program,
-        # half the compilation of a warm-up loop followed by a sampling loop); warm-up is dropped.
-        _, (zs, diverging, num_steps) = jax.lax.scan(step, state, None, length=settings.warmup + settings.draws)
-        keep = slice(settings.warmup, None)
-        zs, diverging, num_steps = jax.tree_util.tree_map(lambda v: v[keep], (zs, diverging, num_steps))
-        constrained = jax.vmap(
-            lambda z_: constrain_fn(model, (inputs, centres), {"y": y, "mask": mask}, z_, return_deterministic=True)
-        )(zs)
-        return constrained, diverging, num_steps
-
-    batched = jax.vmap(one_chain)
-    return jax.pmap(batched) if n_devices > 1 else jax.jit(batched)
-
-
-def _prototype(model, example: tuple) -> dict[str, jnp.ndarray]:
-    """Unconstrained zeros of every latent site, from one concrete curve (shapes only)."""
-    from numpyro.infer.util import initialize_model
-
-    inputs, centres, y, mask = example
-    info = initialize_model(
-        jax.random.PRNGKey(0),
-        model,
-        init_strategy=init_to_median(num_samples=3),
-        model_args=(inputs, centres),
-        model_kwargs={"y": y, "mask": mask},
-    )
-    return jax.tree_util.tree_map(jnp.zeros_like, info.param_info.z)
-
 
 # --------------------------------------------------------------------------------------------
 # Splitting a table into padded curves
@@ -285,68 +174,37 @@ def _make_chunks(curves: _Curves, rng: np.ndarray, chunk_size: int) -> list[_Chu
     return chunks
 
 
-def run_chunk(spec: ModelSpec, settings: _Settings, chunk: _Chunk, n_devices: int, device: str | None = None) -> dict:
+def run_chunk(spec: ModelSpec, settings: Settings, chunk: _Chunk, n_devices: int, device: str | None = None) -> dict:
     """NUTS on one chunk of padded curves; returns numpy draws ``(keys, chains, draws, ...)``.
 
     A module-level function so that :mod:`bayescale.executors` can ship it to Ray workers.
     The result also holds ``"_compile_s"`` and ``"_run_s"``: seconds spent compiling (0 when the
-    compiled sampler was cached) and sampling.
+    compiled sampler was cached) and sampling. ``n_devices`` > 1 spreads the chunk over devices.
     """
+    n_keys, chains = chunk.rng.shape[:2]
+
+    def per_chain(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, chains, axis=0)  # key-major: (keys * chains, ...)
+
+    batch = sampler.Batch(
+        rng=chunk.rng.reshape(n_keys * chains, 2),
+        inputs={k: per_chain(v) for k, v in chunk.inputs.items()},
+        group_index={},
+        centres={k: per_chain(v) for k, v in chunk.centres.items()},
+        y=per_chain(chunk.y),
+        mask=per_chain(chunk.mask),
+    )
     with jax.default_device(_device(device)):
-        n_keys, chains = chunk.rng.shape[:2]
-        batch = n_keys * chains
-        n_devices = max(1, min(n_devices, jax.local_device_count()))
-        while batch % n_devices:
-            n_devices -= 1
-        length = chunk.y.shape[1]
+        result = sampler.run(spec, settings, batch, device=device, parallel=n_devices > 1)
 
-        def per_chain(values: np.ndarray, dtype) -> jnp.ndarray:
-            expanded = np.repeat(values, chains, axis=0)  # key-major: (keys * chains, ...)
-            shaped = expanded.reshape((n_devices, batch // n_devices) + expanded.shape[1:]) if n_devices > 1 else expanded
-            return jnp.asarray(shaped, dtype=dtype)
+    def unbatch(value: np.ndarray) -> np.ndarray:
+        return value.reshape((n_keys, chains) + value.shape[1:])[: chunk.n_real]
 
-        rng = chunk.rng.reshape(batch, 2)
-        rng = rng.reshape((n_devices, batch // n_devices, 2)) if n_devices > 1 else rng
-        args = (
-            jnp.asarray(rng, dtype=jnp.uint32),
-            {k: per_chain(v, jnp.float32) for k, v in chunk.inputs.items()},
-            {k: per_chain(v, jnp.float32) for k, v in chunk.centres.items()},
-            per_chain(chunk.y, jnp.float32),
-            per_chain(chunk.mask, jnp.bool_),
-        )
-        example = (
-            {k: jnp.asarray(v[0], jnp.float32) for k, v in chunk.inputs.items()},
-            {k: jnp.asarray(v[0], jnp.float32) for k, v in chunk.centres.items()},
-            jnp.asarray(chunk.y[0], jnp.float32),
-            jnp.asarray(chunk.mask[0]),
-        )
-        cache_key = (spec.fingerprint(), length, settings, n_devices, batch, str(jax.config.jax_default_device))
-        compile_s = 0.0
-        if cache_key in _RUNNERS:
-            compiled = _RUNNERS[cache_key]
-            _RUNNERS.move_to_end(cache_key)
-        else:
-            start = time.perf_counter()
-            function = _runner(spec, length, settings, n_devices, example)
-            compiled = function.lower(*args).compile()
-            compile_s = time.perf_counter() - start
-            _RUNNERS[cache_key] = compiled
-            if len(_RUNNERS) > _RUNNER_CACHE_SIZE:
-                _RUNNERS.popitem(last=False)
-        start = time.perf_counter()
-        constrained, diverging, num_steps = jax.block_until_ready(compiled(*args))
-        run_s = time.perf_counter() - start
-
-    def unbatch(value) -> np.ndarray:
-        value = np.asarray(value)
-        value = value.reshape((n_keys, chains) + value.shape[(2 if n_devices > 1 else 1):])
-        return value[: chunk.n_real]
-
-    out = {name: unbatch(value) for name, value in constrained.items()}
-    out["_diverging"] = unbatch(diverging)
-    out["_num_steps"] = unbatch(num_steps)
-    out["_compile_s"] = compile_s
-    out["_run_s"] = run_s
+    out = {name: unbatch(value) for name, value in result.samples.items()}
+    out["_diverging"] = unbatch(result.diverging)
+    out["_num_steps"] = unbatch(result.num_steps)
+    out["_compile_s"] = result.compile_s
+    out["_run_s"] = result.run_s
     return out
 
 
@@ -800,7 +658,7 @@ def fit_many(
         )
     resolved = resolve_priors(law, likelihood, {}, priors)
     spec = build_spec(law, likelihood, {}, {}, resolved)
-    settings = _Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass), int(max_tree_depth))
+    settings = Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass), int(max_tree_depth))
     if chunk_size is None:
         chunk_size = min(len(keys), 1000)
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:

@@ -78,3 +78,17 @@ def test_demo_runs_offline(tmp_path, capsys):
 def test_console_script_entry_point():
     result = subprocess.run([sys.executable, "-m", "bayescale.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == bs.__version__
+
+
+def test_report_writes_a_page_with_embedded_figures(saved_fits, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    code = main(["report", str(saved_fits / "chinchilla.nc"), "--out", str(out), "--at", "N=7e9,D=2e12",
+                 "--compare", str(saved_fits / "kaplan.nc"), "--compute-optimal", "1e21,1e22"])
+    assert code == 0
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") >= 2 and "kaplan" in page and "7e+09" in page.replace("7.000e+09", "7e+09")
+
+
+def test_zoo_list(capsys):
+    assert main(["zoo", "list"]) == 0
+    assert "chinchilla/chinchilla" in capsys.readouterr().out

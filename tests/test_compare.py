@@ -28,7 +28,7 @@ def test_fits_of_different_data_are_refused(ladder_fit, hierarchical_fit):
 
 
 def test_bad_arguments(ladder_fit):
-    with pytest.raises(ValueError, match="ic='aic' must be 'loo' or 'waic'"):
+    with pytest.raises(ValueError, match="ic='aic' must be 'loo', 'waic' or 'lfo'"):
         bs.compare({"a": ladder_fit, "b": ladder_fit}, ic="aic")
     with pytest.raises(ValueError, match="needs two or more fits"):
         bs.compare({"a": ladder_fit})

@@ -10,7 +10,8 @@ import pytest
 
 import bayescale as bs
 from bayescale import _arviz
-from bayescale.many import ManyFits, _masked_model, bulk_ess, fit_many, rank_rhat
+from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
+from bayescale.sampler import masked_model
 from bayescale.hierarchy import build_spec, make_model, resolve_priors
 from bayescale.likelihoods import get_likelihood
 
@@ -120,7 +121,7 @@ def test_mask_removes_padded_rows_from_the_density():
     padded_x = jnp.concatenate([x, jnp.full(5, x[0])])
     padded_y = jnp.concatenate([y, jnp.full(5, 9.0)])  # far-off values that must not count
     mask = jnp.arange(13) < 8
-    masked, _ = log_density(_masked_model(spec), ({"x": padded_x}, centres), {"y": padded_y, "mask": mask}, params)
+    masked, _ = log_density(masked_model(spec), ({"x": padded_x}, {}, centres), {"y": padded_y, "mask": mask}, params)
     assert float(masked) == pytest.approx(float(plain), rel=1e-6)
 
 

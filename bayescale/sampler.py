@@ -1,0 +1,273 @@
+"""The NUTS driver behind :func:`bayescale.fit` and :func:`bayescale.fit_many`.
+
+One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
+finds an initial point (``init_to_median``), adapts step size and a dense mass matrix during
+warm-up, and draws, all in one ``lax.scan`` of NumPyro's functional NUTS kernel
+(:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread over the JAX devices
+with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
+sampler settings, so refitting the same law on data of the same shape (a user's second
+notebook cell, the next chunk of curves) compiles nothing; JAX's persistent compilation
+cache (see :mod:`bayescale._runtime`) carries it across processes when no progress bar is
+drawn.
+
+Padded rows (curves of unequal length batched together) are removed from the likelihood by
+a mask, so each curve's model is exactly the :func:`bayescale.hierarchy.make_model` model of
+its own rows.
+
+References
+----------
+Hoffman, M. D. and Gelman, A. (2014). The No-U-Turn Sampler. JMLR 15, 1593-1623.
+Phan, D., Pradhan, N. and Jankowiak, M. (2019). Composable Effects for Flexible and Accelerated
+Probabilistic Programming in NumPyro. arXiv:1912.11554.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import init_to_median
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import constrain_fn, find_valid_initial_params, initialize_model, potential_energy
+from numpyro.primitives import Messenger
+
+from bayescale.hierarchy import ModelSpec, make_model
+
+_RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
+_RUNNER_CACHE_SIZE = 16
+_PROGRESS_EVERY = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """NUTS settings shared by every chain of a run."""
+
+    chains: int
+    draws: int
+    warmup: int
+    target_accept_prob: float
+    dense_mass: bool
+    max_tree_depth: int = 10
+
+
+@dataclass
+class Batch:
+    """Arrays of ``B`` (curve, chain) pairs, rows padded to a common length ``L``.
+
+    ``rng`` is ``(B, 2)``; ``inputs``, ``group_index``, ``y`` and ``mask`` hold ``(B, L)`` arrays;
+    ``centres`` holds ``(B,)`` arrays.
+    """
+
+    rng: np.ndarray
+    inputs: dict[str, np.ndarray]
+    group_index: dict[str, np.ndarray]
+    centres: dict[str, np.ndarray]
+    y: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.rng.shape[0]
+
+
+@dataclass
+class Result:
+    """Draws ``(B, draws, ...)`` of every latent and deterministic site, and run statistics."""
+
+    samples: dict[str, np.ndarray]
+    diverging: np.ndarray
+    num_steps: np.ndarray
+    compile_s: float
+    run_s: float
+
+
+class _MaskObservations(Messenger):
+    """Mask the observation site ``y``: padded rows add nothing to the log density."""
+
+    def __init__(self, fn=None, mask=None):
+        self.mask = mask
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] == "sample" and msg["name"] == "y" and self.mask is not None:
+            msg["fn"] = msg["fn"].mask(self.mask)
+
+
+def masked_model(spec: ModelSpec):
+    """``make_model(spec)`` with a row mask on the likelihood."""
+    model = make_model(spec)
+
+    def masked(inputs, group_index, centres, y=None, mask=None):
+        with _MaskObservations(mask=mask):
+            model(inputs, group_index, centres, y)
+
+    return masked
+
+
+class _ProgressBar:
+    """A tqdm bar fed from inside the compiled sampler through ``jax.debug.callback``."""
+
+    lock = threading.Lock()
+    current = None
+
+    @classmethod
+    def tick(cls, iteration) -> None:
+        bar = cls.current
+        if bar is None:
+            return
+        with cls.lock:
+            done = int(np.max(iteration)) + 1
+            if done > bar.n:
+                bar.update(done - bar.n)
+
+
+def _runner(spec: ModelSpec, settings: Settings, n_devices: int, example: tuple, progress: bool):
+    """The function running NUTS on a batch (``pmap`` over devices of ``vmap`` over pairs)."""
+    model = masked_model(spec)
+    init_strategy = init_to_median(num_samples=31)
+    inputs0, group0, centres0, y0, mask0 = example
+    prototype = initialize_model(
+        jax.random.PRNGKey(0), model, model_args=(inputs0, group0, centres0), model_kwargs={"y": y0, "mask": mask0},
+        dynamic_args=True,
+    ).param_info.z
+    prototype = jax.tree_util.tree_map(jnp.zeros_like, prototype)
+
+    def potential_fn_gen(inputs, group_index, centres, y, mask):
+        return partial(potential_energy, model, (inputs, group_index, centres), {"y": y, "mask": mask})
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    total = settings.warmup + settings.draws
+
+    def one_chain(rng_key, inputs, group_index, centres, y, mask):
+        args = (inputs, group_index, centres, y, mask)
+        key_init, key_run = jax.random.split(rng_key)
+        (z, _, _), _ = find_valid_initial_params(
+            key_init,
+            model,
+            init_strategy=init_strategy,
+            model_args=(inputs, group_index, centres),
+            model_kwargs={"y": y, "mask": mask},
+            prototype_params=prototype,
+        )
+        state = init_kernel(
+            z,
+            settings.warmup,
+            dense_mass=settings.dense_mass,
+            target_accept_prob=settings.target_accept_prob,
+            max_tree_depth=settings.max_tree_depth,
+            model_args=args,
+            rng_key=key_run,
+        )
+
+        def step(carry, i):
+            s = sample_kernel(carry, model_args=args)
+            if progress:
+                jax.lax.cond(
+                    (i + 1) % _PROGRESS_EVERY == 0,
+                    lambda: jax.debug.callback(_ProgressBar.tick, i, ordered=False),
+                    lambda: None,
+                )
+            return s, (s.z, s.diverging, s.num_steps)
+
+        # One scan over warm-up and draws: one copy of the NUTS kernel in the compiled program.
+        _, (zs, diverging, num_steps) = jax.lax.scan(step, state, jnp.arange(total))
+        zs, diverging, num_steps = jax.tree_util.tree_map(lambda v: v[settings.warmup :], (zs, diverging, num_steps))
+        constrained = jax.vmap(
+            lambda z_: constrain_fn(
+                model, (inputs, group_index, centres), {"y": y, "mask": mask}, z_, return_deterministic=True
+            )
+        )(zs)
+        return constrained, diverging, num_steps
+
+    batched = jax.vmap(one_chain)
+    return jax.pmap(batched) if n_devices > 1 else jax.jit(batched)
+
+
+def devices_for(batch_size: int, device: str | None) -> int:
+    """How many devices of the default backend a batch is spread over (a divisor of the batch)."""
+    if device not in (None, jax.default_backend()):
+        return 1
+    n = max(1, min(jax.local_device_count(), batch_size))
+    while batch_size % n:
+        n -= 1
+    return n
+
+
+def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None = None, parallel: bool = True,
+        progress: bool = False, description: str = "sampling") -> Result:
+    """Run NUTS on every (curve, chain) pair of ``batch``; compiled once per structure and shape.
+
+    With ``parallel`` the pairs are spread over the devices of the default backend, else they
+    run together on one device.
+    """
+    n_devices = devices_for(batch.size, device) if parallel else 1
+    per_device = batch.size // n_devices
+
+    def shaped(values: np.ndarray, dtype) -> jnp.ndarray:
+        values = np.asarray(values)
+        if n_devices > 1:
+            values = values.reshape((n_devices, per_device) + values.shape[1:])
+        return jnp.asarray(values, dtype=dtype)
+
+    args = (
+        shaped(batch.rng, jnp.uint32),
+        {k: shaped(v, jnp.float32) for k, v in batch.inputs.items()},
+        {k: shaped(v, jnp.int32) for k, v in batch.group_index.items()},
+        {k: shaped(v, jnp.float32) for k, v in batch.centres.items()},
+        shaped(batch.y, jnp.float32),
+        shaped(batch.mask, jnp.bool_),
+    )
+    key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, bool(progress),
+           str(jax.config.jax_default_device), device)
+    compile_s = 0.0
+    if key in _RUNNERS:
+        compiled = _RUNNERS[key]
+        _RUNNERS.move_to_end(key)
+    else:
+        start = time.perf_counter()
+        example = (
+            {k: jnp.asarray(v[0], jnp.float32) for k, v in batch.inputs.items()},
+            {k: jnp.asarray(v[0], jnp.int32) for k, v in batch.group_index.items()},
+            {k: jnp.asarray(v[0], jnp.float32) for k, v in batch.centres.items()},
+            jnp.asarray(batch.y[0], jnp.float32),
+            jnp.asarray(batch.mask[0]),
+        )
+        compiled = _runner(spec, settings, n_devices, example, progress).lower(*args).compile()
+        compile_s = time.perf_counter() - start
+        _RUNNERS[key] = compiled
+        if len(_RUNNERS) > _RUNNER_CACHE_SIZE:
+            _RUNNERS.popitem(last=False)
+
+    start = time.perf_counter()
+    if progress:
+        from tqdm.auto import tqdm
+
+        _ProgressBar.current = tqdm(total=settings.warmup + settings.draws, desc=description, unit="step", leave=True)
+    try:
+        constrained, diverging, num_steps = jax.block_until_ready(compiled(*args))
+    finally:
+        if progress and _ProgressBar.current is not None:
+            bar = _ProgressBar.current
+            bar.update(bar.total - bar.n)
+            bar.close()
+            _ProgressBar.current = None
+    run_s = time.perf_counter() - start
+
+    def flat(value) -> np.ndarray:
+        value = np.asarray(value)
+        return value.reshape((batch.size,) + value.shape[(2 if n_devices > 1 else 1) :])
+
+    return Result(
+        samples={name: flat(value) for name, value in constrained.items()},
+        diverging=flat(diverging),
+        num_steps=flat(num_steps),
+        compile_s=compile_s,
+        run_s=run_s,
+    )
