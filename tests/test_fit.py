@@ -129,3 +129,26 @@ def make_fixture() -> None:  # pragma: no cover - run by hand when the save form
 
 if __name__ == "__main__":  # pragma: no cover
     make_fixture()
+
+
+def test_predict_derives_inputs_as_the_fit_did():
+    import jax.numpy as jnp
+
+    import bayescale as bs
+
+    law = bs.law(
+        "test_compute_law",
+        inputs=["C"],
+        params={"E": bs.laws.get("power").param("E").prior, "alpha": bs.laws.get("power").param("alpha").prior},
+        mean=lambda C, E, alpha: E + 1e3 * C ** -alpha,
+        overwrite=True,
+    )
+    rng = np.random.default_rng(0)
+    N = np.geomspace(1e7, 1e9, 20)
+    runs = pd.DataFrame({"N": N, "D": 20 * N})
+    runs["loss"] = (1.5 + 1e3 * (6 * runs.N * runs.D) ** -0.15) * np.exp(0.01 * rng.standard_normal(20))
+    fit = bs.fit(runs, law=law, **FAST)  # C = 6ND derived from N and D
+    table = fit.predict(pd.DataFrame({"N": [1e10], "D": [2e11]}))
+    expected = 1.5 + 1e3 * (6 * 1e10 * 2e11) ** -0.15
+    assert table["lower"].iloc[0] < expected < table["upper"].iloc[0]
+    assert jnp.isfinite(table["median"].iloc[0])
