@@ -12,6 +12,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK = REPO_ROOT / "notebooks" / "chinchilla_replication.ipynb"
 
 
+@pytest.mark.slow
 def test_chinchilla_replication_notebook_runs(shared_data_dir):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}})

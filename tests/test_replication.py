@@ -27,7 +27,7 @@ def chinchilla_fit(shared_data_dir):
     df = df.drop(df["loss"].nlargest(5).index)
     assert len(df) == 240
     return bs.fit(df, law="chinchilla", y="loss", inputs={"N": "N", "D": "D"},
-                  chains=4, draws=1000, warmup=500, seed=0, progress=False)  # fmt: skip
+                  chains=4, draws=500, warmup=500, seed=0, progress=False)  # fmt: skip
 
 
 def mahalanobis_region(fit, point):
