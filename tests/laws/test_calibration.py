@@ -1,7 +1,8 @@
 """Simulation-based calibration (Talts et al. 2018) of every built-in law (slow).
 
 For each law: draw parameters and data from the full model (default priors, the law's likelihood,
-the representative design of :mod:`tests.laws.cases`), fit the simulated data, and record the rank
+the representative design of :mod:`tests.laws.cases`), fit every simulated data set (all of a
+law's simulations in one vectorised :func:`bayescale.fit_many` run), and record the rank
 of each true parameter among thinned posterior draws. For a calibrated model the ranks are uniform;
 the test pools the ranks of all parameters of a law into 5 bins and rejects uniformity at p < 0.001
 (chi-square). ``BAYESCALE_SBC_SIMS`` sets the simulations per law (default 20). Prior draws whose
@@ -21,6 +22,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from numpyro.infer import Predictive
 from scipy import stats
@@ -61,15 +63,17 @@ def test_sbc(name):
     frame, truths, ys, rejected = prior_simulations(name, N_SIMS, seed=sum(map(ord, name)))
     assert len(truths) == N_SIMS, f"{name}: only {len(truths)} usable prior simulations"
     likelihood = CASES[name].likelihood(name)
+    # All simulations of a law in one vectorised run: each is one key of bs.fit_many, fitted
+    # with exactly the bs.fit model of its own rows (one compilation per law).
+    data = pd.concat([frame.assign(y=y, sim=i) for i, y in enumerate(ys)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = bs.fit_many(data, law=name, by="sim", y="y", likelihood=likelihood, chains=2, draws=300,
+                           warmup=300, seed=0, progress=False)
     ranks: dict[str, list[int]] = {p: [] for p in truths[0]}
-    for i, (truth, y) in enumerate(zip(truths, ys)):
-        data = frame.assign(y=y)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = bs.fit(data, law=name, y="y", likelihood=likelihood, chains=2, draws=300, warmup=300,
-                         seed=i, progress=False)
+    for i, truth in enumerate(truths):
         for p, value in truth.items():
-            draws = fit.draws(p)
+            draws = fits.draws(i, p)
             thinned = draws[np.linspace(0, draws.size - 1, N_KEEP).astype(int)]
             ranks[p].append(int(np.sum(thinned < value)))
     pooled = np.concatenate([np.asarray(r) for r in ranks.values()])
