@@ -1,7 +1,8 @@
 """The NUTS driver behind :func:`bayescale.fit` and :func:`bayescale.fit_many`.
 
 One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
-finds an initial point (``init_to_median``), adapts step size and a dense mass matrix during
+finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not
+a valid start), adapts step size and a dense mass matrix during
 warm-up, and draws, all in one ``lax.scan`` of NumPyro's functional NUTS kernel
 (:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread over the JAX devices
 with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
@@ -33,7 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import init_to_median
+from numpyro.infer import init_to_median, init_to_uniform
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, find_valid_initial_params, initialize_model, potential_energy
 from numpyro.primitives import Messenger
@@ -132,12 +133,18 @@ def _runner(spec: ModelSpec, settings: Settings, n_devices: int, example: tuple,
     """The function running NUTS on a batch (``pmap`` over devices of ``vmap`` over pairs)."""
     model = masked_model(spec)
     init_strategy = init_to_median(num_samples=31)
+    fallback = init_to_uniform(radius=2.0)
     inputs0, group0, centres0, y0, mask0 = example
-    prototype = initialize_model(
-        jax.random.PRNGKey(0), model, model_args=(inputs0, group0, centres0), model_kwargs={"y": y0, "mask": mask0},
-        dynamic_args=True,
-    ).param_info.z
-    prototype = jax.tree_util.tree_map(jnp.zeros_like, prototype)
+
+    def latent_shapes():
+        return initialize_model(
+            jax.random.PRNGKey(0), model, model_args=(inputs0, group0, centres0),
+            model_kwargs={"y": y0, "mask": mask0}, dynamic_args=True,
+        ).param_info.z
+
+    # Shapes only, traced abstractly: an eager run would validate a random prior draw, which
+    # may put the curve outside the likelihood's support for laws such as log_linear.
+    prototype = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(latent_shapes))
 
     def potential_fn_gen(inputs, group_index, centres, y, mask):
         return partial(potential_energy, model, (inputs, group_index, centres), {"y": y, "mask": mask})
@@ -147,15 +154,17 @@ def _runner(spec: ModelSpec, settings: Settings, n_devices: int, example: tuple,
 
     def one_chain(rng_key, inputs, group_index, centres, y, mask):
         args = (inputs, group_index, centres, y, mask)
-        key_init, key_run = jax.random.split(rng_key)
-        (z, _, _), _ = find_valid_initial_params(
-            key_init,
-            model,
-            init_strategy=init_strategy,
-            model_args=(inputs, group_index, centres),
-            model_kwargs={"y": y, "mask": mask},
-            prototype_params=prototype,
-        )
+        key_median, key_uniform, key_run = jax.random.split(rng_key, 3)
+        initial = {
+            "model_args": (inputs, group_index, centres),
+            "model_kwargs": {"y": y, "mask": mask},
+            "prototype_params": prototype,
+        }
+        (z_median, _, _), valid = find_valid_initial_params(key_median, model, init_strategy=init_strategy, **initial)
+        # Where the prior median puts the curve outside the likelihood's support (a zero crossing
+        # inside the data, say), start from a random point of the unconstrained space instead.
+        (z_uniform, _, _), _ = find_valid_initial_params(key_uniform, model, init_strategy=fallback, **initial)
+        z = jax.tree_util.tree_map(lambda a, b: jnp.where(valid, a, b), z_median, z_uniform)
         state = init_kernel(
             z,
             settings.warmup,

@@ -76,14 +76,16 @@ LOG_LINEAR = register(
         params=(
             Parameter(
                 "b",
-                dist.Normal(0.0, 1.0),
-                source="weakly informative slope per e-fold of x, either sign (units of y)",
-                description="change of y per unit of log x (negative: y falls with x)",
+                dist.LogNormal(jnp.log(0.1), 1.5),
+                source="weakly informative growth per e-fold of x (units of y); positive, because with a "
+                "log-space or Beta likelihood y must stay positive and a sign change of b would cross y = 0",
+                description="growth of y per unit of log x",
             ),
             Parameter(
                 "x0",
-                dist.LogNormal(0.0, 3.0),
-                source="where the line crosses y = 0, relative to the data centre: within ~400x a priori",
+                dist.LogNormal(jnp.log(1e-3), 3.0),
+                source="where the line crosses y = 0, relative to the data centre: it lies below the data "
+                "(y > 0 there), a priori about 1,000x below the centre, within a factor ~400 either way",
                 pivot=("x", 1.0),
                 prior_at="centre",
                 description="the x at which y = 0",
@@ -94,7 +96,8 @@ LOG_LINEAR = register(
         reference="Owen 2024, arXiv:2401.04757 (benchmark scores linear in log compute); "
         "Isik et al. 2024, arXiv:2402.04177",
         lower_is_better=False,
-        description="A metric that grows (or falls) linearly in log x; y must stay positive on the data.",
+        description="A metric that grows linearly in log x (x0 lies below the data, where y would reach 0). "
+        "For a quantity falling in log x, use power_pure or power.",
     )
 )
 

@@ -1,7 +1,8 @@
 """Fast parameter recovery for every built-in law: fit synthetic data, the truth must lie in the posterior.
 
 One small fit per law (2 chains x 300 draws after 300 warm-up steps, fixed seeds). A parameter
-passes when its true value lies inside the central 99% posterior interval; laws with a
+passes when its true value lies within 3.3 posterior sd of the posterior mean (99.9%: about 110
+parameters are checked across the catalogue, so 99% intervals would miss about once by chance); laws with a
 ``check`` list are weakly identified on a small design, and for them the fitted curve must also
 reproduce the noiseless truth within 3% at every design point.
 """
@@ -35,9 +36,11 @@ def test_recovery(name):
     misses = []
     for param in checked:
         draws = fit.draws(param)
-        lo, hi = np.quantile(draws, [0.005, 0.995])
-        if not lo <= case.truth[param] <= hi:
-            misses.append(f"{param}: truth {case.truth[param]:.4g} outside [{lo:.4g}, {hi:.4g}]")
+        # ~110 parameters are checked across the catalogue: at a 99% level about one would miss
+        # by chance alone, so each must lie within 3.3 posterior sd of the mean (99.9%).
+        z = abs(case.truth[param] - draws.mean()) / draws.std()
+        if z > 3.3:
+            misses.append(f"{param}: truth {case.truth[param]:.4g} is {z:.1f} sd from the mean {draws.mean():.4g}")
     assert not misses, f"{name}: " + "; ".join(misses)
     if case.check:
         law = bs.laws.get(name)
