@@ -49,6 +49,11 @@ def _functions(spec: ModelSpec):
     return _COMPILED[key]
 
 
+def clear_compiled() -> None:
+    """Forget the compiled posterior functions (they are rebuilt on next use)."""
+    _COMPILED.clear()
+
+
 def flat_sites(spec: ModelSpec, posterior: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The sites needed to recompute the curve, with chain and draw flattened into one axis."""
     out = {}

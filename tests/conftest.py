@@ -19,6 +19,16 @@ def _shared_data_dir() -> Path | None:
     return Path(path) if path and Path(path).is_dir() else None
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free compiled XLA programs after each test module: each maps ~1,500 memory regions and a
+    process may hold 65,530 (vm.max_map_count), fewer than the whole suite compiles."""
+    yield
+    from bayescale.sampler import release_compiled
+
+    release_compiled()
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The public data cache; skips the test when it is absent."""
