@@ -177,9 +177,9 @@ def fit(
     }
     settings["timing"] = {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}
     idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
-    result = Fit(idata)
-    result.check_convergence()
-    return result
+    fitted = Fit(idata)
+    fitted.check_convergence()
+    return fitted
 
 
 def _check_sampler_settings(**settings: float) -> None:

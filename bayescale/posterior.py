@@ -67,6 +67,14 @@ def _as_jax(mapping: Mapping[str, np.ndarray], dtype=jnp.float32) -> dict[str, j
     return {k: jnp.asarray(v, dtype=dtype) for k, v in mapping.items()}
 
 
+def _draw_args(sites, inputs, group_index, centres, seed: int) -> tuple:
+    """Arguments shared by the compiled functions: sites, one key per draw, inputs, groups, centres."""
+    n_draws = next(iter(sites.values())).shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
+    codes = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()}
+    return _as_jax(sites), keys, _as_jax(inputs), codes, _as_jax(centres)
+
+
 def curve_and_predictive(
     spec: ModelSpec,
     sites: Mapping[str, np.ndarray],
@@ -76,16 +84,8 @@ def curve_and_predictive(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``."""
-    n_draws = next(iter(sites.values())).shape[0]
-    keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
     curve_fn, _ = _functions(spec)
-    location, sample = curve_fn(
-        _as_jax(sites),
-        keys,
-        _as_jax(inputs),
-        {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},
-        _as_jax(centres),
-    )
+    location, sample = curve_fn(*_draw_args(sites, inputs, group_index, centres, seed))
     curve = jnp.exp(location) if spec.likelihood.log_space else location
     return np.asarray(curve, dtype=np.float64), np.asarray(sample, dtype=np.float64)
 
@@ -100,15 +100,8 @@ def pointwise_log_likelihood(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replicated data and pointwise log-likelihood, each ``(draws, rows)``."""
-    n_draws = next(iter(sites.values())).shape[0]
-    keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
     _, pointwise = _functions(spec)
     sample, log_lik = pointwise(
-        _as_jax(sites),
-        keys,
-        _as_jax(inputs),
-        {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},
-        _as_jax(centres),
-        jnp.asarray(y, dtype=jnp.float32),
+        *_draw_args(sites, inputs, group_index, centres, seed), jnp.asarray(y, dtype=jnp.float32)
     )
     return np.asarray(sample, dtype=np.float64), np.asarray(log_lik, dtype=np.float64)
