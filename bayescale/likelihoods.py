@@ -61,6 +61,28 @@ class Likelihood:
             return dist.Beta(mu * noise["kappa"], (1 - mu) * noise["kappa"])
         raise ValueError(f"unknown likelihood {self.name!r}")
 
+    def sample(
+        self, rng: np.random.Generator, location: np.ndarray, noise: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Draws of ``y`` (natural scale), one per entry of ``location`` (``(draws, rows)``).
+
+        The same distributions as :meth:`distribution`, sampled with NumPy: JAX's Student-t
+        sampler draws gammas by rejection in a loop and took ~1.8 s for 4,000 x 245 draws on
+        the CPU, NumPy 0.03 s. ``noise`` holds one value per draw (shape ``(draws,)``).
+        """
+        location = np.asarray(location, dtype=np.float64)
+        per_draw = {k: np.asarray(v, dtype=np.float64).reshape((-1,) + (1,) * (location.ndim - 1))
+                    for k, v in noise.items()}  # fmt: skip
+        if self.name == "student_t":
+            shape = np.broadcast_shapes(location.shape, per_draw["nu"].shape)
+            return np.exp(location + per_draw["sigma"] * rng.standard_t(np.broadcast_to(per_draw["nu"], shape)))
+        if self.name == "normal":
+            return np.exp(location + per_draw["sigma"] * rng.standard_normal(location.shape))
+        if self.name == "beta":
+            mu = np.clip(location, 1e-6, 1 - 1e-6)
+            return rng.beta(mu * per_draw["kappa"], (1 - mu) * per_draw["kappa"])
+        raise ValueError(f"unknown likelihood {self.name!r}")
+
     def check_support(self, y: np.ndarray) -> int | None:
         """Position of the first ``y`` outside the support, or None when all are inside."""
         bad = ~(y > 0) if self.support == "positive" else ~((y > 0) & (y < 1))

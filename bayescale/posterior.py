@@ -1,8 +1,9 @@
 """Posterior computations shared by fitting and prediction, vectorised over draws.
 
-From the sampled sites of every posterior draw these functions compute the law's curve,
-draws of a new observation (noise included) and the pointwise log-likelihood. Each is
-``jax.vmap``-ed over draws and compiled once per model structure.
+From the sampled sites of every posterior draw these functions compute the law's curve and
+the pointwise log-likelihood (in JAX, ``jax.vmap``-ed over draws and compiled once per model
+structure), and draws of a new observation (noise included; sampled with NumPy, see
+:meth:`bayescale.likelihoods.Likelihood.sample`).
 """
 
 from __future__ import annotations
@@ -23,27 +24,21 @@ def _functions(spec: ModelSpec):
     if key not in _COMPILED:
         likelihood = spec.likelihood
 
-        def one_draw(sites, rng_key, inputs, group_index, centres, y):
+        def one_draw(sites, inputs, group_index, centres, y):
             per_row, _ = parameter_values(spec, sites, group_index, centres)
             location = curve_location(spec, inputs, per_row)
+            if y is None:
+                return location, None
             noise = {name: sites[name] for name in likelihood.noise_names}
-            observation = likelihood.distribution(location, noise)
-            log_lik = observation.log_prob(y) if y is not None else None
-            return location, observation.sample(rng_key), log_lik
+            return location, likelihood.distribution(location, noise).log_prob(y)
 
-        def curve_and_draws(sites, keys, inputs, group_index, centres):
-            location, sample, _ = jax.vmap(one_draw, in_axes=(0, 0, None, None, None, None))(
-                sites, keys, inputs, group_index, centres, None
-            )
-            return location, sample
+        def curve(sites, inputs, group_index, centres):
+            return jax.vmap(one_draw, in_axes=(0, None, None, None, None))(sites, inputs, group_index, centres, None)[0]
 
-        def pointwise(sites, keys, inputs, group_index, centres, y):
-            _, sample, log_lik = jax.vmap(one_draw, in_axes=(0, 0, None, None, None, None))(
-                sites, keys, inputs, group_index, centres, y
-            )
-            return sample, log_lik
+        def curve_and_log_lik(sites, inputs, group_index, centres, y):
+            return jax.vmap(one_draw, in_axes=(0, None, None, None, None))(sites, inputs, group_index, centres, y)
 
-        _COMPILED[key] = (jax.jit(curve_and_draws), jax.jit(pointwise))
+        _COMPILED[key] = (jax.jit(curve), jax.jit(curve_and_log_lik))
         if len(_COMPILED) > 32:
             _COMPILED.pop(next(iter(_COMPILED)))
     return _COMPILED[key]
@@ -67,12 +62,16 @@ def _as_jax(mapping: Mapping[str, np.ndarray], dtype=jnp.float32) -> dict[str, j
     return {k: jnp.asarray(v, dtype=dtype) for k, v in mapping.items()}
 
 
-def _draw_args(sites, inputs, group_index, centres, seed: int) -> tuple:
-    """Arguments shared by the compiled functions: sites, one key per draw, inputs, groups, centres."""
-    n_draws = next(iter(sites.values())).shape[0]
-    keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
+def _draw_args(sites, inputs, group_index, centres) -> tuple:
+    """Arguments shared by the compiled functions: sites, inputs, groups, centres."""
     codes = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()}
-    return _as_jax(sites), keys, _as_jax(inputs), codes, _as_jax(centres)
+    return _as_jax(sites), _as_jax(inputs), codes, _as_jax(centres)
+
+
+def _new_observations(spec: ModelSpec, sites: Mapping[str, np.ndarray], location, seed: int) -> np.ndarray:
+    """Draws of a new observation around each curve draw (noise from the same posterior draw)."""
+    noise = {name: np.asarray(sites[name]) for name in spec.likelihood.noise_names}
+    return spec.likelihood.sample(np.random.default_rng(seed), np.asarray(location, dtype=np.float64), noise)
 
 
 def curve_and_predictive(
@@ -85,9 +84,9 @@ def curve_and_predictive(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``."""
     curve_fn, _ = _functions(spec)
-    location, sample = curve_fn(*_draw_args(sites, inputs, group_index, centres, seed))
-    curve = jnp.exp(location) if spec.likelihood.log_space else location
-    return np.asarray(curve, dtype=np.float64), np.asarray(sample, dtype=np.float64)
+    location = np.asarray(curve_fn(*_draw_args(sites, inputs, group_index, centres)), dtype=np.float64)
+    curve = np.exp(location) if spec.likelihood.log_space else location
+    return curve, _new_observations(spec, sites, location, seed)
 
 
 def pointwise_log_likelihood(
@@ -100,8 +99,8 @@ def pointwise_log_likelihood(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replicated data and pointwise log-likelihood, each ``(draws, rows)``."""
-    _, pointwise = _functions(spec)
-    sample, log_lik = pointwise(
-        *_draw_args(sites, inputs, group_index, centres, seed), jnp.asarray(y, dtype=jnp.float32)
+    _, curve_and_log_lik = _functions(spec)
+    location, log_lik = curve_and_log_lik(
+        *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32)
     )
-    return np.asarray(sample, dtype=np.float64), np.asarray(log_lik, dtype=np.float64)
+    return _new_observations(spec, sites, location, seed), np.asarray(log_lik, dtype=np.float64)
