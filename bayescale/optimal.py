@@ -208,12 +208,14 @@ def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, 
     """``N*(C)`` and ``D*(C)`` with their median and ``level`` bands on log axes; returns the Axes."""
     import matplotlib.pyplot as plt
 
+    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+
     if C is None:
         C_data = 6.0 * fit.data["N"] * fit.data["D"]
         C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
     C = np.asarray(C, dtype=float)
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
     draws = optimal_draws(fit, C, group=group)
     tail = (1 - level) / 2
     for quantity, color, label in (("N", "C0", "parameters N*"), ("D", "C1", "tokens D*")):
@@ -222,9 +224,8 @@ def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, 
         ax.plot(C, median, color=color, linewidth=1.6, label=f"{label} (median, {level:.0%} band)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel("compute-optimal N (parameters) and D (tokens)")
-    ax.set_title(f"{fit.law.name}: compute-optimal allocation", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+    ax.set_xlabel(AXIS_LABELS["C"])
+    ax.set_ylabel("parameters N* or tokens D*")
+    ax.set_title(f"{fit.law.name}: compute-optimal allocation", fontsize=FONT["title"])
+    style_axes(ax, legend_loc="upper left")
     return ax

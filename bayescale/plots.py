@@ -25,6 +25,26 @@ AXIS_LABELS = {
     "x": "x",
 }
 BAND_LEVELS = (0.5, 0.9)
+#: Default figure size in inches: a paper column is about 3.3 in wide, so a figure placed at that
+#: width shrinks by ~0.8 and the font sizes below stay at 6-7 pt or more in print.
+FIGSIZE = (4.0, 3.0)
+#: Font sizes (points) of axis labels, tick labels, legend and title.
+FONT = {"label": 9, "tick": 8, "legend": 7.5, "title": 9}
+
+
+def style_axes(ax, *, legend: bool = True, legend_loc: str = "best") -> None:
+    """Apply the package's plot style: readable font sizes, a frameless legend, a light grid."""
+    ax.xaxis.label.set_size(FONT["label"])
+    ax.yaxis.label.set_size(FONT["label"])
+    ax.tick_params(axis="both", which="both", labelsize=FONT["tick"])
+    if legend and ax.get_legend() is not None:  # keep the handles of a legend already made
+        handles, labels = ax.get_legend().legend_handles, [t.get_text() for t in ax.get_legend().get_texts()]
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+    if legend and handles:
+        ax.legend(handles, labels, fontsize=FONT["legend"], frameon=True, framealpha=0.85, edgecolor="none", loc=legend_loc,
+                  handlelength=1.8, borderaxespad=0.3, labelspacing=0.3)
+    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
 
 
 def plain_log_ticks(axis) -> None:
@@ -85,6 +105,7 @@ def plot_fit(
     group: str | None = None,
     n_grid: int = 120,
     seed: int = 0,
+    ylabel: str | None = None,
 ) -> matplotlib.axes.Axes:
     """Draw the data, the posterior median curve and its 50% and 90% credible bands.
 
@@ -107,6 +128,9 @@ def plot_fit(
         Points along the curve.
     seed : int
         Seed for the posterior draws.
+    ylabel : str, optional
+        Label of the vertical axis, with its unit (e.g. ``"validation loss (nats/token)"``); default the
+        name of the fitted column.
 
     Returns
     -------
@@ -117,7 +141,7 @@ def plot_fit(
     if x not in data.columns:
         raise ValueError(f"x={x!r} is not an input or derived feature of this fit; choose from {list(data.columns)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
     if extrapolate < 1:
         raise ValueError(f"extrapolate={extrapolate!r} must be >= 1 (1 means no extrapolation)")
     lo, hi = float(data[x].min()), float(data[x].max())
@@ -139,6 +163,9 @@ def plot_fit(
             tail = (1 - band) / 2
             lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)
             ax.fill_between(grid, lower, upper, color=color, alpha=alpha, linewidth=0)
+            if band == max(BAND_LEVELS):  # thin edges keep a narrow band visible at column width
+                for edge in (lower, upper):
+                    ax.plot(grid, edge, color=color, linewidth=0.5, alpha=0.7)
         ax.plot(grid, np.median(curve, axis=0), color=color, linewidth=1.6, label=f"{label} (median)" if label else "posterior median")
         points = data if group is None else data[data[group] == level]
         ax.scatter(points[x], points[fit.y], s=12, color=color, edgecolor="white", linewidth=0.4, zorder=3,
@@ -151,12 +178,20 @@ def plot_fit(
     ax.set_yscale("log")
     plain_log_ticks(ax.yaxis)
     ax.set_xlabel(AXIS_LABELS.get(x, x))
-    ax.set_ylabel(fit.y)
+    ax.set_ylabel(ylabel or fit.y)
     title = f"{fit.law.name}: median, 50% and 90% credible bands"
     if x == "C" and x not in fit.law.inputs:
         ratio = (fixed or {}).get("D_per_N", float(np.median(data["D"] / data["N"])))
         title += f"\n(curve at D/N = {ratio:.3g})"
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+    ax.set_title(title, fontsize=FONT["title"])
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18)):
+        handles.append(Patch(facecolor="0.4", alpha=alpha, linewidth=0))
+        labels.append(f"{band:.0%} credible band")
+    ax.legend(handles, labels)
+    # a falling curve leaves the lower left empty, a rising one the lower right
+    ordered = data.sort_values(x)[fit.y].to_numpy()
+    style_axes(ax, legend_loc="lower left" if ordered[-1] <= ordered[0] else "lower right")
     return ax

@@ -165,10 +165,7 @@ def write_report(
     Path
         The written file.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # any backend: figures are rendered to PNG and closed, never shown
 
     path = Path(path)
     law = fit.law
@@ -189,7 +186,6 @@ def write_report(
                     "interval of each population parameter.</p>" + _table(summary, index=True))
 
     ax = fit.plot(x=x, extrapolate=extrapolate)
-    ax.figure.set_size_inches(5.0, 3.6)
     sections.append("<h2>Fit and uncertainty bands</h2>" + _figure(
         figure_to_data_uri(ax.figure),
         "Runs, posterior median and 50% / 90% credible bands of the curve; the shaded region is extrapolation."))

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from bayescale.plots import path_inputs  # noqa: E402
+from bayescale.plots import FIGSIZE, FONT, path_inputs  # noqa: E402
 
 
 def test_plot_returns_axes_with_bands_and_labels(ladder_fit):
@@ -40,3 +40,14 @@ def test_bad_axis_is_refused(ladder_fit):
         ladder_fit.plot(x="steps")
     with pytest.raises(ValueError, match="extrapolate=0.5 must be >= 1"):
         ladder_fit.plot(extrapolate=0.5)
+
+
+def test_default_figure_is_column_sized_with_a_band_legend_and_a_custom_label(ladder_fit):
+    ax = ladder_fit.plot(x="C", ylabel="validation loss (nats/token)")
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx(FIGSIZE)
+    assert ax.get_ylabel() == "validation loss (nats/token)"
+    assert ax.xaxis.label.get_size() == FONT["label"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"posterior median", "runs", "50% credible band", "90% credible band"} <= set(labels)
+    assert all(t.get_fontsize() == FONT["legend"] for t in ax.get_legend().get_texts())
+    plt.close(ax.figure)
