@@ -117,6 +117,8 @@ class Crossover:
         First crossing point of each draw (NaN for draws that do not cross).
     probability : float
         Posterior probability that the curves cross within the range.
+    observed : tuple of two (x, y) array pairs, optional
+        The runs behind curve A and curve B, drawn by :meth:`plot`.
     """
 
     x: str
@@ -128,6 +130,7 @@ class Crossover:
     level: float = 0.9
     _evaluate: object = None
     ylabel: str | None = None
+    observed: tuple | None = None
 
     @property
     def margin(self) -> np.ndarray:
@@ -203,6 +206,7 @@ def crossover(
     between: tuple[float, float] | None = None,
     groups: tuple[str, str] | None = None,
     column: str | None = None,
+    names: tuple[str, str] | None = None,
     path: str = "ratio",
     ratio: float | None = None,
     N: float | None = None,
@@ -225,6 +229,9 @@ def crossover(
         Two levels of a grouping column of ``fit_a`` (one fit): curve A is the first.
     column : str, optional
         The grouping column of ``groups``; default the fit's grouping column holding both levels.
+    names : (str, str), optional
+        Labels of curve A and curve B in the summary and the plot; default the two ``groups``
+        levels, or ``("A", "B")`` for two fits.
     path, ratio, N
         Path through (N, D) for laws of both (see :func:`curve_draws_along`).
     n_grid : int
@@ -242,8 +249,16 @@ def crossover(
 
     Examples
     --------
+    Two families fitted separately (no pooling shrinks one curve toward the other):
+
+    >>> clip = bs.fit(front[front.family == "clip"], law="power", y="err", inputs={"x": "C"})      # doctest: +SKIP
+    >>> mammut = bs.fit(front[front.family == "mammut"], law="power", y="err", inputs={"x": "C"})  # doctest: +SKIP
+    >>> res = bs.crossover(clip, mammut, x="C", names=("CLIP", "MaMMUT"))                        # doctest: +SKIP
+    >>> res.summary()                                                                            # doctest: +SKIP
+
+    Two levels of one grouped fit:
+
     >>> res = bs.crossover(fit, groups=("clip", "mammut"), x="C", between=(1e17, 1e22))  # doctest: +SKIP
-    >>> res.summary()                                                                      # doctest: +SKIP
     """
     if (fit_b is None) == (groups is None):
         raise ValueError("pass either two fits (crossover(fit_a, fit_b)) or one fit and groups=(level_a, level_b)")
@@ -260,13 +275,17 @@ def crossover(
             raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
         fits = (fit_a, fit_a)
         where = ((column, str(groups[0])), (column, str(groups[1])))
-        names = (str(groups[0]), str(groups[1]))
+        names = names or (str(groups[0]), str(groups[1]))
     else:
         fits = (fit_a, fit_b)
         where = (None, None)
-        names = ("A", "B")
+        names = names or ("A", "B")
         if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
             raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
+    if names is not None:
+        if isinstance(names, str) or len(names) != 2:
+            raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
+        names = (str(names[0]), str(names[1]))
     if between is None:
         lows, highs = [], []
         for f in fits:
@@ -288,23 +307,56 @@ def crossover(
         return a[:n], b[:n]
 
     a, b = evaluate(grid)
+    observed = tuple(_observed(f, x, w) for f, w in zip(fits, where))
     return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
-                     names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None))
+                     names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None),
+                     observed=None if any(o is None for o in observed) else observed)
+
+
+def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (x, y) values of the runs behind one curve, or None when the fit does not hold them."""
+    data = getattr(fit, "data", None)
+    y = getattr(fit, "y", None)
+    if not isinstance(data, pd.DataFrame) or not isinstance(y, str) or y not in data:
+        return None
+    name = _input_name(fit, x)
+    if name in data:
+        values = data[name]
+    elif x in data:
+        values = data[x]
+    elif {"N", "D"} <= set(data.columns) and x == "C":
+        values = 6.0 * data["N"] * data["D"]
+    else:
+        return None
+    rows = np.ones(len(data), dtype=bool)
+    if where is not None:
+        if where[0] not in data:
+            return None
+        rows = (data[where[0]].astype(str) == where[1]).to_numpy()
+    return values.to_numpy(dtype=float)[rows], data[y].to_numpy(dtype=float)[rows]
 
 
 def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     """Median and ``band`` credible band of both curves, with the crossing interval shaded."""
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS
+    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
     tail = (1 - band) / 2
-    for curves, name, color in ((result.curves_a, result.names[0], "C0"), (result.curves_b, result.names[1], "C1")):
+    observed = result.observed or (None, None)
+    styles = (("C0", "-", "o"), ("C1", "--", "s"))
+    for curves, name, (color, line, marker), runs in zip((result.curves_a, result.curves_b), result.names, styles, observed):
         lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
         ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
-        ax.plot(result.grid, np.median(curves, axis=0), color=color, linewidth=1.6, label=f"{name} (median, {band:.0%} band)")
+        for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale
+            ax.plot(result.grid, edge, color=color, linestyle=line, linewidth=0.5, alpha=0.8)
+        ax.plot(result.grid, np.median(curves, axis=0), color=color, linestyle=line, linewidth=1.6,
+                label=f"{name}: median, {band:.0%} band")
+        if runs is not None:
+            ax.scatter(runs[0], runs[1], s=12, marker=marker, color=color, edgecolor="white", linewidth=0.4,
+                       zorder=3, label=f"{name} runs")
     s = result.summary().iloc[0]
     if np.isfinite(s["lower"]):
         ax.axvspan(s["lower"], s["upper"], color="0.5", alpha=0.15, zorder=0,
@@ -316,7 +368,6 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
     better = "lower is better" if result.lower_is_better else "higher is better"
     ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
-    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(True, linewidth=0.4, alpha=0.5)
+    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=FONT["title"])
+    style_axes(ax)
     return ax
