@@ -133,9 +133,12 @@ class _ProgressBar:
                 bar.update(done - bar.n)
 
 
-def _runner(spec: ModelSpec, settings: Settings, n_devices: int, per_device: int, example: tuple, progress: bool):
-    """The function running NUTS on a batch (``pmap`` over devices of ``vmap`` over the
-    ``per_device`` pairs of each device)."""
+def _runner(
+    spec: ModelSpec, settings: Settings, n_devices: int, per_device: int, batching: str, example: tuple, progress: bool
+):
+    """The function running NUTS on a batch: ``pmap`` over devices of the ``per_device`` pairs of
+    each device, batched by ``jax.vmap`` (``batching="vmap"``) or run one after another by
+    ``jax.lax.map`` (``"map"``)."""
     model = masked_model(spec)
     init_strategy = init_to_median(num_samples=31)
     fallback = init_to_uniform(radius=2.0)
@@ -207,7 +210,15 @@ def _runner(spec: ModelSpec, settings: Settings, n_devices: int, per_device: int
             out = one_chain(*jax.tree_util.tree_map(lambda v: v[0], args))
             return jax.tree_util.tree_map(lambda v: v[None], out)
 
+    elif batching == "map":
+        # Pairs one after another: each runs its own trees (no lock-step), and the program is
+        # as small as one chain's.
+        def batched(*args):
+            return jax.lax.map(lambda pair: one_chain(*pair), args)
+
     else:
+        # Lock-step: every NUTS tree of the batch runs until its longest member has finished
+        # (wasteful on a CPU, the way to fill a GPU).
         batched = jax.vmap(one_chain)
     return jax.pmap(batched) if n_devices > 1 else jax.jit(batched)
 
@@ -239,12 +250,15 @@ def devices_for(batch_size: int, device: str | None) -> int:
 
 
 def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None = None, parallel: bool = True,
-        progress: bool = False, description: str = "sampling") -> Result:
+        batching: str = "vmap", progress: bool = False, description: str = "sampling") -> Result:
     """Run NUTS on every (curve, chain) pair of ``batch``; compiled once per structure and shape.
 
     With ``parallel`` the pairs are spread over the devices of the default backend, else they
-    run together on one device.
+    run on one device. ``batching`` says how the pairs of one device run: ``"vmap"`` together in
+    lock-step, ``"map"`` one after another.
     """
+    if batching not in ("vmap", "map"):
+        raise ValueError(f"batching={batching!r} must be 'vmap' or 'map'")
     n_devices = devices_for(batch.size, device) if parallel else 1
     per_device = batch.size // n_devices
 
@@ -262,7 +276,7 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         shaped(batch.y, jnp.float32),
         shaped(batch.mask, jnp.bool_),
     )
-    key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, bool(progress),
+    key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, batching, bool(progress),
            str(jax.config.jax_default_device), device)
     compile_s = 0.0
     if key in _RUNNERS:
@@ -279,7 +293,8 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         )
         if len(_RUNNERS) >= _RUNNER_BUDGET:
             release_compiled()
-        compiled = _runner(spec, settings, n_devices, per_device, example, progress).lower(*args).compile()
+        compiled = _runner(spec, settings, n_devices, per_device, batching, example, progress)
+        compiled = compiled.lower(*args).compile()
         compile_s = time.perf_counter() - start
         _RUNNERS[key] = compiled
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FAST
 
@@ -27,3 +28,24 @@ def test_release_compiled_frees_memory_mappings(ladder):
     before = maps()
     sampler.release_compiled()
     assert not sampler._RUNNERS and maps() < before - 500
+
+
+def test_map_and_vmap_batching_sample_the_same_posterior(monkeypatch):
+    # fit_many runs a device's (key, chain) pairs one after another on a CPU ("map"); the
+    # lock-step "vmap" used on a GPU must give the same posterior (draws differ by rounding).
+    from bayescale import many
+    from tests.test_many import SAMPLER, _curves, _quiet
+
+    data = _curves()
+    with _quiet():
+        by_map = many.fit_many(data, "power", by="task", inputs={"x": "steps"}, **SAMPLER).summary()
+        monkeypatch.setattr(many, "batching_for", lambda device: "vmap")
+        by_vmap = many.fit_many(data, "power", by="task", inputs={"x": "steps"}, **SAMPLER).summary()
+    z = (by_map["mean"] - by_vmap["mean"]).abs() / by_map["sd"]
+    assert z.max() < 1.0, z.sort_values().tail()
+
+
+def test_unknown_batching_is_refused():
+    with pytest.raises(ValueError, match="batching='loop' must be 'vmap' or 'map'"):
+        sampler.run(None, None, sampler.Batch(np.zeros((1, 2)), {}, {}, {}, np.zeros((1, 3)), np.ones((1, 3))),
+                    batching="loop")
