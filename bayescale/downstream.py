@@ -652,10 +652,10 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
     """
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS
+    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
     metric = fit.y
     train = fit.data
     tail = (1 - level) / 2
@@ -699,9 +699,8 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         ax.scatter(xs_data, data[metric], s=30, facecolor="none", edgecolor="C3", zorder=4, label="held-out runs")
     ax.set_xlabel(label)
     ax.set_ylabel(metric)
-    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    ax.grid(True, linewidth=0.4, alpha=0.5)
+    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model", fontsize=FONT["title"])
+    style_axes(ax)
     return ax
 
 
