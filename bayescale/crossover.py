@@ -347,7 +347,8 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     tail = (1 - band) / 2
     observed = result.observed or (None, None)
     styles = (("C0", "-", "o"), ("C1", "--", "s"))
-    for curves, name, (color, line, marker), runs in zip((result.curves_a, result.curves_b), result.names, styles, observed):
+    curves_ab = (result.curves_a, result.curves_b)
+    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed):
         lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
         ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
         for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale

@@ -42,8 +42,8 @@ def style_axes(ax, *, legend: bool = True, legend_loc: str = "best") -> None:
     else:
         handles, labels = ax.get_legend_handles_labels()
     if legend and handles:
-        ax.legend(handles, labels, fontsize=FONT["legend"], frameon=True, framealpha=0.85, edgecolor="none", loc=legend_loc,
-                  handlelength=1.8, borderaxespad=0.3, labelspacing=0.3)
+        ax.legend(handles, labels, fontsize=FONT["legend"], frameon=True, framealpha=0.85, edgecolor="none",
+                  loc=legend_loc, handlelength=1.8, borderaxespad=0.3, labelspacing=0.3)
     ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
 
 
