@@ -2,11 +2,13 @@
 
 L(N, D, U) = E + A / N'^alpha + B / D'^beta, with
 
-* ``R_D = D / U - 1`` repetitions of the ``U`` unique tokens and
-  ``D' = U + U R_D* (1 - exp(-R_D / R_D*))`` the effective data;
-* ``U_N = min(N_opt(U), N)`` the parameters that ``U`` unique tokens can use compute-optimally
-  (Chinchilla allocation at the compute where ``D_opt = U``), ``R_N = N / U_N - 1`` and
-  ``N' = U_N + U_N R_N* (1 - exp(-R_N / R_N*))`` the effective parameters.
+* ``U_D = min(U, D)`` the unique tokens actually seen (a run of ``D`` tokens drawn from a larger
+  pool of ``U`` sees at most ``D`` of them), ``R_D = D / U_D - 1`` repetitions and
+  ``D' = U_D + U_D R_D* (1 - exp(-R_D / R_D*))`` the effective data;
+* ``U_N = min(N_opt(U_D), N)`` the parameters that ``U_D`` unique tokens can use compute-optimally
+  (Chinchilla allocation at the compute where ``D_opt = U_D``: ``N_opt = G (G U_D)^(beta/alpha)``
+  with ``G = (alpha A / (beta B))^(1/(alpha+beta))``, as in the authors' code), ``R_N = N / U_N - 1``
+  and ``N' = U_N + U_N R_N* (1 - exp(-R_N / R_N*))`` the effective parameters.
 
 ``R_D*`` and ``R_N*`` are the repetition "half-lives" (strictly 1/e-lives): Muennighoff et al. fit
 ``R_D* = 15.4`` and ``R_N* = 5.3`` on their C4 runs (Sec. 3.1, eq. 5-6, Figure 3).
@@ -28,10 +30,11 @@ from bayescale.laws.registry import register
 
 def _effective(N, D, U, A, alpha, B, beta, R_D_star, R_N_star):
     """``(log N', log D')``: effective parameters and tokens after repetition decay."""
+    U = jnp.minimum(U, D)  # U_D: no more unique tokens than tokens seen
     R_D = jnp.maximum(D / U - 1.0, 0.0)
     log_D_eff = jnp.log(U) + jnp.log1p(R_D_star * -jnp.expm1(-R_D / R_D_star))
     # Chinchilla allocation: N_opt = G (C/6)^a, D_opt = (C/6)^b / G with G = (alpha A / (beta B))^(1/(alpha+beta)),
-    # a = beta/(alpha+beta), b = alpha/(alpha+beta). Solving D_opt = U: log N_opt = (1 + a/b) log G + (a/b) log U.
+    # a = beta/(alpha+beta), b = alpha/(alpha+beta). Solving D_opt = U_D: log N_opt = (1 + a/b) log G + (a/b) log U_D.
     log_G = (jnp.log(alpha) + jnp.log(A) - jnp.log(beta) - jnp.log(B)) / (alpha + beta)
     ratio = beta / alpha
     log_N_opt = (1.0 + ratio) * log_G + ratio * jnp.log(U)
@@ -77,7 +80,7 @@ DATA_CONSTRAINED = register(
         mean=data_constrained_mean,
         log_mean=data_constrained_log_mean,
         formula="L = E + A / N'^alpha + B / D'^beta; D' = U + U R_D* (1 - exp(-(D/U - 1)/R_D*)), "
-        "N' = U_N + U_N R_N* (1 - exp(-(N/U_N - 1)/R_N*)), U_N = min(N_opt(U), N)",
+        "N' = U_N + U_N R_N* (1 - exp(-(N/U_N - 1)/R_N*)), U_N = min(N_opt(U_D), N), U_D = min(U, D)",
         reference="Muennighoff et al. 2023, arXiv:2305.16264",
         description="Loss when the D training tokens repeat U unique tokens (D/U epochs).",
     )
