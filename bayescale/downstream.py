@@ -66,7 +66,7 @@ from bayescale.hierarchy import (
 )
 from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, _chain_method
 from bayescale.laws import Law, get
-from bayescale.likelihoods import get_likelihood
+from bayescale.likelihoods import Beta, get_likelihood
 
 __all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
 
@@ -110,7 +110,7 @@ LINKS: dict[str, Link] = {
         "sigmoid",
         {
             # fraction of the headroom above chance reached at very low loss
-            "h": dist.Beta(5.0, 1.5),
+            "h": Beta(5.0, 1.5),
             "k": dist.LogNormal(jnp.log(2.0), 1.0),
             "L0_shift": dist.Normal(0.0, 2.0),
         },
@@ -141,7 +141,7 @@ LINKS: dict[str, Link] = {
 }
 
 #: Prior of the chance floor when ``chance=None`` (estimated, on the accuracy scale).
-FLOOR_PRIOR = dist.Beta(1.0, 3.0)
+FLOOR_PRIOR = Beta(1.0, 3.0)
 KAPPA_PRIOR = dist.LogNormal(np.log(300.0), 1.5)
 LINK_SITE_PREFIX = "link_"
 
@@ -210,7 +210,7 @@ def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool
         acc = link.function(L, floor, loss_centre, **params)
         mean = jnp.clip(jnp.where(accuracy_sign > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
         with numpyro.plate("rows", run_of_row.shape[0]):
-            numpyro.sample("y", dist.Beta(mean * kappa, (1 - mean) * kappa), obs=metric)
+            numpyro.sample("y", Beta(mean * kappa, (1 - mean) * kappa), obs=metric)
 
     return model
 
@@ -476,13 +476,20 @@ class DownstreamFit:
         )
 
     def _evaluate(self, sites, args, y=None, seed: int = 0):
-        """Loss curve per run, metric curve, predictive draws and log-likelihood per row."""
+        """Loss curve per run, metric curve, predictive draws and log-likelihood per row.
+
+        The compiled part is deterministic (curves and log-likelihood); the new-observation draws
+        are sampled with NumPy. Sampling the Beta in the same compiled function (JAX draws its
+        gammas by rejection in a batched loop) corrupted the log-likelihood of some draws on the
+        CPU: on the over-training runs a block of draws of one chain scored about -200 per row
+        where a direct evaluation of the same draws gave about +3, which made LOO meaningless.
+        """
         spec, link = self.spec, self.link
         estimate_floor = self.meta["estimate_floor"]
         observed = self.meta["loss_input"] == "observed" and y is not None
         names = list(link.priors)
 
-        def one(s, key):
+        def one(s):
             per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
             location = curve_location(spec, args["inputs"], per_row)
             curve = jnp.exp(location) if spec.likelihood.log_space else location
@@ -490,15 +497,15 @@ class DownstreamFit:
             floor = s["floor"] if estimate_floor else args["chance"]
             acc = link.function(L, floor, args["loss_centre"], **{p: s[f"{LINK_SITE_PREFIX}{p}"] for p in names})
             mean = jnp.clip(jnp.where(args["accuracy_sign"] > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
-            beta = dist.Beta(mean * s["kappa"], (1 - mean) * s["kappa"])
+            beta = Beta(mean * s["kappa"], (1 - mean) * s["kappa"])
             ll = beta.log_prob(jnp.clip(y, 1e-6, 1 - 1e-6)) if y is not None else jnp.zeros_like(mean)
-            return curve, mean, beta.sample(key), ll
+            return curve, mean, ll
 
         jsites = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
-        n = next(iter(jsites.values())).shape[0]
-        keys = jax.random.split(jax.random.PRNGKey(seed), n)
-        out = jax.jit(jax.vmap(one))(jsites, keys)
-        return tuple(np.asarray(o, dtype=np.float64) for o in out)
+        curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites))
+        kappa = np.asarray(sites["kappa"], dtype=np.float64).reshape(-1, 1)
+        predictive = np.random.default_rng(seed).beta(mean * kappa, (1 - mean) * kappa)
+        return curve, mean, predictive, ll
 
     # --- diagnostics and summaries ------------------------------------------------------------
     def _summary_names(self) -> list[str]:

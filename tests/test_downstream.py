@@ -115,3 +115,16 @@ def test_gadre_split_coverage_and_error(shared_data_dir):
         baseline += list(np.abs(gadre_point_fit(rows)(held) - held["error"].to_numpy()))
     assert err.mean() < 0.04 and np.mean(baseline) < 0.04
     assert inside.mean() >= 0.5
+
+
+def test_stored_log_likelihood_is_the_beta_density_of_every_draw(synthetic):
+    # numpyro's Beta.log_prob, evaluated for many draws at once, once returned about -200 per row
+    # for a block of draws whose density was about +3 (see bayescale.likelihoods.Beta).
+    from scipy import stats
+
+    df, fit = synthetic
+    _, mean, _ = fit.posterior_draws(df)
+    kappa = fit.draws("kappa").reshape(-1, 1)
+    expected = stats.beta.logpdf(df["accuracy"].to_numpy(), mean * kappa, (1 - mean) * kappa)
+    stored = fit.idata.log_likelihood["y"].values.reshape(expected.shape)
+    np.testing.assert_allclose(stored, expected, atol=0.05)
