@@ -153,6 +153,7 @@ def plot_fit(
         raise ValueError(f"group={group!r} is not a grouping column of this fit ({list(fit.levels)})")
     series = [(None, None)] if group is None else [(label, label) for label in fit.levels[group]]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    entries: list[tuple[tuple, str]] = []
     for i, (label, level) in enumerate(series):
         color = colors[i % len(colors)]
         frame = path.copy()
@@ -166,10 +167,11 @@ def plot_fit(
             if band == max(BAND_LEVELS):  # thin edges keep a narrow band visible at column width
                 for edge in (lower, upper):
                     ax.plot(grid, edge, color=color, linewidth=0.5, alpha=0.7)
-        ax.plot(grid, np.median(curve, axis=0), color=color, linewidth=1.6, label=f"{label} (median)" if label else "posterior median")
+        (line,) = ax.plot(grid, np.median(curve, axis=0), color=color, linewidth=1.6)
         points = data if group is None else data[data[group] == level]
-        ax.scatter(points[x], points[fit.y], s=12, color=color, edgecolor="white", linewidth=0.4, zorder=3,
-                   label=f"{label} runs" if label else "runs")
+        dots = ax.scatter(points[x], points[fit.y], s=12, color=color, edgecolor="white", linewidth=0.4, zorder=3)
+        # one legend entry per series: its runs and its median curve
+        entries.append(((dots, line), str(label) if label is not None else "runs, posterior median"))
     if extrapolate > 1:
         ax.axvspan(hi, grid[-1], color="0.92", zorder=0)
         ax.text(hi * extrapolate**0.5, 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
@@ -184,14 +186,18 @@ def plot_fit(
         ratio = (fixed or {}).get("D_per_N", float(np.median(data["D"] / data["N"])))
         title += f"\n(curve at D/N = {ratio:.3g})"
     ax.set_title(title, fontsize=FONT["title"])
+    from matplotlib.legend_handler import HandlerTuple
     from matplotlib.patches import Patch
 
-    handles, labels = ax.get_legend_handles_labels()
+    handles, labels = [h for h, _ in entries], [text for _, text in entries]
     for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18)):
         handles.append(Patch(facecolor="0.4", alpha=alpha, linewidth=0))
         labels.append(f"{band:.0%} credible band")
-    ax.legend(handles, labels)
+    style_axes(ax, legend=False)
     # a falling curve leaves the lower left empty, a rising one the lower right
     ordered = data.sort_values(x)[fit.y].to_numpy()
-    style_axes(ax, legend_loc="lower left" if ordered[-1] <= ordered[0] else "lower right")
+    ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
+              loc="lower left" if ordered[-1] <= ordered[0] else "lower right", fontsize=FONT["legend"],
+              frameon=True, framealpha=0.85, edgecolor="none", handlelength=2.4, borderaxespad=0.3,
+              labelspacing=0.3)
     return ax
