@@ -207,16 +207,24 @@ def build_spec(
     )
 
 
+#: Fewest levels of a grouping column that ``parameterization="auto"`` samples centred.
+MIN_CENTRED_LEVELS = 3
+
+
 def centered_columns(
     parameterization: str, group_index: Mapping[str, np.ndarray], n_levels: Mapping[str, int], n_params: int
 ) -> tuple[str, ...]:
     """Grouping columns whose offsets are sampled centred.
 
-    ``"noncentered"``: none; ``"centered"``: all; ``"auto"``: the columns in which every level has
-    more rows than the law has parameters. Such groups pin their own values, and there the
-    non-centred form bends the posterior into a curved ridge (on the three-corpus example,
-    141 leapfrog steps per draw against 17 centred); with few rows per level the centred
-    form has the funnel and the non-centred one is better.
+    ``"noncentered"``: none; ``"centered"``: all; ``"auto"``: the columns with at least
+    ``MIN_CENTRED_LEVELS`` levels in which every level has more rows than the law has
+    parameters. Such groups pin their own values, and there the non-centred form bends the
+    posterior into a curved ridge (on the three-corpus example, 141 leapfrog steps per draw
+    against 17 centred); with few rows per level the centred form has the funnel and the
+    non-centred one is better. With two levels the data say almost nothing about the
+    between-group sd, and the centred form has the funnel however many rows each level has:
+    CLIP vs MaMMUT (20 and 19 rows, ``power`` law, 4 x 500 draws) gave 276 divergent
+    transitions and r_hat 1.09 centred, none and r_hat 1.03 non-centred.
     """
     if parameterization not in ("auto", "centered", "noncentered"):
         raise ValueError(
@@ -229,7 +237,7 @@ def centered_columns(
     return tuple(
         column
         for column, codes in group_index.items()
-        if np.bincount(codes, minlength=n_levels[column]).min() > n_params
+        if n_levels[column] >= MIN_CENTRED_LEVELS and np.bincount(codes, minlength=n_levels[column]).min() > n_params
     )
 
 

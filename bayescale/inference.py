@@ -108,8 +108,10 @@ def fit(
         import, see :mod:`bayescale._runtime`); "vectorized" runs them together on one device.
         Default: "parallel" when there is more than one device.
     parameterization : {"auto", "centered", "noncentered"}
-        How group offsets are sampled. "auto" centres a grouping column when each of its levels
-        has more rows than the law has parameters, and keeps the others non-centred.
+        How group offsets are sampled. "auto" centres a grouping column when it has at least 3
+        levels and each level has more rows than the law has parameters, and keeps the others
+        non-centred (with 2 levels the between-group sd is barely identified and the centred
+        form diverges).
 
     Returns
     -------

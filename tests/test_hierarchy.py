@@ -24,6 +24,10 @@ def test_auto_parameterization_centres_only_data_rich_columns():
     codes = {"big": np.repeat([0, 1, 2], 10), "sparse": np.array([0, 0, 1] + [2] * 27)}
     assert centered_columns("auto", codes, {"big": 3, "sparse": 3}, n_params=5) == ("big",)
     assert centered_columns("noncentered", codes, {"big": 3, "sparse": 3}, 5) == ()
+    # two levels, however data-rich, stay non-centred: the group sd is barely identified
+    two = {"pair": np.repeat([0, 1], 40)}
+    assert centered_columns("auto", two, {"pair": 2}, n_params=5) == ()
+    assert centered_columns("centered", two, {"pair": 2}, n_params=5) == ("pair",)
     with pytest.raises(ValueError, match="parameterization='partial'"):
         centered_columns("partial", codes, {"big": 3, "sparse": 3}, 5)
 
