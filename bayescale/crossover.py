@@ -282,10 +282,9 @@ def crossover(
         names = names or ("A", "B")
         if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
             raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
-    if names is not None:
-        if isinstance(names, str) or len(names) != 2:
-            raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
-        names = (str(names[0]), str(names[1]))
+    if isinstance(names, str) or len(names) != 2:
+        raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
+    names = (str(names[0]), str(names[1]))
     if between is None:
         lows, highs = [], []
         for f in fits:

@@ -478,11 +478,9 @@ class DownstreamFit:
     def _evaluate(self, sites, args, y=None, seed: int = 0):
         """Loss curve per run, metric curve, predictive draws and log-likelihood per row.
 
-        The compiled part is deterministic (curves and log-likelihood); the new-observation draws
-        are sampled with NumPy. Sampling the Beta in the same compiled function (JAX draws its
-        gammas by rejection in a batched loop) corrupted the log-likelihood of some draws on the
-        CPU: on the over-training runs a block of draws of one chain scored about -200 per row
-        where a direct evaluation of the same draws gave about +3, which made LOO meaningless.
+        Curves and log-likelihood are compiled (the Beta density is
+        :class:`bayescale.likelihoods.Beta`'s); the new-observation draws come from NumPy, as for
+        :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`).
         """
         spec, link = self.spec, self.link
         estimate_floor = self.meta["estimate_floor"]
@@ -503,8 +501,7 @@ class DownstreamFit:
 
         jsites = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
         curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites))
-        kappa = np.asarray(sites["kappa"], dtype=np.float64).reshape(-1, 1)
-        predictive = np.random.default_rng(seed).beta(mean * kappa, (1 - mean) * kappa)
+        predictive = get_likelihood("beta").sample(np.random.default_rng(seed), mean, {"kappa": sites["kappa"]})
         return curve, mean, predictive, ll
 
     # --- diagnostics and summaries ------------------------------------------------------------

@@ -30,6 +30,9 @@ BAND_LEVELS = (0.5, 0.9)
 FIGSIZE = (4.0, 3.0)
 #: Font sizes (points) of axis labels, tick labels, legend and title.
 FONT = {"label": 9, "tick": 8, "legend": 7.5, "title": 9}
+#: Legend style shared by every plot: small text on a light box that lets the grid show through.
+LEGEND = {"fontsize": FONT["legend"], "frameon": True, "framealpha": 0.85, "edgecolor": "none",
+          "borderaxespad": 0.3, "labelspacing": 0.3}  # fmt: skip
 
 
 def style_axes(ax, *, legend: bool = True, legend_loc: str = "best") -> None:
@@ -42,8 +45,7 @@ def style_axes(ax, *, legend: bool = True, legend_loc: str = "best") -> None:
     else:
         handles, labels = ax.get_legend_handles_labels()
     if legend and handles:
-        ax.legend(handles, labels, fontsize=FONT["legend"], frameon=True, framealpha=0.85, edgecolor="none",
-                  loc=legend_loc, handlelength=1.8, borderaxespad=0.3, labelspacing=0.3)
+        ax.legend(handles, labels, loc=legend_loc, handlelength=1.8, **LEGEND)
     ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
 
 
@@ -197,7 +199,5 @@ def plot_fit(
     # a falling curve leaves the lower left empty, a rising one the lower right
     ordered = data.sort_values(x)[fit.y].to_numpy()
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
-              loc="lower left" if ordered[-1] <= ordered[0] else "lower right", fontsize=FONT["legend"],
-              frameon=True, framealpha=0.85, edgecolor="none", handlelength=2.4, borderaxespad=0.3,
-              labelspacing=0.3)
+              loc="lower left" if ordered[-1] <= ordered[0] else "lower right", handlelength=2.4, **LEGEND)
     return ax

@@ -79,7 +79,7 @@ DATA_CONSTRAINED = register(
         ),
         mean=data_constrained_mean,
         log_mean=data_constrained_log_mean,
-        formula="L = E + A / N'^alpha + B / D'^beta; D' = U + U R_D* (1 - exp(-(D/U - 1)/R_D*)), "
+        formula="L = E + A / N'^alpha + B / D'^beta; D' = U_D + U_D R_D* (1 - exp(-(D/U_D - 1)/R_D*)), "
         "N' = U_N + U_N R_N* (1 - exp(-(N/U_N - 1)/R_N*)), U_N = min(N_opt(U_D), N), U_D = min(U, D)",
         reference="Muennighoff et al. 2023, arXiv:2305.16264",
         description="Loss when the D training tokens repeat U unique tokens (D/U epochs).",
