@@ -11,33 +11,39 @@ from bayescale import _runtime
 
 _runtime.configure()  # before anything starts JAX: host devices for parallel chains, compile cache
 
-from bayescale import datasets, examples, laws, zoo  # noqa: E402  isort: skip
+from bayescale import datasets, examples, law_error, laws, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
+from bayescale.average import AveragedFit, average
 from bayescale.compare import compare
 from bayescale.crossover import Crossover, crossover
 from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
 from bayescale.fit import PREDICTION_COLUMNS, Fit, load
 from bayescale.inference import ConvergenceWarning, fit
+from bayescale.law_error import LawError
 from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS
 from bayescale.many import ManyFits, fit_many
+from bayescale.plots import plot_calibration
 from bayescale.optimal import allocation_exponents, compute_optimal
 from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
 
 __all__ = [
+    "AveragedFit",
     "ConvergenceWarning",
     "Crossover",
     "DownstreamFit",
     "Fit",
     "LIKELIHOODS",
     "Law",
+    "LawError",
     "ManyFits",
     "PREDICTION_COLUMNS",
     "Parameter",
     "__version__",
     "accelerated_emergence",
     "allocation_exponents",
+    "average",
     "compare",
     "compare_downstream",
     "compute_optimal",
@@ -50,6 +56,7 @@ __all__ = [
     "law",
     "laws",
     "load",
+    "plot_calibration",
     "prob_monotone",
     "saturation_budget",
     "turning_point",

@@ -515,6 +515,51 @@ def _load_porian_isoflops(paths: Mapping[str, Path]) -> pd.DataFrame:
     return _tidy(df)
 
 
+_KEMPNER_SWEEP = "data/sweep.csv"
+_KEMPNER_EXTRAPOLATION = "data/extrapolation.csv"
+_KEMPNER_C4 = "eval/c4_val/CrossEntropyLoss"
+
+
+def _load_loss_to_loss(paths: Mapping[str, Path]) -> pd.DataFrame:
+    frames = []
+    for split, path in (("sweep", _KEMPNER_SWEEP), ("extrapolation", _KEMPNER_EXTRAPOLATION)):
+        raw = pd.read_csv(paths[path])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "N": raw["params"],
+                    "D": raw["tokens"],
+                    "C": raw["iso_flop"],
+                    "loss": raw[_KEMPNER_C4],
+                    "dataset": raw["data"],
+                    "split": split,
+                    "n_layers": raw["n_layers"],
+                    "d_model": raw["d_model"],
+                }
+            )
+        )
+    return _tidy(pd.concat(frames, ignore_index=True), sort=["split", "dataset", "C", "N"])
+
+
+def _load_openeurollm(paths: Mapping[str, Path]) -> pd.DataFrame:
+    raw = pd.read_csv(_only(paths))
+    df = pd.DataFrame(
+        {
+            "N": raw["N"],
+            "D": raw["D"],
+            "C": raw["C"],
+            "loss": raw["loss"],
+            "N_approx": raw["N_approx"],
+            "lr": raw["lr"],
+            "batch_size": raw["gbsz"],
+            "beta2": raw["beta2"],
+            "seed": raw["seed"],
+            "loss_se": raw["loss_se"],
+        }
+    )
+    return _tidy(df, sort=["N_approx", "D", "lr", "batch_size"])
+
+
 # ----------------------------------------------------------------------- registry
 
 # sha256sum-style manifest of mlfoundations/scaling at the pinned commit: one JSON per run
@@ -946,6 +991,49 @@ _ENTRIES: tuple[Dataset, ...] = (
         },
         loader=_load_porian_isoflops,
         rows=1745,
+    ),
+    Dataset(
+        name="loss_to_loss",
+        description=(
+            "Brandfonbrener et al. 2024 loss-to-loss sweep: C4 validation loss of 529 isoFLOP runs "
+            "(6 pretraining sets x 8 budgets 2e17-4.84e19 FLOPs, 20M-1.74B parameters; split='sweep') "
+            "and one 3.3B, 1e21-FLOP run per set (split='extrapolation'); C is the isoFLOP budget."
+        ),
+        citation=(
+            "Brandfonbrener, D., Anand, N., Vyas, N., Malach, E., Kakade, S. (2024). Loss-to-loss "
+            "prediction: scaling laws for all datasets. arXiv:2411.12925."
+        ),
+        licence="none stated",
+        repo="KempnerInstitute/loss-to-loss-notebooks",
+        commit="457ce81a019019bc3981937c20a70c52f5fad436",
+        files={
+            _KEMPNER_SWEEP: "1a9fd71e3bd6ecf35bdd32b660a9b42dbb3b8635630b1a358633fa18d61fb13c",
+            _KEMPNER_EXTRAPOLATION: "2c7cecc44aa016464e2d4e42b339798eb899ec9d0d313f618dae8bd3ce0757b3",
+        },
+        loader=_load_loss_to_loss,
+        rows=535,
+    ),
+    Dataset(
+        name="openeurollm",
+        description=(
+            "OpenEuroLLM dense English scaling-law runs: validation loss after the learning-rate "
+            "anneal, one row per run over N (50M-1.7B), D (6B-300B), learning rate, batch size, beta2."
+        ),
+        citation=(
+            "OpenEuroLLM (2025). Dense English scaling laws, "
+            "https://github.com/OpenEuroLLM/dense_english_scaling_laws (checkpoints on Hugging Face "
+            "openeurollm/dense_english_scaling_laws)."
+        ),
+        licence="none stated",
+        repo="OpenEuroLLM/dense_english_scaling_laws",
+        commit="781af4364e3ba03886f7d8fd9a6cf9d8e873eff4",
+        files={
+            "data/loss_all_exps_post_annealing.csv": (
+                "b1c7a64f5c557e0fb85c59b48af9626b06496f488a642315222eeaf200835e38"
+            )
+        },
+        loader=_load_openeurollm,
+        rows=909,
     ),
 )
 

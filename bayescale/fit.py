@@ -16,17 +16,20 @@ from bayescale import _arviz
 from bayescale.data import group_codes, input_values, resolve_columns
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, SAVE_FORMAT, ConvergenceWarning
+from bayescale.law_error import LawError, extrapolation_distance
+from bayescale.law_error import resolve as resolve_law_error
+from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
-from bayescale.posterior import curve_and_predictive, flat_sites
+from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
 
 #: Interval columns of :meth:`Fit.predict` and what each holds.
 PREDICTION_COLUMNS = {
-    "median": "posterior median of the law's curve at these inputs",
+    "median": "posterior median of the curve at these inputs (where the average run lands)",
     "mean": "posterior mean of the curve",
-    "lower": "lower end of the credible interval of the curve (parameter uncertainty only)",
+    "lower": "lower end of the credible interval of the curve (parameter uncertainty, plus law error beyond the data)",
     "upper": "upper end of the credible interval of the curve",
-    "pred_lower": "lower end of the predictive interval of a new run (parameter uncertainty and run-to-run noise)",
+    "pred_lower": "lower end of the predictive interval of a new run (the curve's uncertainty and run-to-run noise)",
     "pred_upper": "upper end of the predictive interval of a new run",
 }
 
@@ -179,7 +182,9 @@ class Fit:
         )
 
     # --- prediction ------------------------------------------------------------------------
-    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> pd.DataFrame:
         """Posterior predictions at new inputs.
 
         Parameters
@@ -192,34 +197,37 @@ class Fit:
         level : float
             Probability mass of the central intervals.
         seed : int
-            Seed for the draws of new-group offsets and observation noise.
+            Seed for the draws of new-group offsets, law error and observation noise.
+        law_error : bool or LawError
+            Add the law error beyond the fitted runs (:mod:`bayescale.law_error`): the curve may
+            drift from the law by an amount that grows with the decades of extrapolation, as
+            learned from public ladders. ``True`` (default) uses the learned drift, ``False``
+            gives the law's curve alone (parameter uncertainty only, the behaviour before 0.2),
+            a :class:`~bayescale.law_error.LawError` uses your own. Inside the fitted range it
+            changes nothing.
 
         Returns
         -------
         DataFrame
             The input (and grouping) columns, then
 
-            * ``median``, ``mean``, ``lower``, ``upper``: the law's curve (parameter uncertainty
-              only): where the *average* run at these inputs lands;
-            * ``pred_lower``, ``pred_upper``: a *new single run* (curve plus run-to-run noise).
+            * ``median``, ``mean``, ``lower``, ``upper``: the curve: where the *average* run at
+              these inputs lands (parameter uncertainty, plus the law error beyond the data);
+            * ``pred_lower``, ``pred_upper``: a *new single run* (the curve plus run-to-run noise).
 
             The predictive interval always contains the curve's interval.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
-        out, curve, predictive = self.posterior_draws(data, seed=seed)
-        tail = (1 - level) / 2
-        out["median"] = np.median(curve, axis=0)
-        out["mean"] = curve.mean(axis=0)
-        out["lower"], out["upper"] = np.quantile(curve, [tail, 1 - tail], axis=0)
-        pred_lower, pred_upper = np.quantile(predictive, [tail, 1 - tail], axis=0)
-        # A finite sample of noise draws can put a predictive quantile a hair inside the curve's.
-        out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
-        out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
-        return out
+        out, curve, predictive = self.posterior_draws(data, seed=seed, law_error=law_error)
+        return prediction_table(out, curve, predictive, level)
 
-    def posterior_draws(self, data: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    def posterior_draws(
+        self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Draws of the curve and of a new run at the rows of ``data``.
+
+        ``law_error`` as in :meth:`predict`.
 
         Returns
         -------
@@ -229,8 +237,31 @@ class Fit:
         """
         inputs, group_index, kept = self._prediction_inputs(data)
         sites = self._sites_with_new_levels(group_index, seed)
-        curve, predictive = curve_and_predictive(self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed)
+        shift = self._law_error_shift(law_error, inputs, group_index, len(next(iter(sites.values()))), seed)
+        curve, predictive = curve_and_predictive(
+            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift
+        )
         return data[kept].copy(), curve, predictive
+
+    def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
+        """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).
+
+        See :func:`bayescale.law_error.extrapolation_distance`.
+        """
+        inputs, _, _ = self._prediction_inputs(data)
+        return extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
+
+    def _law_error_shift(self, law_error, inputs, group_index, n_draws: int, seed: int) -> np.ndarray | None:
+        chosen = resolve_law_error(law_error)
+        if chosen is None:
+            return None
+        distance = extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
+        if not distance.any():
+            return None
+        codes = np.zeros(len(distance), dtype=np.int64)
+        for column, labels in self.levels.items():  # one level per combination of group labels
+            codes = codes * (len(labels) + len(distance)) + group_index[column]
+        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed)
 
     def _prediction_inputs(self, data: pd.DataFrame):
         if not isinstance(data, pd.DataFrame):

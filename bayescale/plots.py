@@ -201,3 +201,43 @@ def plot_fit(
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
               loc="lower left" if ordered[-1] <= ordered[0] else "lower right", handlelength=2.4, **LEGEND)
     return ax
+
+
+def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Reliability diagram: nominal against observed coverage of intervals, one line per method.
+
+    Parameters
+    ----------
+    coverage : DataFrame
+        Columns ``method``, ``level`` (nominal coverage in (0, 1)) and ``coverage`` (the share of
+        held-out runs inside the interval), one row per method and level; e.g. from
+        ``benchmarks/calibration.py``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new column-width figure when None.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Points on the diagonal are calibrated; below it, intervals are too narrow.
+    """
+    missing = {"method", "level", "coverage"} - set(coverage.columns)
+    if missing:
+        raise ValueError(f"plot_calibration(coverage): columns {sorted(missing)} are missing; "
+                         "it needs one row per method and level with columns method, level, coverage")  # fmt: skip
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    ax.plot([0, 1], [0, 1], color="0.5", linewidth=0.8, linestyle=":", label="calibrated")
+    markers = "osD^vP*X"
+    for i, (method, rows) in enumerate(coverage.groupby("method", sort=False)):
+        rows = rows.sort_values("level")
+        ax.plot(rows["level"], rows["coverage"], marker=markers[i % len(markers)], markersize=4, linewidth=1.2,
+                label=str(method))  # fmt: skip
+    ax.set_xlim(0.4, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
+    if title:
+        ax.set_title(title, fontsize=FONT["title"])
+    style_axes(ax, legend_loc="upper left")
+    return ax

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from bayescale.hierarchy import ModelSpec, curve_location, parameter_values, sampled_site_names
 
@@ -81,12 +82,27 @@ def curve_and_predictive(
     group_index: Mapping[str, np.ndarray],
     centres: Mapping[str, float],
     seed: int,
+    shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``."""
+    """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``.
+
+    ``shift`` (``(draws, rows)``, optional) moves each curve draw on the likelihood's scale
+    (``log y``, or ``logit y`` for metrics in (0, 1)) before the noise is drawn: the law error of
+    :mod:`bayescale.law_error`.
+    """
     curve_fn, _ = _functions(spec)
     location = np.asarray(curve_fn(*_draw_args(sites, inputs, group_index, centres)), dtype=np.float64)
+    if shift is not None:
+        location = _shifted(spec, location, shift)
     curve = np.exp(location) if spec.likelihood.log_space else location
     return curve, _new_observations(spec, sites, location, seed)
+
+
+def _shifted(spec: ModelSpec, location: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    if spec.likelihood.log_space:
+        return location + shift
+    mu = np.clip(location, 1e-9, 1 - 1e-9)
+    return 1.0 / (1.0 + np.exp(-(np.log(mu) - np.log1p(-mu) + shift)))
 
 
 def pointwise_log_likelihood(
@@ -104,3 +120,24 @@ def pointwise_log_likelihood(
         *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32)
     )
     return _new_observations(spec, sites, location, seed), np.asarray(log_lik, dtype=np.float64)
+
+
+def prediction_table(frame: pd.DataFrame, curve: np.ndarray, predictive: np.ndarray, level: float) -> pd.DataFrame:
+    """The prediction columns of ``predict`` from draws of the curve and of a new run.
+
+    ``frame`` holds the rows' input columns; ``curve`` and ``predictive`` are ``(draws, rows)``.
+    Adds ``median``, ``mean``, ``lower``, ``upper`` (the curve) and ``pred_lower``, ``pred_upper``
+    (a new run) for central intervals of probability ``level``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
+    out = frame.copy()
+    tail = (1 - level) / 2
+    out["median"] = np.median(curve, axis=0)
+    out["mean"] = curve.mean(axis=0)
+    out["lower"], out["upper"] = np.quantile(curve, [tail, 1 - tail], axis=0)
+    pred_lower, pred_upper = np.quantile(predictive, [tail, 1 - tail], axis=0)
+    # A finite sample of noise draws can put a predictive quantile a hair inside the curve's.
+    out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
+    out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
+    return out

@@ -1,0 +1,103 @@
+"""The law error: a drift beyond the fitted runs that grows with the extrapolation distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import law_error
+
+
+def test_distance_is_zero_inside_and_counts_decades_per_input():
+    law = bs.laws.get("chinchilla")
+    fitted = pd.DataFrame({"N": [1e7, 1e8], "D": [1e9, 2e9]})
+    new = pd.DataFrame({"N": [5e7, 1e9, 1e9], "D": [1e9, 2e9, 2e10]})
+    assert law_error.extrapolation_distance(law, fitted, new) == pytest.approx([0.0, 1.0, 2.0])
+
+
+def test_a_loss_input_extrapolates_downwards():
+    law = bs.laws.get("error_from_loss")
+    assert law_error.scale_inputs(law) == {"L": -1}
+    fitted = pd.DataFrame({"L": [3.0, 4.0]})
+    assert law_error.extrapolation_distance(law, fitted, pd.DataFrame({"L": [0.3, 3.5, 5.0]})) == pytest.approx(
+        [1.0, 0.0, 0.0]
+    )
+
+
+def test_nothing_changes_inside_the_fitted_range(ladder_fit, ladder):
+    inside = ladder.head(6)
+    on = ladder_fit.predict(inside, seed=3, law_error=bs.LawError.fixed(0.05, 0.1))
+    off = ladder_fit.predict(inside, seed=3, law_error=False)
+    pd.testing.assert_frame_equal(on, off)
+
+
+def test_the_band_widens_with_distance_as_the_drift_says(ladder_fit):
+    N = np.array([1e9, 1e10, 1e11])
+    grid = pd.DataFrame({"N": N, "D": 20 * N})
+    d = ladder_fit.extrapolation_distance(grid)
+    assert np.all(np.diff(d) == pytest.approx(2.0))  # 10x N and 10x D: two decades per step
+    _, off, _ = ladder_fit.posterior_draws(grid, seed=0, law_error=False)
+    sd = 0.03
+    _, on, _ = ladder_fit.posterior_draws(grid, seed=0, law_error=bs.LawError.fixed(0.0, sd))
+    extra = np.sqrt(np.var(np.log(on), axis=0) - np.var(np.log(off), axis=0))
+    assert extra == pytest.approx(sd * d, rel=0.15)
+
+
+def test_a_positive_gain_lowers_a_loss_and_group_levels_share_part_of_it(hierarchical_fit, three_datasets):
+    far = three_datasets.groupby("dataset").head(1).assign(params=1e11, tokens=2e12)
+    gain = 0.02
+    off = hierarchical_fit.predict(far, seed=0, law_error=False)
+    on = hierarchical_fit.predict(far, seed=0, law_error=bs.LawError.fixed(gain, 1e-6))
+    d = hierarchical_fit.extrapolation_distance(far)
+    assert np.log(on["median"] / off["median"]).to_numpy() == pytest.approx(-gain * d, abs=2e-3)
+    # levels drift partly together: correlation of their shifts = group_share
+    shifts = law_error.shift(bs.LawError.fixed(0.0, 0.1, group_share=0.5), np.ones(3), np.arange(3), 4000,
+                             lower_is_better=True, seed=0)  # fmt: skip
+    corr = np.corrcoef(shifts.T)[np.triu_indices(3, 1)]
+    assert corr == pytest.approx(0.5, abs=0.06)
+
+
+def test_a_level_keeps_its_drift_whichever_levels_come_with_it():
+    error = bs.LawError.fixed(0.0, 0.1)
+    alone = law_error.shift(error, np.ones(1), np.array([2]), 50, lower_is_better=True, seed=7)
+    together = law_error.shift(error, np.ones(3), np.array([0, 1, 2]), 50, lower_is_better=True, seed=7)
+    np.testing.assert_allclose(alone[:, 0], together[:, 2])
+
+
+def test_learn_recovers_a_known_drift():
+    rng = np.random.default_rng(0)
+    rows = []
+    mu, sd = 0.03, 0.02
+    for k in range(6):
+        m_k = mu + 0.01 * rng.standard_normal()
+        for ladder in range(5):
+            b = m_k + sd * rng.standard_normal()
+            for d in (0.3, 0.7, 1.0):
+                rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
+                             "residual": b * d + 0.002 * rng.standard_normal(), "spread": 0.002})  # fmt: skip
+    learned = law_error.learn(pd.DataFrame(rows), chains=2, draws=500, seed=0)
+    summary = learned.summary()
+    assert summary["mu"] == pytest.approx(mu, abs=0.012)
+    assert 0.01 < summary["sd"] < 0.04
+    with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
+        law_error.learn(pd.DataFrame(rows).drop(columns="spread"))
+
+
+def test_the_packaged_default_is_learned_and_finite(tmp_path):
+    learned = law_error.default()
+    assert learned.mu.size >= 100 and np.isfinite(learned.mu).all()
+    assert "calibration.py" in learned.source
+    path = law_error.save(learned, tmp_path / "copy.json")
+    import json
+
+    again = bs.LawError.from_record(json.loads(path.read_text())["law_error"])
+    np.testing.assert_allclose(again.mu, learned.mu, atol=1e-6)
+
+
+def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
+    with pytest.raises(TypeError, match=r"law_error='yes' must be True"):
+        ladder_fit.predict(ladder.head(2), law_error="yes")
+    with pytest.raises(ValueError, match=r"group_share=2"):
+        bs.LawError.fixed(0.0, 0.1, group_share=2)
