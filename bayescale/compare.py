@@ -94,6 +94,11 @@ def compare(
         return _compare_lfo(fits, order_by, n_folds=n_folds, min_train=min_train, refit_kwargs=refit_kwargs)
     if order_by is not None:
         raise ValueError(f"order_by={order_by!r} is only used with ic='lfo'")
+    _check_same_data(fits)
+    return _arviz.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
+
+
+def _check_same_data(fits: Mapping[str, object]) -> None:
     hashes = {name: fit.meta["data_hash"] for name, fit in fits.items()}
     reference_name, reference = next(iter(hashes.items()))
     different = [name for name, value in hashes.items() if value != reference]
@@ -102,7 +107,6 @@ def compare(
             f"fits {different} were made on different data than {reference_name!r}; LOO and WAIC only "
             "compare models of the same rows and target. Refit them on one DataFrame"
         )
-    return _arviz.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
 
 
 def lfo_folds(order: np.ndarray, n_folds: int = 3, min_train: float = 0.5) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -133,7 +137,7 @@ def lfo_folds(order: np.ndarray, n_folds: int = 3, min_train: float = 0.5) -> li
     return folds
 
 
-def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.DataFrame:
+def _lfo_pointwise(fits, order_by, *, n_folds, min_train, refit_kwargs):
     if order_by is None:
         raise ValueError("ic='lfo' needs order_by=, the column that orders runs from small to large (e.g. 'C')")
     frames = {}
@@ -168,7 +172,40 @@ def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.Data
             warning = warning or not converged
         pointwise[name] = np.concatenate(scores)
         warned[name] = warning
-    return _lfo_table(pointwise, warned, len(folds))
+    return pointwise, warned, len(folds)
+
+
+def pointwise_elpd(
+    fits: Mapping[str, object],
+    ic: str = "loo",
+    *,
+    order_by: str | None = None,
+    n_folds: int = 3,
+    min_train: float = 0.5,
+    refit_kwargs: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Pointwise log predictive density of each fit: PSIS-LOO, or leave-future-out refits.
+
+    The numbers :func:`compare` sums; one column per fit, one row per scored run (all runs for
+    LOO, the future blocks for LFO). Arguments as in :func:`compare`; used by
+    :func:`bayescale.average` for stacking weights.
+    """
+    if ic not in ("loo", "lfo"):
+        raise ValueError(f"ic={ic!r} must be 'loo' or 'lfo' (leave-future-out, with order_by=)")
+    if len(fits) < 2:
+        raise ValueError(f"two or more fits are needed, got {len(fits)}: pass {{'name': fit, ...}}")
+    if ic == "lfo":
+        pointwise, _, _ = _lfo_pointwise(fits, order_by, n_folds=n_folds, min_train=min_train, refit_kwargs=refit_kwargs)
+        return pd.DataFrame(pointwise)
+    _check_same_data(fits)
+    return pd.DataFrame(
+        {name: np.asarray(_arviz.information_criterion(fit.idata, "loo").loo_i).reshape(-1) for name, fit in fits.items()}
+    )
+
+
+def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.DataFrame:
+    pointwise, warned, n = _lfo_pointwise(fits, order_by, n_folds=n_folds, min_train=min_train, refit_kwargs=refit_kwargs)
+    return _lfo_table(pointwise, warned, n)
 
 
 def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
