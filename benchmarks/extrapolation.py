@@ -75,12 +75,13 @@ def _chinchilla_terms(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray, gro
 
 
 def fit_chinchilla_baseline(
-    N: np.ndarray, D: np.ndarray, loss: np.ndarray, group: np.ndarray | None = None
+    N: np.ndarray, D: np.ndarray, loss: np.ndarray, group: np.ndarray | None = None, start: dict | None = None
 ) -> dict[str, np.ndarray | float]:
     """Huber fit of ``log L = LSE(e_g, a - alpha log N, b - beta log D)`` from a grid of starts.
 
     ``e_g`` is one log-floor per group (``group`` holds integer codes), the rest is shared, as in
-    the Bayesian model. The grid follows Hoffmann et al. 2022 (Approach 3), coarsened.
+    the Bayesian model. The grid follows Hoffmann et al. 2022 (Approach 3), coarsened. With
+    ``start`` (an earlier result, e.g. the full-data fit inside a bootstrap) L-BFGS-B starts there only.
     """
     logN, logD, logy = np.log(N), np.log(D), np.log(loss)
     group = np.zeros(len(N), dtype=int) if group is None else np.asarray(group)
@@ -98,9 +99,13 @@ def fit_chinchilla_baseline(
 
     grid = np.array(list(itertools.product([-1.0, -0.5, 0.0, 0.5, 1.0], [0, 5, 10, 15, 20, 25], [0.0, 0.5, 1.0, 1.5, 2.0],
                                            [0, 5, 10, 15, 20, 25], [0.0, 0.5, 1.0, 1.5, 2.0])), dtype=float)  # fmt: skip
+    if start is None:
+        starts = _best_starts(grid, n_groups, lambda theta: objective(theta)[0])
+    else:
+        starts = [np.concatenate([start["e"], [start["a"], start["alpha"], start["b"], start["beta"]]])]
     best = None
-    for start in _best_starts(grid, n_groups, lambda theta: objective(theta)[0]):
-        result = minimize(objective, start, jac=True, method="L-BFGS-B")
+    for x0 in starts:
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B")
         if best is None or result.fun < best.fun:
             best = result
     theta = best.x
@@ -114,8 +119,10 @@ def predict_chinchilla_baseline(params, N, D, group=None) -> np.ndarray:
     return np.exp(logsumexp(_chinchilla_terms(theta, np.log(N), np.log(D), group, len(params["e"])), axis=0))
 
 
-def fit_power_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Huber fit of ``log y = LSE(e, a - alpha log x)`` from a grid of starts (the ``power`` law)."""
+def fit_power_baseline(x: np.ndarray, y: np.ndarray, start: dict | None = None) -> dict[str, float]:
+    """Huber fit of ``log y = LSE(e, a - alpha log x)`` from a grid of starts (the ``power`` law).
+
+    With ``start`` (an earlier result) L-BFGS-B starts there only."""
     logx, logy = np.log(x), np.log(y)
     centre = logx.mean()  # a is the log term at the centre of x: conditions the grid for any unit of x
     lx = logx - centre
@@ -129,9 +136,12 @@ def fit_power_baseline(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return value.sum(), np.array([w[0].sum(), w[1].sum(), -(w[1] * lx).sum()])
 
     y_min = np.log(y.min())
+    grid = itertools.product(y_min + np.array([-3.0, -1.0, -0.3, -0.05]), y_min + np.array([-4.0, -2.0, -1.0, 0.0]),
+                             [0.05, 0.2, 0.5, 1.0, 2.0])  # fmt: skip
+    if start is not None:  # a centre of another x: move the log term there
+        grid = [(start["e"], start["a"] - start["alpha"] * centre, start["alpha"])]
     best = None
-    for e, a, alpha in itertools.product(y_min + np.array([-3.0, -1.0, -0.3, -0.05]), y_min + np.array([-4.0, -2.0, -1.0, 0.0]),
-                                         [0.05, 0.2, 0.5, 1.0, 2.0]):  # fmt: skip
+    for e, a, alpha in grid:
         result = minimize(objective, np.array([e, a, alpha]), jac=True, method="L-BFGS-B")
         if best is None or result.fun < best.fun:
             best = result
