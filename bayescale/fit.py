@@ -296,7 +296,7 @@ class Fit:
             raise ValueError(f"{message}; pass new_groups='population' to predict them as new groups")
         if message:
             warnings.warn(
-                f"{message}; they are predicted as new groups drawn from the population (wider intervals). "
+                f"{message}; those rows are predicted as new groups drawn from the population (wider intervals). "
                 "Pass new_groups='error' to refuse unseen levels",
                 NewGroupWarning,
                 stacklevel=3,
