@@ -14,10 +14,11 @@ _runtime.configure()  # before anything starts JAX: host devices for parallel ch
 from bayescale import datasets, examples, law_error, laws, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
 from bayescale.average import AveragedFit, average
-from bayescale.compare import compare
+from bayescale.compare import LOOWarning, compare
 from bayescale.crossover import Crossover, crossover
 from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
-from bayescale.fit import PREDICTION_COLUMNS, Fit, load
+from bayescale.fit import PREDICTION_COLUMNS, Fit, NewGroupWarning
+from bayescale.io import load
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.law_error import LawError
 from bayescale.laws import Law, Parameter
@@ -35,9 +36,11 @@ __all__ = [
     "DownstreamFit",
     "Fit",
     "LIKELIHOODS",
+    "LOOWarning",
     "Law",
     "LawError",
     "ManyFits",
+    "NewGroupWarning",
     "PREDICTION_COLUMNS",
     "Parameter",
     "__version__",

@@ -21,6 +21,10 @@ with warnings.catch_warnings():
 InferenceData = az.InferenceData
 
 
+class LOOWarning(UserWarning):
+    """A model comparison estimate (PSIS-LOO or WAIC) may be unreliable for some runs."""
+
+
 def to_inference_data(
     posterior: Mapping[str, np.ndarray],
     *,
@@ -32,8 +36,14 @@ def to_inference_data(
     coords: Mapping[str, Sequence],
     dims: Mapping[str, Sequence[str]],
     attrs: Mapping[str, str],
+    observed_column: str | None = None,
 ) -> az.InferenceData:
-    """Build the InferenceData of a fit; arrays in ``posterior`` are ``(chain, draw, ...)``."""
+    """Build the InferenceData of a fit; arrays in ``posterior`` are ``(chain, draw, ...)``.
+
+    The observed variable is ``y`` in ``observed_data``, ``log_likelihood`` and
+    ``posterior_predictive`` (so ``az.loo``, ``az.plot_ppc`` and ``az.plot_loo_pit`` find it);
+    ``observed_column`` (the user's target column) is kept in its ``column`` attribute.
+    """
     obs_dims = {"y": ["obs"]}
     idata = az.from_dict(
         posterior=dict(posterior),
@@ -46,7 +56,28 @@ def to_inference_data(
         dims={**dims, **obs_dims, **{name: ["obs"] for name in constant_data}},
         attrs=dict(attrs),
     )
+    if observed_column is not None:
+        for group in (idata.observed_data, idata.posterior_predictive, idata.log_likelihood):
+            group["y"].attrs["column"] = observed_column
     return idata
+
+
+def from_arrays(
+    *,
+    posterior: Mapping[str, np.ndarray],
+    sample_stats: Mapping[str, np.ndarray],
+    constant_data: Mapping[str, np.ndarray],
+    dims: Mapping[str, Sequence[str]],
+    attrs: Mapping[str, str],
+) -> az.InferenceData:
+    """A plain InferenceData of draws ``(chain, draw, ...)``, statistics and constant arrays."""
+    return az.from_dict(
+        posterior=dict(posterior),
+        sample_stats=dict(sample_stats),
+        constant_data=dict(constant_data),
+        dims={name: list(d) for name, d in dims.items()},
+        attrs=dict(attrs),
+    )
 
 
 def summary(idata: az.InferenceData, var_names: Sequence[str], hdi_prob: float = 0.9) -> pd.DataFrame:
@@ -68,19 +99,50 @@ def rhat_and_ess(idata: az.InferenceData, var_names: Sequence[str]) -> tuple[flo
 
 
 def information_criterion(idata: az.InferenceData, ic: str):
-    """ArviZ's ELPD estimate (``az.loo`` or ``az.waic``)."""
+    """ArviZ's ELPD estimate (``az.loo`` or ``az.waic``); ArviZ's own warnings are left out
+    (:func:`compare` says them in plain words)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return az.loo(idata, pointwise=True) if ic == "loo" else az.waic(idata, pointwise=True)
 
 
-def compare(idatas: Mapping[str, az.InferenceData], ic: str) -> pd.DataFrame:
-    """``az.compare`` on the log scale, best model first."""
+def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int = 3) -> pd.DataFrame:
+    """``az.compare`` on the log scale, best model first.
+
+    Where ArviZ flags a model (its ``warning`` column), a :class:`LOOWarning` says in plain
+    words which runs make the estimate unreliable and what to do, instead of ArviZ's text.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         # arviz 0.2x sorts with inplace=True, which pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        return az.compare(dict(idatas), ic=ic, scale="log")
+        table = az.compare(dict(idatas), ic=ic, scale="log")
+    for name in table.index:
+        if bool(table.loc[name, "warning"]):
+            warnings.warn(unreliable_message(name, idatas[name], ic), LOOWarning, stacklevel=stacklevel)
+    return table
+
+
+def unreliable_message(name: str, idata: az.InferenceData, ic: str) -> str:
+    """Plain words for ArviZ's warning flag on model ``name`` (PSIS Pareto k or WAIC variance)."""
+    estimate = information_criterion(idata, ic)
+    n_runs = int(np.asarray(idata.log_likelihood["y"]).shape[-1])
+    if ic == "loo":
+        k = np.asarray(estimate.pareto_k).reshape(-1)
+        threshold = float(getattr(estimate, "good_k", 0.7))
+        bad = np.flatnonzero(k > threshold)
+        shown = ", ".join(str(i) for i in bad[:10]) + (", ..." if len(bad) > 10 else "")
+        return (
+            f"LOO for model {name!r} is unreliable: {len(bad)} of {n_runs} runs (rows {shown}) have a Pareto k "
+            f"above {threshold:.2f} (largest {k.max():.2f}), so leaving one of them out changes the posterior "
+            "too much for importance sampling to estimate. Those runs are influential (outliers, or the edge "
+            "of the range). Treat this model's elpd_loo with caution; check those rows, use "
+            "likelihood='student_t', or compare with ic='lfo' (refits instead of importance sampling)"
+        )
+    return (
+        f"WAIC for model {name!r} is unreliable: for some runs the posterior variance of the log "
+        "predictive density exceeds 0.4, so WAIC's approximation breaks down. Prefer ic='loo'"
+    )
 
 
 def save(idata: az.InferenceData, path: str) -> None:

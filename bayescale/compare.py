@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from bayescale import _arviz
+from bayescale._arviz import LOOWarning
+
+__all__ = ["LOOWarning", "compare", "lfo_folds"]
 
 #: Sampler settings of the original fit that a leave-future-out refit reuses.
 _REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass", "parameterization")
@@ -46,7 +49,8 @@ def compare(
         For ``ic="lfo"``: fraction of the distinct ``order_by`` values in the first training set.
     refit_kwargs : mapping, optional
         For ``ic="lfo"``: settings passed to :func:`bayescale.fit` for the refits (e.g.
-        ``{"draws": 500, "progress": False}``); by default the original fit's sampler settings.
+        ``{"draws": 500, "progress": False}``); by default the original fit's sampler settings
+        and priors (``{"priors": {...}}`` replaces the priors).
 
     Returns
     -------
@@ -58,6 +62,12 @@ def compare(
         ``exp(elpd_lfo)`` normalised), ``se``, ``dse`` (se of the pointwise difference to the
         best), ``n_scored``, ``n_folds``, ``warning`` (True when a refit did not converge).
         A difference of less than about two ``dse`` is not a clear preference.
+
+    Warns
+    -----
+    LOOWarning
+        For LOO/WAIC, once per model ArviZ flags (its ``warning`` column): which runs have a
+        Pareto k too large for PSIS (or, for WAIC, that its approximation breaks down) and what to do.
 
     Raises
     ------
@@ -72,7 +82,7 @@ def compare(
     consecutive blocks. For each block every model is refitted (:func:`bayescale.fit`) on all
     rows before it and scores each row of the block by
     ``log mean_s p(y_i | theta_s)`` over posterior draws ``theta_s`` of the refit. Refits use
-    the law's default priors: custom priors of the original fit are not stored in it.
+    the original fit's own priors (:attr:`Fit.priors`, custom ones included).
     A group (``hierarchy=``) level absent from a training set is predicted as a new group.
 
     References
@@ -217,7 +227,7 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
     from bayescale.posterior import pointwise_log_likelihood
 
     settings = {k: v for k, v in fit.meta["settings"].items() if k in _REFIT_SETTINGS}
-    settings.update({"progress": False})
+    settings.update({"progress": False, "priors": fit.priors})
     settings.update(dict(refit_kwargs or {}))
     hierarchy = {name: list(cols) for name, cols in fit.meta["grouping"].items()}
     with warnings.catch_warnings(record=True) as caught:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale import _arviz
+from bayescale import _arviz, io
 from bayescale.data import group_codes, input_values, resolve_columns
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
-from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, SAVE_FORMAT, ConvergenceWarning
+from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.law_error import LawError, extrapolation_distance
 from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift
@@ -34,35 +36,69 @@ PREDICTION_COLUMNS = {
 }
 
 
+class NewGroupWarning(UserWarning):
+    """Prediction rows name group levels the fit never saw; they are drawn as new groups."""
+
+
+#: Accepted values of ``new_groups=`` in :meth:`Fit.predict`.
+NEW_GROUPS = ("population", "error")
+
+
 class Fit:
     """A fitted scaling law: the posterior, its diagnostics, and tools to use it.
 
     Made by :func:`bayescale.fit` or :func:`bayescale.load`; wraps an ``arviz.InferenceData``.
 
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With bayescale's metadata in ``attrs["bayescale"]``.
+    priors : mapping of str to Distribution, optional
+        The resolved prior of every site; by default the priors saved in the metadata (save
+        format 2 on), else the law's defaults (format 1 files did not keep priors).
+
     Attributes
     ----------
     idata : arviz.InferenceData
         Groups ``posterior``, ``log_likelihood``, ``posterior_predictive``, ``observed_data``,
-        ``constant_data`` (the law's inputs and group codes) and ``sample_stats``.
+        ``constant_data`` (the law's inputs and group codes) and ``sample_stats`` (ArviZ's NUTS
+        statistics); ``attrs`` name the inference library and versions. The observed variable is
+        ``y`` in every group; its ``column`` attribute names the target column.
     law : Law
         The fitted law.
     """
 
-    def __init__(self, idata) -> None:
+    def __init__(self, idata, priors: Mapping[str, dist.Distribution] | None = None) -> None:
         self.idata = idata
         self.meta: dict[str, Any] = json.loads(idata.attrs["bayescale"])
         self.law: Law = get(self.meta["law"])
+        self._priors = dict(priors) if priors is not None else None
 
     # --- structure -------------------------------------------------------------------------
     @cached_property
     def spec(self) -> ModelSpec:
-        """The model structure (law, likelihood, grouping), rebuilt from the saved metadata."""
+        """The model structure (law, likelihood, grouping, the fit's own priors), rebuilt from the metadata."""
         likelihood = get_likelihood(self.meta["likelihood"])
         grouping = {name: tuple(cols) for name, cols in self.meta["grouping"].items()}
-        priors = resolve_priors(self.law, likelihood, grouping, None)
+        priors = resolve_priors(self.law, likelihood, grouping, self.priors)
         return build_spec(
             self.law, likelihood, grouping, self.meta["levels"], priors, centered=self.meta.get("centered", ())
         )
+
+    @cached_property
+    def priors(self) -> dict[str, dist.Distribution]:
+        """The resolved prior of every site (law parameters, noise, group spreads), custom ones included."""
+        if self._priors is not None:
+            return dict(self._priors)
+        saved = self.meta.get("priors", {})
+        if self.meta.get("save_format", 1) >= 2 and saved:
+            unsaved = [name for name, spec in saved.items() if "unsaved" in spec]
+            if unsaved:
+                raise ValueError(f"priors {unsaved} of this fit were not saved: {saved[unsaved[0]]['unsaved']}")
+            return io.priors_from_json(saved)
+        likelihood = get_likelihood(self.meta["likelihood"])
+        grouping = {name: tuple(cols) for name, cols in self.meta["grouping"].items()}
+        return resolve_priors(self.law, likelihood, grouping, None)  # format 1: priors were not kept
 
     @property
     def y(self) -> str:
@@ -88,7 +124,7 @@ class Fit:
         frame = pd.DataFrame({name: const[name].values for name in self.law.inputs})
         for column, labels in self.levels.items():
             frame[column] = np.asarray(labels)[const[f"{column}_index"].values]
-        frame[self.y] = self.idata.observed_data["y"].values
+        frame[self.y] = self.idata.observed_data["y"].values  # "y" in every save format
         return add_derived(frame)
 
     @property
@@ -183,7 +219,13 @@ class Fit:
 
     # --- prediction ------------------------------------------------------------------------
     def predict(
-        self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
+        self,
+        data: pd.DataFrame,
+        level: float = 0.9,
+        *,
+        seed: int = 0,
+        new_groups: str = "population",
+        law_error: bool | LawError = True,
     ) -> pd.DataFrame:
         """Posterior predictions at new inputs.
 
@@ -193,16 +235,21 @@ class Fit:
             Rows at which to predict, with the law's inputs under the column names used in the
             fit or under the law's own names (``N``, ``D``...). Grouping columns are optional: a
             level seen in the fit uses its own parameters; an unseen level, or a missing grouping
-            column, draws the group's offsets from the population distribution (a new group).
+            column, is a new group (see ``new_groups``).
         level : float
             Probability mass of the central intervals.
         seed : int
             Seed for the draws of new-group offsets, law error and observation noise.
+        new_groups : {"population", "error"}
+            What an unseen level (or a missing grouping column) means. ``"population"``: a new
+            group whose offsets are drawn from the population distribution (wider intervals),
+            with one :class:`NewGroupWarning` naming the unseen levels and the closest seen level
+            of each (a typo check). ``"error"``: raise ``ValueError`` with the same text.
         law_error : bool or LawError
             Add the law error beyond the fitted runs (:mod:`bayescale.law_error`): the curve may
             drift from the law by an amount that grows with the decades of extrapolation, as
             learned from public ladders. ``True`` (default) uses the learned drift, ``False``
-            gives the law's curve alone (parameter uncertainty only, the behaviour before 0.2),
+            gives the law's curve alone (parameter uncertainty only, as in earlier versions),
             a :class:`~bayescale.law_error.LawError` uses your own. Inside the fitted range it
             changes nothing.
 
@@ -216,18 +263,34 @@ class Fit:
             * ``pred_lower``, ``pred_upper``: a *new single run* (the curve plus run-to-run noise).
 
             The predictive interval always contains the curve's interval.
+
+        Raises
+        ------
+        ValueError
+            For ``level`` outside (0, 1), an unknown ``new_groups``, or (``new_groups="error"``)
+            rows of unseen group levels.
+
+        Warns
+        -----
+        NewGroupWarning
+            With ``new_groups="population"``, once, when rows name unseen group levels.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
-        out, curve, predictive = self.posterior_draws(data, seed=seed, law_error=law_error)
+        out, curve, predictive = self.posterior_draws(data, seed=seed, new_groups=new_groups, law_error=law_error)
         return prediction_table(out, curve, predictive, level)
 
     def posterior_draws(
-        self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True
+        self,
+        data: pd.DataFrame,
+        *,
+        seed: int = 0,
+        new_groups: str = "population",
+        law_error: bool | LawError = True,
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Draws of the curve and of a new run at the rows of ``data``.
 
-        ``law_error`` as in :meth:`predict`.
+        ``new_groups`` and ``law_error`` are as in :meth:`predict`.
 
         Returns
         -------
@@ -235,7 +298,22 @@ class Fit:
             The input and grouping columns of ``data``; curve draws and new-run draws, each of
             shape ``(draws, rows)`` on the scale of ``y``.
         """
+        if new_groups not in NEW_GROUPS:
+            raise ValueError(
+                f"new_groups={new_groups!r} must be 'population' (draw unseen group levels from the "
+                "population, with a warning) or 'error' (refuse them)"
+            )
         inputs, group_index, kept = self._prediction_inputs(data)
+        message = unseen_levels_message(self.levels, data)
+        if message and new_groups == "error":
+            raise ValueError(f"{message}; pass new_groups='population' to predict them as new groups")
+        if message:
+            warnings.warn(
+                f"{message}; those rows are predicted as new groups drawn from the population (wider intervals). "
+                "Pass new_groups='error' to refuse unseen levels",
+                NewGroupWarning,
+                stacklevel=3,
+            )
         sites = self._sites_with_new_levels(group_index, seed)
         shift = self._law_error_shift(law_error, inputs, group_index, len(next(iter(sites.values()))), seed)
         curve, predictive = curve_and_predictive(
@@ -309,10 +387,26 @@ class Fit:
         return write_report(self, path, **kwargs)
 
     def save(self, path: str | Path) -> Path:
-        """Write the fit to a netCDF file; :func:`bayescale.load` reads it back unchanged."""
-        path = Path(path)
-        _arviz.save(self.idata, str(path))
-        return path
+        """Write the fit to a netCDF file; :func:`bayescale.load` reads it back unchanged.
+
+        The file (save format :data:`bayescale.io.SAVE_FORMAT`) holds the posterior, data and
+        metadata, the priors included (custom ones too). It is written beside ``path`` and then
+        renamed over it, so an interrupted save leaves an earlier file at ``path`` intact.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        ValueError
+            If a prior cannot be written (a distribution bayescale cannot rebuild from its
+            class name and parameters; the message names it).
+        """
+        self.meta = {**self.meta, "kind": "Fit", "save_format": io.SAVE_FORMAT, "priors": io.priors_to_json(self.priors)}
+        self.idata.attrs["bayescale"] = json.dumps(self.meta)
+        return io.write(self.idata, path)
 
     def as_priors(self, law: Law | None = None) -> dict:
         """This posterior as priors for a new fit (``bs.fit(..., priors=fit)``).
@@ -327,32 +421,44 @@ class Fit:
         return posterior_as_prior({name: self.draws(name) for name in self.law.param_names}, law or self.law)
 
 
+def unseen_levels_message(levels: Mapping[str, Sequence[str]], data: pd.DataFrame) -> str:
+    """Plain words naming the group levels of ``data`` that ``levels`` lacks ('' when none).
+
+    Each unseen level is given with the closest seen level (:func:`difflib.get_close_matches`),
+    so that a typo shows; a missing grouping column is named too.
+    """
+    parts = []
+    for column, labels in levels.items():
+        if column not in data.columns:
+            parts.append(f"column {column!r} is missing, so every row is a new {column} level")
+            continue
+        seen = [str(label) for label in labels]
+        unseen = [v for v in dict.fromkeys(data[column].astype(str)) if v not in set(seen)]
+        if not unseen:
+            continue
+        described = []
+        for value in unseen:
+            close = difflib.get_close_matches(value, seen, n=1, cutoff=0.6)
+            described.append(f"{value!r} (closest seen: {close[0]!r})" if close else f"{value!r} (no seen level is close)")
+        parts.append(f"{column} level(s) {', '.join(described)} were not in the fit, which saw {seen[:10]}")
+    return "predict(): " + "; ".join(parts) if parts else ""
+
+
 def _site_names(fit: Fit) -> list[str]:
     from bayescale.hierarchy import sampled_site_names
 
     return sampled_site_names(fit.spec)
 
 
-def load(path: str | Path) -> Fit:
-    """Read a fit saved with :meth:`Fit.save`.
+def load(path: str | Path):
+    """Read a result saved with :meth:`Fit.save` or :meth:`ManyFits.save`; see :func:`bayescale.io.load`."""
+    return io.load(path)
 
-    Raises
-    ------
-    ValueError
-        If the file was not written by bayescale, or by a newer save format.
-    KeyError
-        If the fit's law is not registered (register a custom law with ``bs.law`` first).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no fit file at {str(path)!r}")
-    idata = _arviz.load(str(path))
-    if "bayescale" not in idata.attrs:
-        raise ValueError(f"{str(path)!r} is an InferenceData file but was not written by bayescale")
-    meta = json.loads(idata.attrs["bayescale"])
-    if meta.get("save_format", 0) > SAVE_FORMAT:
-        raise ValueError(
-            f"{str(path)!r} uses save format {meta['save_format']}, newer than this bayescale "
-            f"(format {SAVE_FORMAT}); upgrade bayescale to read it"
-        )
-    return Fit(idata)
+
+def _read_fit(idata, meta: dict) -> Fit:
+    fit = Fit(idata)
+    fit.priors  # noqa: B018 - a file whose priors cannot be rebuilt fails here, not at first use
+    return fit
+
+
+io.register_reader("Fit", _read_fit)

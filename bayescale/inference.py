@@ -18,10 +18,11 @@ from typing import Any
 
 import jax
 import numpy as np
+import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale import _arviz, sampler
+from bayescale import _arviz, io, sampler
 from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
 from bayescale.hierarchy import (
@@ -37,8 +38,8 @@ from bayescale.posterior import flat_sites, pointwise_log_likelihood
 
 logger = logging.getLogger("bayescale")
 
-#: Version of the layout of saved fits; bumped when it changes (load checks it).
-SAVE_FORMAT = 1
+#: Version of the layout of saved fits (defined in :mod:`bayescale.io`; kept here for old imports).
+SAVE_FORMAT = io.SAVE_FORMAT
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
@@ -174,12 +175,13 @@ def fit(
         )
     samples = {name: value.reshape((chains, draws) + value.shape[2:]) for name, value in result.samples.items()}
     extra = {
-        "diverging": result.diverging.reshape(chains, draws),
-        "num_steps": result.num_steps.reshape(chains, draws),
+        name: np.asarray(getattr(result, name)).reshape(chains, draws)
+        for name in (*NUTS_STATS, "diverging", "num_steps")
+        if getattr(result, name, None) is not None
     }
     settings["timing"] = {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}
     idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
-    fitted = Fit(idata)
+    fitted = Fit(idata, priors=resolved_priors)
     fitted.check_convergence()
     return fitted
 
@@ -260,6 +262,44 @@ def _chain_method(method: str | None, chains: int, device: str | None) -> str:
     return method
 
 
+#: Per-draw NUTS statistics that :func:`build_inference_data` takes besides ``diverging`` and
+#: ``num_steps`` when the sampler returns them (named as numpyro's ``HMCState`` and ``extra_fields``).
+NUTS_STATS = ("potential_energy", "energy", "accept_prob", "step_size")
+
+
+def sample_stats(extra: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """NUTS statistics ``(chain, draw)`` under ArviZ's names, as ``arviz.from_numpyro`` writes them.
+
+    ``potential_energy`` becomes ``lp`` (negated), ``accept_prob`` ``acceptance_rate``,
+    ``num_steps`` ``n_steps`` (with ``tree_depth = floor(log2(n_steps)) + 1``); ``energy``,
+    ``step_size`` and ``diverging`` keep their names. Statistics absent from ``extra`` are left out.
+    """
+    stats: dict[str, np.ndarray] = {}
+    if "potential_energy" in extra:
+        stats["lp"] = -np.asarray(extra["potential_energy"])
+    for source, name in (("energy", "energy"), ("accept_prob", "acceptance_rate"), ("step_size", "step_size")):
+        if source in extra:
+            stats[name] = np.asarray(extra[source])
+    if "num_steps" in extra:
+        steps = np.asarray(extra["num_steps"])
+        stats["n_steps"] = steps
+        stats["tree_depth"] = (np.log2(np.maximum(steps, 1)).astype(int) + 1).astype(np.int64)
+    if "diverging" in extra:
+        stats["diverging"] = np.asarray(extra["diverging"], dtype=bool)
+    return stats
+
+
+def _priors_json(priors: Mapping[str, dist.Distribution]) -> dict[str, dict]:
+    """Priors as JSON where they can be written; the others are marked and refused by ``save``."""
+    out = {}
+    for name, prior in priors.items():
+        try:
+            out[name] = io.prior_to_json(prior, name=name)
+        except ValueError as error:
+            out[name] = {"class": type(prior).__name__, "unsaved": str(error)}
+    return out
+
+
 def build_inference_data(
     spec: ModelSpec,
     design: Design,
@@ -298,20 +338,26 @@ def build_inference_data(
         "levels": design.levels,
         "centres": design.centres,
         "settings": dict(settings),
-        "priors": {name: repr(prior) for name, prior in priors.items()},
+        "kind": "Fit",
+        "priors": _priors_json(priors),
         "data_hash": data_hash(design),
     }
-    sample_stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"]}
     return _arviz.to_inference_data(
         posterior,
         log_likelihood=log_lik.reshape(chains, draws, -1),
         posterior_predictive=replicated.reshape(chains, draws, -1),
         observed=design.y,
         constant_data=constant_data,
-        sample_stats=sample_stats,
+        sample_stats=sample_stats(extra),
         coords=design.levels,
         dims=dims,
-        attrs={"bayescale": json.dumps(metadata)},
+        attrs={
+            "bayescale": json.dumps(metadata),
+            "inference_library": "numpyro",
+            "inference_library_version": numpyro.__version__,
+            "bayescale_version": __version__,
+        },
+        observed_column=y,
     )
 
 

@@ -36,11 +36,13 @@ assessing convergence of MCMC. Bayesian Analysis 16(2), 667-718.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -49,10 +51,17 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale import sampler
-from bayescale.data import Design, prepare_design
+from bayescale import _arviz, io, sampler
+from bayescale.data import Design, add_derived, prepare_design
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
-from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, _check_sampler_settings, _device
+from bayescale.inference import (
+    ESS_LIMIT,
+    RHAT_LIMIT,
+    ConvergenceWarning,
+    _check_sampler_settings,
+    _device,
+    sample_stats,
+)
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.sampler import Settings
@@ -374,7 +383,7 @@ class ManyFits:
         settings = {**self.meta["settings"], "key": _jsonable(key), "by": self.by}
         priors = dict(self.spec.priors)
         idata = build_inference_data(self.spec, design, samples, extra, y=self.meta["y"], settings=settings, priors=priors)
-        return Fit(idata)
+        return Fit(idata, priors=priors)
 
     # --- diagnostics and summaries ----------------------------------------------------------
     @property
@@ -498,9 +507,23 @@ class ManyFits:
         labels = list(zip(*[data[c] for c in self.by])) if len(self.by) > 1 else list(data[self.by[0]])
         unknown = [k for k in dict.fromkeys(labels) if k not in self._position]
         if unknown:
+            import difflib
+
+            known = {str(k): k for k in self.keys}
+            closest = {k: difflib.get_close_matches(str(k), list(known), n=1) for k in unknown[:5]}
+            described = ", ".join(
+                f"{k!r} (closest fitted: {known[c[0]]!r})" if c else f"{k!r} (no fitted key is close)"
+                for k, c in closest.items()
+            )
+            fix = (
+                "fits[key].predict(df, new_groups='population') draws unseen keys from the population of keys"
+                if self._joint_fit is not None
+                else "each key is its own curve (pooling='none'), with no population to draw an unseen key "
+                "from: fit those keys, or use pooling='partial'"
+            )
             raise ValueError(
-                f"predict(): keys {unknown[:5]} were not fitted; known keys look like {self.keys[:5]}. "
-                "Fit them first, or predict only rows of fitted keys"
+                f"predict(): keys {described} were not fitted; known keys look like {self.keys[:5]}. "
+                f"Fix a typo, or predict only rows of fitted keys; {fix}"
             )
         index = np.array([self._position[k] for k in labels], dtype=np.int64)
         fitted = {name: col for name, col in self.meta["columns"].items() if col in data.columns}
@@ -530,6 +553,51 @@ class ManyFits:
         out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
         out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
         return out
+
+    # --- files -----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the collection to a netCDF file; :func:`bayescale.load` reads it back.
+
+        Same versioned, atomic format as :meth:`bayescale.Fit.save` (see :mod:`bayescale.io`),
+        priors included: draws, NUTS statistics, each key's rows and the metadata. With
+        ``pooling="partial"`` the file holds the joint fit.
+
+        Raises
+        ------
+        ValueError
+            If a prior or a key cannot be written (the message names it).
+        """
+        saved = {
+            **self.meta,
+            "kind": "ManyFits",
+            "save_format": io.SAVE_FORMAT,
+            "by": self.by,
+            "keys": [_jsonable(k) for k in self.keys],
+            "priors": io.priors_to_json(dict(self.spec.priors)),
+        }
+        try:
+            text = json.dumps(saved)
+        except TypeError as error:
+            raise ValueError(f"ManyFits.save: a key cannot be written to JSON ({error}); use str or int keys") from None
+        if self._joint_fit is not None:
+            joint = self._joint_fit
+            idata = joint.idata.copy()
+            joint_meta = {**joint.meta, "save_format": io.SAVE_FORMAT, "priors": io.priors_to_json(joint.priors)}
+            idata.attrs["bayescale"] = json.dumps({**joint_meta, "kind": "ManyFits", "many": json.loads(text)})
+            return io.write(idata, path)
+        design = self._curves.design
+        keyed = lambda value: np.moveaxis(np.asarray(value), 0, 2)  # noqa: E731  (key, chain, draw) -> (chain, draw, key)
+        constant = {f"input_{name}": values for name, values in design.inputs.items()}
+        constant.update({"y": design.y, "key_code": self._curves.codes})
+        stats = sample_stats({"diverging": keyed(self.diverging), "num_steps": keyed(self.num_steps)})
+        idata = _arviz.from_arrays(
+            posterior={name: keyed(value) for name, value in self._raw.items()},
+            sample_stats=stats,
+            constant_data={**constant, "n_rows": self.n_rows},
+            dims={**{name: ["key"] for name in [*self._raw, *stats, "n_rows"]}, **{name: ["row"] for name in constant}},
+            attrs={"bayescale": text},
+        )
+        return io.write(idata, path)
 
     # --- display ---------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -747,8 +815,14 @@ def _fit_partial(data, law, by, *, likelihood, started, **options) -> ManyFits:
             f"pooling='partial' takes one key column, got by={by}; combine them first, e.g. "
             f"df['key'] = df[{by!r}].astype(str).agg('/'.join, axis=1) and by='key'"
         )
+    joint = single_fit(data, law, groups=by[0], likelihood=likelihood, **options)
+    return _from_joint(joint, by, total_s=time.perf_counter() - started)
+
+
+def _from_joint(joint, by: list[str], *, total_s: float) -> ManyFits:
+    """The collection view of a hierarchical fit whose grouping column is the key ``by[0]``."""
+    law, likelihood = joint.law, joint.spec.likelihood
     column = by[0]
-    joint = single_fit(data, law, groups=column, likelihood=likelihood, **options)
     levels = joint.levels[column]
     posterior = joint.idata.posterior
     samples = {}
@@ -768,9 +842,44 @@ def _fit_partial(data, law, by, *, likelihood, started, **options) -> ManyFits:
         "columns": joint.columns,
         "pooling": "partial",
         "settings": joint.meta["settings"],
-        "total_s": time.perf_counter() - started,
+        "total_s": total_s,
     }
     return ManyFits(
         law=law, spec=joint.spec, by=by, keys=list(levels), samples=samples, diverging=diverging,
         num_steps=num_steps, n_rows=n_rows, meta=meta, joint_fit=joint,
     )  # fmt: skip
+
+
+_SAVE_ONLY = ("kind", "save_format", "by", "keys", "priors")
+
+
+def _read_many(idata, saved: dict) -> ManyFits:
+    """Rebuild a :class:`ManyFits` from a file written by :meth:`ManyFits.save`."""
+    if "many" in saved:  # pooling="partial": the joint fit, with the collection's metadata beside
+        from bayescale.fit import Fit
+
+        many = saved["many"]
+        idata.attrs["bayescale"] = json.dumps({**{k: v for k, v in saved.items() if k != "many"}, "kind": "Fit"})
+        return _from_joint(Fit(idata), many["by"], total_s=many.get("total_s", 0.0))
+    law = get(saved["law"])
+    likelihood = get_likelihood(saved["likelihood"])
+    priors = resolve_priors(law, likelihood, {}, io.priors_from_json(saved["priors"]))
+    keys = [tuple(k) if isinstance(k, list) else k for k in saved["keys"]]
+    const = idata.constant_data
+    inputs = {name[len("input_"):]: const[name].values for name in const.data_vars if name.startswith("input_")}
+    design = Design(
+        inputs=inputs, y=const["y"].values, group_index={}, levels={}, columns=saved["columns"],
+        frame=add_derived(pd.DataFrame(inputs)),
+    )  # fmt: skip
+    raw = {name: np.moveaxis(idata.posterior[name].values, 2, 0) for name in idata.posterior.data_vars}
+    unkeyed = lambda name: np.moveaxis(idata.sample_stats[name].values, 2, 0)  # noqa: E731
+    return ManyFits(
+        law=law, spec=build_spec(law, likelihood, {}, {}, priors), by=list(saved["by"]), keys=keys,
+        samples={name: raw[name] for name in [*law.param_names, *likelihood.noise_names]},
+        diverging=unkeyed("diverging"), num_steps=unkeyed("n_steps"), n_rows=const["n_rows"].values,
+        meta={k: v for k, v in saved.items() if k not in _SAVE_ONLY},
+        curves=_split_curves(design, law, const["key_code"].values, keys, None), raw_samples=raw,
+    )  # fmt: skip
+
+
+io.register_reader("ManyFits", _read_many)

@@ -120,7 +120,10 @@ def test_posterior_as_prior_narrows_a_small_fit(ladder_fit, ladder):
 
 
 def make_fixture() -> None:  # pragma: no cover - run by hand when the save format changes
-    """Write tests/data/fit_format<N>.nc: a tiny fit kept to check that old saves load."""
+    """Write tests/data/fit_format<N>.nc: a tiny fit kept to check that old saves load.
+
+    tests/make_save_fixtures.py writes the grouped Fit and ManyFits fixtures of each format.
+    """
     df = bs.examples.load("chinchilla_ladder")
     fit = bs.fit(df, law="chinchilla", inputs={"N": "params", "D": "tokens"}, chains=1, draws=40, warmup=100,
                  seed=0, progress=False)
