@@ -97,11 +97,12 @@ class ModelSpec:
             self.grouping,
             self.n_levels,
             self.centered,
-            tuple((name, _distribution_key(prior)) for name, prior in self.priors),
+            tuple((name, distribution_key(prior)) for name, prior in self.priors),
         )
 
 
-def _distribution_key(prior: dist.Distribution) -> tuple:
+def distribution_key(prior: dist.Distribution) -> tuple:
+    """A hashable key of a distribution (its type and parameter values), for compile caches."""
     leaves, treedef = jax.tree_util.tree_flatten(prior)
     return (type(prior).__name__, str(treedef), tuple(np.asarray(leaf).tobytes() for leaf in leaves))
 
