@@ -339,7 +339,8 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
         elif parameter.prior_at == "centre":
             sites[_site(parameter)] = numpyro.sample(_site(parameter), prior)
         else:
-            sites[_site(parameter)] = numpyro.sample(_site(parameter), dist.ImproperUniform(constraints.positive, (), ()))
+            flat = dist.ImproperUniform(constraints.positive, (), ())
+            sites[_site(parameter)] = numpyro.sample(_site(parameter), flat)
         for column in spec.groups_of[parameter.name]:
             sd_name, z_name = f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"
             sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])

@@ -1,4 +1,4 @@
-"""The NUTS driver behind :func:`bayescale.fit` and :func:`bayescale.fit_many`.
+"""The NUTS driver behind :func:`bayescale.fit`, :func:`bayescale.fit_many` and :func:`bayescale.fit_downstream`.
 
 One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
 finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not

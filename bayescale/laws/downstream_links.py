@@ -114,7 +114,9 @@ class Link:
         """The same link with some parameters' priors replaced (sources say "user prior")."""
         unknown = sorted(set(priors) - set(self.param_names))
         if unknown:
-            raise ValueError(f"link {self.name!r} has no parameters {unknown}; its parameters are {list(self.param_names)}")
+            raise ValueError(
+                f"link {self.name!r} has no parameters {unknown}; its parameters are {list(self.param_names)}"
+            )
         params = tuple(
             dataclasses.replace(p, prior=priors[p.name], source="user prior") if p.name in priors else p
             for p in self.params
