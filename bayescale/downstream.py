@@ -18,16 +18,12 @@ on a latent law of the inputs (e.g. ``law="power", inputs={"x": "C"}``): compute
 the metric. Both store the metric's pointwise log-likelihood, so :func:`compare_downstream`
 (or ``arviz.compare`` on ``.idata``) ranks them by LOO.
 
-Links, written on the accuracy scale ``a`` with chance accuracy ``c`` (an error metric is
-``1 - a``):
-
-* ``"sigmoid"`` (OLMo ladder, Bhagia et al. 2024; Llama 3, Dubey et al. 2024):
-  ``a = c + (top - c) * sigmoid(k (L0 - L))`` with ``top = c + (1 - c) h``;
-* ``"error_from_loss"`` (Gadre et al. 2024, eq. 5): ``Err = eps - k exp(-gamma L)`` with
-  ``eps = 1 - c``, i.e. ``a = c + g_c exp(-gamma (L - L_c))`` (``g_c = k exp(-gamma L_c)``, the gain
-  over chance at the centre loss ``L_c``);
-* ``"passuntil"`` (Hu et al. 2024, PassUntil ``p = exp(-c N^-alpha)`` written in loss):
-  ``a = c + (1 - c) exp(-q_c (L / L_c)^gamma)``.
+Both stages are one NumPyro model built like every other: the law stage is
+:func:`bayescale.hierarchy.sample_law` and :func:`~bayescale.hierarchy.law_values` (pivots, priors on
+the natural scale, centred or non-centred group offsets), and the link with its Beta likelihood is a
+second observed stage; :func:`bayescale.sampler.run` samples it. The links (``sigmoid_from_loss``,
+``error_from_loss``, ``passuntil_from_loss``) are defined once, in
+:mod:`bayescale.laws.downstream_links`, which also registers each as a law of ``L``.
 
 References
 ----------
@@ -42,7 +38,6 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 
 import jax
@@ -51,161 +46,59 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.distributions import constraints
-from numpyro.infer import MCMC, NUTS, init_to_median
 
-from bayescale import _arviz
+from bayescale import _arviz, sampler
 from bayescale.data import group_codes, input_values, prepare_design, resolve_columns
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
+    centered_columns,
     curve_location,
+    distribution_key,
+    law_values,
     parameter_values,
     resolve_grouping,
     resolve_priors,
+    sample_law,
 )
-from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, _chain_method
+from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.laws import Law, get
+from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import Beta, get_likelihood
 
 __all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
 
-
-@dataclass(frozen=True)
-class Link:
-    """A link from loss ``L`` to accuracy ``a`` above a chance floor ``c``.
-
-    Parameters
-    ----------
-    name : str
-    priors : mapping of str to Distribution
-        Priors of the link's parameters.
-    function : callable
-        ``function(L, c, Lc, **params) -> a`` in ``jax.numpy``; ``Lc`` is the centre loss.
-    formula, reference : str
-    """
-
-    name: str
-    priors: Mapping[str, dist.Distribution]
-    function: Callable[..., jnp.ndarray]
-    formula: str
-    reference: str
-
-
-def _sigmoid(L, c, Lc, h, k, L0_shift):
-    top = c + (1.0 - c) * h
-    return c + (top - c) * jax.nn.sigmoid(k * (Lc + L0_shift - L))
-
-
-def _error_from_loss(L, c, Lc, gain_c, gamma):
-    return c + gain_c * jnp.exp(-gamma * (L - Lc))
-
-
-def _passuntil(L, c, Lc, q_c, gamma):
-    return c + (1.0 - c) * jnp.exp(-q_c * jnp.exp(gamma * (jnp.log(L) - jnp.log(Lc))))
-
-
-LINKS: dict[str, Link] = {
-    "sigmoid": Link(
-        "sigmoid",
-        {
-            # fraction of the headroom above chance reached at very low loss
-            "h": Beta(5.0, 1.5),
-            "k": dist.LogNormal(jnp.log(2.0), 1.0),
-            "L0_shift": dist.Normal(0.0, 2.0),
-        },
-        _sigmoid,
-        "a = c + (top - c) * sigmoid(k (L0 - L)), top = c + (1 - c) h, L0 = L_c + L0_shift",
-        "Bhagia et al. 2024, arXiv:2412.04403; Dubey et al. 2024 (Llama 3), arXiv:2407.21783",
-    ),
-    "error_from_loss": Link(
-        "error_from_loss",
-        {
-            "gain_c": dist.LogNormal(jnp.log(0.1), 1.5),
-            "gamma": dist.LogNormal(0.0, 1.0),
-        },
-        _error_from_loss,
-        "Err = eps - k exp(-gamma L), eps = 1 - c; a = c + gain_c exp(-gamma (L - L_c))",
-        "Gadre et al. 2024, arXiv:2403.08540, eq. (5)",
-    ),
-    "passuntil": Link(
-        "passuntil",
-        {
-            "q_c": dist.LogNormal(0.0, 1.5),
-            "gamma": dist.LogNormal(jnp.log(3.0), 1.0),
-        },
-        _passuntil,
-        "a = c + (1 - c) exp(-q_c (L / L_c)^gamma)",
-        "Hu et al. 2024, arXiv:2310.03262 (PassUntil p = exp(-c N^-alpha), in loss)",
-    ),
-}
-
 #: Prior of the chance floor when ``chance=None`` (estimated, on the accuracy scale).
-FLOOR_PRIOR = Beta(1.0, 3.0)
+FLOOR_PRIOR = FLOOR.prior
 KAPPA_PRIOR = dist.LogNormal(np.log(300.0), 1.5)
 LINK_SITE_PREFIX = "link_"
 
 
-def _link(link: str | Link) -> Link:
-    if isinstance(link, Link):
-        return link
-    try:
-        return LINKS[link]
-    except KeyError:
-        raise ValueError(f"link={link!r} is not known; use one of {sorted(LINKS)}") from None
-
-
 # --- the model ------------------------------------------------------------------------------
-def _law_sites(spec: ModelSpec, centres) -> dict[str, jnp.ndarray]:
-    """Sample the law's sites (non-centred hierarchy), as :func:`bayescale.hierarchy.make_model` does."""
-    sites: dict[str, jnp.ndarray] = {}
-    for parameter in spec.law.params:
-        prior = spec.prior_of[parameter.name]
-        site = f"{parameter.name}_c" if parameter.pivot is not None else parameter.name
-        if parameter.pivot is None or parameter.prior_at == "centre":
-            sites[site] = numpyro.sample(site, prior)
-        else:
-            sites[site] = numpyro.sample(site, dist.ImproperUniform(constraints.positive, (), ()))
-        for column in spec.groups_of[parameter.name]:
-            sd_name, z_name = f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"
-            sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
-            with numpyro.plate(column, spec.levels_of[column]):
-                sites[z_name] = numpyro.sample(z_name, dist.Normal(0.0, 1.0))
-    return sites
+def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool, estimate_floor: bool,
+                floor_prior: dist.Distribution = FLOOR_PRIOR, kappa_prior: dist.Distribution = KAPPA_PRIOR):
+    """The joint model: the law stage of :func:`bayescale.hierarchy.make_model`, then the link stage.
 
+    Stage 1 (``joint``): the loss of each run, ``y``, with the spec's likelihood of the law's curve.
+    Stage 2: the metric of each row, ``metric``, Beta around ``link(L)``. Called by
+    :func:`bayescale.sampler.run` as ``model(inputs, group_index, centres, y=, mask=, **extra)``.
+    """
+    noise_names = spec.likelihood.noise_names if joint else ()
 
-def _law_priors_on_natural_scale(spec: ModelSpec, population, centres) -> None:
-    for parameter in spec.law.params:
-        if parameter.pivot is None:
-            continue
-        numpyro.deterministic(parameter.name, population[parameter.name])
-        if parameter.prior_at == "natural":
-            pivot_input, exponent = parameter.pivot
-            k = population[exponent] if isinstance(exponent, str) else exponent
-            numpyro.factor(
-                f"{parameter.name}_prior",
-                spec.prior_of[parameter.name].log_prob(population[parameter.name]) + k * centres[pivot_input],
-            )
-
-
-def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool, estimate_floor: bool):
-    noise_names = spec.likelihood.noise_names
-
-    def model(inputs, group_index, centres, run_of_row, chance, loss_centre, row_loss=None, loss=None, metric=None,
-              accuracy_sign=1.0):
-        sites = _law_sites(spec, centres)
-        noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in noise_names} if joint else {}
-        per_row, population = parameter_values(spec, sites, group_index, centres)
-        _law_priors_on_natural_scale(spec, population, centres)
+    def model(inputs, group_index, centres, y=None, mask=None, *, run_of_row, chance, loss_centre, row_loss,
+              metric=None, accuracy_sign=1.0):
+        sites = sample_law(spec)
+        noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in noise_names}
+        per_row = law_values(spec, sites, group_index, centres)
         location = curve_location(spec, inputs, per_row)
         n_runs = next(iter(inputs.values())).shape[0]
         if joint:
             with numpyro.plate("runs", n_runs):
-                numpyro.sample("loss", spec.likelihood.distribution(location, noise), obs=loss)
+                numpyro.sample("loss", spec.likelihood.distribution(location, noise), obs=y)
         curve = jnp.exp(location) if spec.likelihood.log_space else location
         params = {name: numpyro.sample(f"{LINK_SITE_PREFIX}{name}", prior) for name, prior in link.priors.items()}
-        floor = numpyro.sample("floor", FLOOR_PRIOR) if estimate_floor else chance
-        kappa = numpyro.sample("kappa", KAPPA_PRIOR)
+        floor = numpyro.sample("floor", floor_prior) if estimate_floor else chance
+        kappa = numpyro.sample("kappa", kappa_prior)
         L = row_loss if observed_loss else curve[run_of_row]
         acc = link.function(L, floor, loss_centre, **params)
         mean = jnp.clip(jnp.where(accuracy_sign > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
@@ -213,6 +106,13 @@ def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool
             numpyro.sample("y", Beta(mean * kappa, (1 - mean) * kappa), obs=metric)
 
     return model
+
+
+def _model_key(link: Link, **flags) -> tuple:
+    """What fixes the structure of :func:`_make_model` beyond the ModelSpec (compile-cache key)."""
+    key = lambda v: distribution_key(v) if isinstance(v, dist.Distribution) else v  # noqa: E731
+    priors = tuple((name, distribution_key(prior)) for name, prior in link.priors.items())
+    return ("downstream", link.name, id(link.function), priors, tuple(sorted((k, key(v)) for k, v in flags.items())))
 
 
 # --- fitting --------------------------------------------------------------------------------
@@ -237,6 +137,7 @@ def fit_downstream(
     seed: int = 0,
     target_accept_prob: float = 0.95,
     progress: bool = False,
+    parameterization: str = "auto",
 ) -> DownstreamFit:
     """Fit a loss law and a link from loss to a bounded task metric in one posterior.
 
@@ -250,8 +151,10 @@ def fit_downstream(
         Loss law (``chinchilla``), or for ``approach="direct"`` the latent law of the inputs.
     loss, metric : str
         Loss column and metric column.
-    link : {"sigmoid", "error_from_loss", "passuntil"} or Link
-        Curve from loss to metric; see the module docstring.
+    link : {"sigmoid_from_loss", "error_from_loss", "passuntil_from_loss"} or Link
+        Curve from loss to metric, from :data:`bayescale.laws.downstream_links.LINKS`
+        (``"sigmoid"`` is ``"sigmoid_from_loss"``); the same definitions are laws of ``L`` in
+        ``bs.laws``.
     chance : float or str, optional
         Chance accuracy (random guessing) as a number or as a column giving it per row (e.g. per
         task). None estimates a floor with a Beta(1, 3) prior.
@@ -268,7 +171,10 @@ def fit_downstream(
     loss_input : {"curve", "observed"}
         Which loss enters the link for the fitted rows (predictions always use the curve).
     chains, draws, warmup, seed, target_accept_prob, progress
-        NUTS settings, as in :func:`bayescale.fit`.
+        NUTS settings, as in :func:`bayescale.fit`; sampled by :func:`bayescale.sampler.run`.
+    parameterization : {"auto", "centered", "noncentered"}
+        How the loss law's group offsets are sampled, as in :func:`bayescale.fit`
+        (see :func:`bayescale.hierarchy.centered_columns`).
 
     Returns
     -------
@@ -294,7 +200,7 @@ def fit_downstream(
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     law = get(law)
-    link = _link(link)
+    link = get_link(link)
     kind = metric_kind or ("error" if metric.lower().startswith("err") else "accuracy")
     if kind not in ("accuracy", "error"):
         raise ValueError(f"metric_kind={metric_kind!r} must be 'accuracy' or 'error'")
@@ -335,61 +241,81 @@ def fit_downstream(
     extra_priors = {k: overrides.pop(k) for k in list(overrides)
                     if k.startswith(LINK_SITE_PREFIX) or k in ("kappa", "floor")}
     resolved = resolve_priors(law, likelihood, grouping, overrides)
-    spec = build_spec(law, likelihood, grouping, design.levels, resolved)
+    n_levels = {column: len(labels) for column, labels in design.levels.items()}
+    centered = centered_columns(parameterization, design.group_index, n_levels, len(law.params))
+    spec = build_spec(law, likelihood, grouping, design.levels, resolved, centered=centered)
     link_used = _with_priors(link, extra_priors)
+    floor_prior = extra_priors.get("floor", FLOOR_PRIOR)
+    kappa_prior = extra_priors.get("kappa", KAPPA_PRIOR)
     observed_loss = loss_input == "observed"
     row_loss = data[loss].to_numpy(dtype=float) if joint else y_metric * 0 + 1.0
     # Centre of the link's loss axis: the geometric mean loss (1 for the unit-free latent curve of "direct").
     loss_centre = float(np.exp(np.mean(np.log(row_loss)))) if joint else 1.0
-    model = _make_model(spec, link_used, joint=joint, observed_loss=observed_loss, estimate_floor=chance is None)
-    f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)
-    args = dict(
-        inputs={k: f32(v) for k, v in design.inputs.items()},
-        group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in design.group_index.items()},
-        centres={k: f32(v) for k, v in design.centres.items()},
-        run_of_row=jnp.asarray(run_codes, dtype=jnp.int32),
-        chance=f32(chance_values),
-        loss_centre=f32(loss_centre),
-        row_loss=f32(row_loss),
-        accuracy_sign=1.0 if kind == "accuracy" else -1.0,
+    structure = dict(joint=joint, observed_loss=observed_loss, estimate_floor=chance is None)
+    model = _make_model(spec, link_used, **structure, floor_prior=floor_prior, kappa_prior=kappa_prior)
+    extra = dict(
+        run_of_row=np.asarray(run_codes, dtype=np.int32),
+        chance=np.asarray(chance_values, dtype=np.float32),
+        loss_centre=np.float32(loss_centre),
+        row_loss=np.asarray(row_loss, dtype=np.float32),
+        metric=np.asarray(y_metric, dtype=np.float32),
+        accuracy_sign=np.float32(1.0 if kind == "accuracy" else -1.0),
     )
-    kernel = NUTS(model, target_accept_prob=target_accept_prob, dense_mass=True,
-                  init_strategy=init_to_median(num_samples=31))
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method=_chain_method(None, chains, None), progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(seed), **args, loss=f32(design.y) if joint else None, metric=f32(y_metric),
-             extra_fields=("diverging",))
-    samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()
-               if not k.endswith("_prior")}
-    diverging = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"])
+    n_runs = len(runs)
+    repeat = lambda values: np.repeat(np.asarray(values)[None], chains, axis=0)  # noqa: E731
+    batch = sampler.Batch(
+        rng=np.asarray(jax.random.split(jax.random.PRNGKey(seed), chains)),
+        inputs={k: repeat(v) for k, v in design.inputs.items()},
+        group_index={k: repeat(v) for k, v in design.group_index.items()},
+        centres={k: np.full(chains, v) for k, v in design.centres.items()},
+        y=repeat(design.y if joint else np.zeros(n_runs)),
+        mask=np.ones((chains, n_runs), dtype=bool),
+        extra={k: repeat(v) for k, v in extra.items()},
+    )
+    result = sampler.run(
+        spec, sampler.Settings(chains, draws, warmup, float(target_accept_prob), dense_mass=True), batch,
+        progress=progress, description=f"{law.name} + {link_used.name} ({chains} chains)", model=model,
+        model_key=_model_key(link_used, floor_prior=floor_prior, kappa_prior=kappa_prior, **structure),
+    )
+    samples = {k: v.reshape((chains, draws) + v.shape[2:]) for k, v in result.samples.items()}
+    diverging = result.diverging.reshape(chains, draws)
     meta = {
-        "law": law.name, "link": link.name, "approach": approach, "loss_input": loss_input,
+        "law": law.name, "link": link_used.name, "approach": approach, "loss_input": loss_input,
         "metric": metric, "loss": loss if joint else None, "metric_kind": kind,
         "chance": chance if isinstance(chance, (str, type(None))) else float(chance),
         "columns": design.columns, "grouping": {k: list(v) for k, v in spec.grouping},
         "levels": design.levels, "centres": design.centres, "loss_centre": loss_centre,
-        "estimate_floor": chance is None, "seed": seed,
+        "estimate_floor": chance is None, "seed": seed, "parameterization": parameterization,
+        "centered": list(spec.centered),
+        "timing": {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)},
     }
     result = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
                            diverging=diverging)
+    f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
+    args = dict(
+        inputs={k: f32(v) for k, v in design.inputs.items()},
+        group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in design.group_index.items()},
+        centres={k: f32(v) for k, v in design.centres.items()},
+        **{k: jnp.asarray(v) for k, v in extra.items() if k != "metric"},
+    )
     result._build_idata(args, y_metric)
     result.check_convergence()
     return result
 
 
 def _with_priors(link: Link, overrides: Mapping[str, dist.Distribution]) -> Link:
-    priors = dict(link.priors)
+    priors = {}
     for name, prior in overrides.items():
         if name in ("kappa", "floor"):
             continue
         short = name.removeprefix(LINK_SITE_PREFIX)
-        if short not in priors:
+        if short not in link.priors:
             raise ValueError(
                 f"priors={{{name!r}: ...}}: link {link.name!r} has parameters "
-                f"{[LINK_SITE_PREFIX + p for p in priors]}"
+                f"{[LINK_SITE_PREFIX + p for p in link.priors]} (and 'kappa', 'floor')"
             )
         priors[short] = prior
-    return Link(link.name, priors, link.function, link.formula, link.reference)
+    return link.with_priors(priors) if priors else link
 
 
 def _chance_values(data: pd.DataFrame, chance: float | str | None) -> np.ndarray:
@@ -462,7 +388,8 @@ class DownstreamFit:
         sites = {k: self.draws(k) for k in self.samples}
         _, _, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
         chains, n = self.samples["kappa"].shape[:2]
-        dims = {f"{p}_{c}_z": [c] for p, cols in self.spec.grouping for c in cols}
+        dims = {f"{p}_{c}{suffix}": [c] for p, cols in self.spec.grouping for c in cols
+                for suffix in ("_z", "_offset", "") if f"{p}_{c}{suffix}" in self.samples}
         self.idata = _arviz.to_inference_data(
             self.samples,
             log_likelihood=log_lik.reshape(chains, n, -1),

@@ -97,11 +97,12 @@ class ModelSpec:
             self.grouping,
             self.n_levels,
             self.centered,
-            tuple((name, _distribution_key(prior)) for name, prior in self.priors),
+            tuple((name, distribution_key(prior)) for name, prior in self.priors),
         )
 
 
-def _distribution_key(prior: dist.Distribution) -> tuple:
+def distribution_key(prior: dist.Distribution) -> tuple:
+    """A hashable key of a distribution (its type and parameter values), for compile caches."""
     leaves, treedef = jax.tree_util.tree_flatten(prior)
     return (type(prior).__name__, str(treedef), tuple(np.asarray(leaf).tobytes() for leaf in leaves))
 
@@ -321,53 +322,81 @@ def level_values(spec: ModelSpec, sites: Mapping[str, jnp.ndarray], centres) -> 
     return out
 
 
+def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
+    """Sample the law's sites inside a NumPyro model: population values (``p``, or ``p_c`` for
+    pivoted parameters), and for grouped parameters ``p_<column>_sd`` and the offsets
+    (``p_<column>_z``, non-centred, or ``p_<column>_offset`` with ``p_<column>_z`` deterministic,
+    centred; see :func:`centered_columns`).
+
+    Every model bayescale builds starts with this call; :func:`law_values` turns its result into
+    per-row parameter values.
+    """
+    sites: dict[str, jnp.ndarray] = {}
+    for parameter in spec.law.params:
+        prior = spec.prior_of[parameter.name]
+        if parameter.pivot is None:
+            sites[parameter.name] = numpyro.sample(parameter.name, prior)
+        elif parameter.prior_at == "centre":
+            sites[_site(parameter)] = numpyro.sample(_site(parameter), prior)
+        else:
+            flat = dist.ImproperUniform(constraints.positive, (), ())
+            sites[_site(parameter)] = numpyro.sample(_site(parameter), flat)
+        for column in spec.groups_of[parameter.name]:
+            sd_name, z_name = f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"
+            sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
+            with numpyro.plate(column, spec.levels_of[column]):
+                if column in spec.centered:
+                    offset = numpyro.sample(f"{parameter.name}_{column}_offset", dist.Normal(0.0, sites[sd_name]))
+                    sites[z_name] = numpyro.deterministic(z_name, offset / sites[sd_name])
+                else:
+                    sites[z_name] = numpyro.sample(z_name, dist.Normal(0.0, 1.0))
+    return sites
+
+
+def law_values(
+    spec: ModelSpec,
+    sites: Mapping[str, jnp.ndarray],
+    group_index: Mapping[str, jnp.ndarray],
+    centres: Mapping[str, jnp.ndarray],
+) -> dict[str, jnp.ndarray]:
+    """Inside a NumPyro model, after :func:`sample_law`: the law's parameter values per row.
+
+    Also records the natural value of each pivoted parameter (``p``) and of each grouped parameter
+    at each level (``p_<column>``) as deterministic sites, and adds the prior of pivoted parameters
+    whose prior is on the natural scale (``prior_at="natural"``).
+    """
+    per_row, population = parameter_values(spec, sites, group_index, centres)
+    for parameter in spec.law.params:
+        if parameter.pivot is None:
+            continue
+        numpyro.deterministic(parameter.name, population[parameter.name])
+        if parameter.prior_at == "natural":
+            # Prior on the natural coefficient P = P_c * exp(k c): log p_P(P) + log P - log P_c
+            # (the shear between log P_c and log P has unit Jacobian).
+            scale = _pivot_scale(spec, parameter, population, centres)
+            numpyro.factor(
+                f"{parameter.name}_prior", spec.prior_of[parameter.name].log_prob(population[parameter.name]) + scale
+            )
+    for name, value in level_values(spec, sites, centres).items():
+        numpyro.deterministic(name, value)
+    return per_row
+
+
 def make_model(spec: ModelSpec):
     """The NumPyro model function of ``spec``.
 
     The returned function has the signature ``model(inputs, group_index, centres, y=None)``:
     all data are arguments (not closed over), so one compiled sampler serves every dataset
-    of the same shape.
+    of the same shape. Models with further observed stages (:func:`bayescale.fit_downstream`)
+    are built from the same pieces: :func:`sample_law`, the noise sites, :func:`law_values`
+    and :func:`curve_location`.
     """
-    law, likelihood = spec.law, spec.likelihood
+    likelihood = spec.likelihood
 
     def model(inputs, group_index, centres, y=None):
-        sites: dict[str, jnp.ndarray] = {}
-        for parameter in law.params:
-            prior = spec.prior_of[parameter.name]
-            if parameter.pivot is None:
-                sites[parameter.name] = numpyro.sample(parameter.name, prior)
-            elif parameter.prior_at == "centre":
-                sites[_site(parameter)] = numpyro.sample(_site(parameter), prior)
-            else:
-                sites[_site(parameter)] = numpyro.sample(
-                    _site(parameter), dist.ImproperUniform(constraints.positive, (), ())
-                )
-            for column in spec.groups_of[parameter.name]:
-                sd_name, z_name = f"{parameter.name}_{column}_sd", f"{parameter.name}_{column}_z"
-                sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
-                with numpyro.plate(column, spec.levels_of[column]):
-                    if column in spec.centered:
-                        offset = numpyro.sample(f"{parameter.name}_{column}_offset", dist.Normal(0.0, sites[sd_name]))
-                        sites[z_name] = numpyro.deterministic(z_name, offset / sites[sd_name])
-                    else:
-                        sites[z_name] = numpyro.sample(z_name, dist.Normal(0.0, 1.0))
+        sites = sample_law(spec)
         noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in likelihood.noise_names}
-
-        per_row, population = parameter_values(spec, sites, group_index, centres)
-        for parameter in law.params:
-            if parameter.pivot is None:
-                continue
-            numpyro.deterministic(parameter.name, population[parameter.name])
-            if parameter.prior_at == "natural":
-                # Prior on the natural coefficient P = P_c * exp(k c): log p_P(P) + log P - log P_c
-                # (the shear between log P_c and log P has unit Jacobian).
-                scale = _pivot_scale(spec, parameter, population, centres)
-                numpyro.factor(
-                    f"{parameter.name}_prior", spec.prior_of[parameter.name].log_prob(population[parameter.name]) + scale
-                )
-        for name, value in level_values(spec, sites, centres).items():
-            numpyro.deterministic(name, value)
-
+        per_row = law_values(spec, sites, group_index, centres)
         location = curve_location(spec, inputs, per_row)
         n = next(iter(inputs.values())).shape[0]
         with numpyro.plate("obs", n):

@@ -1,4 +1,4 @@
-"""The NUTS driver behind :func:`bayescale.fit` and :func:`bayescale.fit_many`.
+"""The NUTS driver behind :func:`bayescale.fit`, :func:`bayescale.fit_many` and :func:`bayescale.fit_downstream`.
 
 One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
 finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not
@@ -27,7 +27,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -67,7 +68,8 @@ class Batch:
     """Arrays of ``B`` (curve, chain) pairs, rows padded to a common length ``L``.
 
     ``rng`` is ``(B, 2)``; ``inputs``, ``group_index``, ``y`` and ``mask`` hold ``(B, L)`` arrays;
-    ``centres`` holds ``(B,)`` arrays.
+    ``centres`` holds ``(B,)`` arrays. ``extra`` holds further keyword arguments of a custom model
+    (see :func:`run`), each an array with a leading axis of ``B`` kept in its own dtype.
     """
 
     rng: np.ndarray
@@ -76,6 +78,7 @@ class Batch:
     centres: dict[str, np.ndarray]
     y: np.ndarray
     mask: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -109,7 +112,7 @@ def masked_model(spec: ModelSpec):
     """``make_model(spec)`` with a row mask on the likelihood."""
     model = make_model(spec)
 
-    def masked(inputs, group_index, centres, y=None, mask=None):
+    def masked(inputs, group_index, centres, y=None, mask=None, **extra):
         with _MaskObservations(mask=mask):
             model(inputs, group_index, centres, y)
 
@@ -134,38 +137,39 @@ class _ProgressBar:
 
 
 def _runner(
-    spec: ModelSpec, settings: Settings, n_devices: int, per_device: int, batching: str, example: tuple, progress: bool
+    spec: ModelSpec, settings: Settings, n_devices: int, per_device: int, batching: str, example: tuple, progress: bool,
+    model: Callable | None = None,
 ):
     """The function running NUTS on a batch: ``pmap`` over devices of the ``per_device`` pairs of
     each device, batched by ``jax.vmap`` (``batching="vmap"``) or run one after another by
     ``jax.lax.map`` (``"map"``)."""
-    model = masked_model(spec)
+    model = masked_model(spec) if model is None else model
     init_strategy = init_to_median(num_samples=31)
     fallback = init_to_uniform(radius=2.0)
-    inputs0, group0, centres0, y0, mask0 = example
+    inputs0, group0, centres0, y0, mask0, extra0 = example
 
     def latent_shapes():
         return initialize_model(
             jax.random.PRNGKey(0), model, model_args=(inputs0, group0, centres0),
-            model_kwargs={"y": y0, "mask": mask0}, dynamic_args=True,
+            model_kwargs={"y": y0, "mask": mask0, **extra0}, dynamic_args=True,
         ).param_info.z
 
     # Shapes only, traced abstractly: an eager run would validate a random prior draw, which
     # may put the curve outside the likelihood's support for laws such as log_linear.
     prototype = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(latent_shapes))
 
-    def potential_fn_gen(inputs, group_index, centres, y, mask):
-        return partial(potential_energy, model, (inputs, group_index, centres), {"y": y, "mask": mask})
+    def potential_fn_gen(inputs, group_index, centres, y, mask, extra):
+        return partial(potential_energy, model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra})
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
     total = settings.warmup + settings.draws
 
-    def one_chain(rng_key, inputs, group_index, centres, y, mask):
-        args = (inputs, group_index, centres, y, mask)
+    def one_chain(rng_key, inputs, group_index, centres, y, mask, extra):
+        args = (inputs, group_index, centres, y, mask, extra)
         key_median, key_uniform, key_run = jax.random.split(rng_key, 3)
         initial = {
             "model_args": (inputs, group_index, centres),
-            "model_kwargs": {"y": y, "mask": mask},
+            "model_kwargs": {"y": y, "mask": mask, **extra},
             "prototype_params": prototype,
         }
         (z_median, _, _), valid = find_valid_initial_params(key_median, model, init_strategy=init_strategy, **initial)
@@ -198,7 +202,7 @@ def _runner(
         zs, diverging, num_steps = jax.tree_util.tree_map(lambda v: v[settings.warmup :], (zs, diverging, num_steps))
         constrained = jax.vmap(
             lambda z_: constrain_fn(
-                model, (inputs, group_index, centres), {"y": y, "mask": mask}, z_, return_deterministic=True
+                model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra}, z_, return_deterministic=True
             )
         )(zs)
         return constrained, diverging, num_steps
@@ -244,12 +248,18 @@ def devices_for(batch_size: int, device: str | None) -> int:
 
 
 def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None = None, parallel: bool = True,
-        batching: str = "vmap", progress: bool = False, description: str = "sampling") -> Result:
+        batching: str = "vmap", progress: bool = False, description: str = "sampling",
+        model: Callable | None = None, model_key: tuple = ()) -> Result:
     """Run NUTS on every (curve, chain) pair of ``batch``; compiled once per structure and shape.
 
     With ``parallel`` the pairs are spread over the devices of the default backend, else they
     run on one device. ``batching`` says how the pairs of one device run: ``"vmap"`` together in
     lock-step (a single pair is never vmapped), ``"map"`` one after another.
+
+    ``model`` replaces the model of ``spec`` (``make_model`` with a row mask) by another built on
+    the same law stage, called as ``model(inputs, group_index, centres, y=..., mask=..., **batch.extra)``
+    (:func:`bayescale.fit_downstream`'s loss-and-metric model). ``model_key`` must then name
+    everything that fixes its structure beyond ``spec``; it is part of the compile-cache key.
     """
     if batching not in ("vmap", "map"):
         raise ValueError(f"batching={batching!r} must be 'vmap' or 'map'")
@@ -269,9 +279,11 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         {k: shaped(v, jnp.float32) for k, v in batch.centres.items()},
         shaped(batch.y, jnp.float32),
         shaped(batch.mask, jnp.bool_),
+        {k: shaped(v, np.asarray(v).dtype) for k, v in batch.extra.items()},
     )
+    extra_shapes = tuple((k, np.shape(v), str(np.asarray(v).dtype)) for k, v in batch.extra.items())
     key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, batching, bool(progress),
-           str(jax.config.jax_default_device), device)
+           str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)
     compile_s = 0.0
     if key in _RUNNERS:
         compiled = _RUNNERS[key]
@@ -284,10 +296,11 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
             {k: jnp.asarray(v[0], jnp.float32) for k, v in batch.centres.items()},
             jnp.asarray(batch.y[0], jnp.float32),
             jnp.asarray(batch.mask[0]),
+            {k: jnp.asarray(np.asarray(v)[0]) for k, v in batch.extra.items()},
         )
         if len(_RUNNERS) >= _RUNNER_BUDGET:
             release_compiled()
-        compiled = _runner(spec, settings, n_devices, per_device, batching, example, progress)
+        compiled = _runner(spec, settings, n_devices, per_device, batching, example, progress, model)
         compiled = compiled.lower(*args).compile()
         compile_s = time.perf_counter() - start
         _RUNNERS[key] = compiled

@@ -128,3 +128,100 @@ def test_stored_log_likelihood_is_the_beta_density_of_every_draw(synthetic):
     expected = stats.beta.logpdf(df["accuracy"].to_numpy(), mean * kappa, (1 - mean) * kappa)
     stored = fit.idata.log_likelihood["y"].values.reshape(expected.shape)
     np.testing.assert_allclose(stored, expected, atol=0.05)
+
+
+# --- one builder, one sampler driver, one catalogue of links (issue 11) ----------------------------
+def test_fit_downstream_samples_through_sampler_run(monkeypatch):
+    from bayescale import sampler
+
+    calls = []
+    real_run = sampler.run
+
+    def spy(spec, settings, batch, **kwargs):
+        calls.append((spec, settings, batch, kwargs))
+        return real_run(spec, settings, batch, **kwargs)
+
+    monkeypatch.setattr(sampler, "run", spy)
+    df = pd.DataFrame({"x": np.geomspace(1e3, 1e6, 8), "accuracy": np.linspace(0.3, 0.6, 8)})
+    df["loss"] = 2.0 + 30.0 * df["x"] ** -0.3
+    fit = fit_downstream(df, law="power", link="error_from_loss", chance=0.25, chains=2, draws=20, warmup=20, seed=0)
+    assert len(calls) == 1
+    spec, settings, batch, kwargs = calls[0]
+    assert (settings.chains, settings.draws, settings.warmup) == (2, 20, 20) and settings.dense_mass
+    assert kwargs["model"] is not None and kwargs["model_key"][:2] == ("downstream", "error_from_loss")
+    assert batch.extra["metric"].shape == (2, len(df))
+    assert fit.samples["kappa"].shape == (2, 20) and fit.diverging.shape == (2, 20)
+
+
+def test_the_same_seed_gives_the_same_draws():
+    df = pd.DataFrame({"x": np.geomspace(1e3, 1e6, 8), "accuracy": np.linspace(0.3, 0.6, 8)})
+    df["loss"] = 2.0 + 30.0 * df["x"] ** -0.3
+    fits = [fit_downstream(df, law="power", link="sigmoid", chance=0.25, chains=2, draws=20, warmup=20, seed=3)
+            for _ in range(2)]
+    for name in ("E", "alpha", "link_k", "kappa"):
+        np.testing.assert_array_equal(fits[0].samples[name], fits[1].samples[name])
+    assert fits[1].meta["timing"]["compile_s"] == 0.0  # sampler.run's compile cache serves the repeat
+
+
+def test_centred_parameterisation_reaches_downstream_fits():
+    rng = np.random.default_rng(1)
+    x = np.tile(np.geomspace(1e3, 1e6, 6), 3)
+    group = np.repeat(["a", "b", "c"], 6)
+    loss = (np.repeat([1.9, 2.0, 2.1], 6) + 30.0 * x**-0.3) * np.exp(0.005 * rng.standard_normal(x.size))
+    df = pd.DataFrame({"x": x, "g": group, "loss": loss, "accuracy": np.clip(1.5 - 0.4 * loss, 0.05, 0.95)})
+    options = dict(law="power", link="error_from_loss", chance=0.25, hierarchy={"E": "g"}, chains=1, draws=30,
+                   warmup=30, seed=0)
+    centred = fit_downstream(df, parameterization="centered", **options)
+    plain = fit_downstream(df, parameterization="noncentered", **options)
+    assert centred.spec.centered == ("g",) and centred.meta["centered"] == ["g"]
+    assert "E_g_offset" in centred.samples and "E_g_offset" not in plain.samples
+    # the z offsets are recorded either way, so predictions work the same
+    assert centred.samples["E_g_z"].shape == plain.samples["E_g_z"].shape == (1, 30, 3)
+    assert "E_g" in centred.idata.posterior and centred.idata.posterior["E_g"].dims[-1] == "g"
+    assert np.isfinite(centred.predict(df.head(3))["median"]).all()
+    with pytest.raises(ValueError, match="parameterization="):
+        fit_downstream(df, parameterization="centred", **options)
+
+
+def test_one_definition_per_link():
+    from bayescale.laws.downstream_links import ALIASES, LINKS as CATALOGUE, get_link
+
+    import bayescale.downstream as downstream
+
+    assert downstream.LINKS is CATALOGUE
+    names = {name for name in CATALOGUE if name not in ALIASES}
+    assert names == {"sigmoid_from_loss", "error_from_loss", "passuntil_from_loss"}
+    for name in names:
+        link, law = CATALOGUE[name], bs.laws.get(name)
+        # the law of the same name is this link: its parameters, priors and sources, plus the chance floor
+        assert link.name == name and law.param_names == ("floor", *link.param_names)
+        assert all(law.param(p.name) is p for p in link.params)
+        assert law.reference == link.reference and "arXiv" in link.reference and all(p.source for p in link.params)
+        assert law.lower_is_better is (link.metric == "error")
+        params = {p.name: float(p.prior.mean) for p in link.params}
+        L = np.array([2.5, 3.0, 4.0])
+        acc = np.asarray(link.function(L, 0.25, 3.0, **params))
+        value = np.asarray(law.evaluate(L=L, floor=0.25, **params))
+        np.testing.assert_allclose(value, 1 - acc if link.metric == "error" else acc, rtol=1e-6)
+    # every alias is another name of the same object, not a second definition
+    assert all(CATALOGUE[alias] is CATALOGUE[target] for alias, target in ALIASES.items())
+    assert get_link("sigmoid") is get_link("sigmoid_from_loss")
+    # 'passuntil' is the law of model size N; as a link the old name warns and means passuntil_from_loss
+    assert bs.laws.get("passuntil").inputs == ("N",)
+    with pytest.warns(FutureWarning, match="passuntil_from_loss"):
+        assert get_link("passuntil") is CATALOGUE["passuntil_from_loss"]
+
+
+def test_link_priors_are_overridden_and_unknown_names_refused():
+    import numpyro.distributions as dist
+
+    from bayescale.downstream import _with_priors
+    from bayescale.laws.downstream_links import get_link
+
+    link = get_link("error_from_loss")
+    tight = _with_priors(link, {"link_gamma": dist.LogNormal(0.0, 0.1), "kappa": dist.LogNormal(5.0, 0.1)})
+    assert tight.priors["gamma"].scale == 0.1
+    assert {p.name: p.source for p in tight.params}["gamma"] == "user prior"
+    assert link.priors["gamma"].scale == 1.0  # the catalogue's definition is untouched
+    with pytest.raises(ValueError, match="link_gain_c"):
+        _with_priors(link, {"link_k": dist.LogNormal(0.0, 1.0)})

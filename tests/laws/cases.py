@@ -18,7 +18,7 @@ import pandas as pd
 import bayescale as bs
 from bayescale.data import annealing_areas
 
-BOUNDED = {"error_from_loss", "sigmoid_from_loss", "passuntil", "pass_at_k", "horizon"}
+BOUNDED = {"error_from_loss", "sigmoid_from_loss", "passuntil_from_loss", "passuntil", "pass_at_k", "horizon"}
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,18 @@ CASES: dict[str, Case] = {
     "data_filtering": Case(
         lambda: _grid(n=np.geomspace(1e5, 1e8, 12), P=np.array([1e5, 1e6, 1e7])), {"a": 2.0, "u": 0.1, "tau": 3.0}
     ),
-    "error_from_loss": Case(lambda: pd.DataFrame({"L": np.linspace(2.0, 5.0, 40)}), {"eps": 0.85, "k": 5.0, "gamma": 1.0}),
+    # The links' laws state their parameters at L_c = 3 nats (LAW_CENTRE_LOSS). Gadre's form with
+    # eps 0.85, k 5, gamma 1: floor = 1 - eps, gain_c = k exp(-gamma L_c).
+    "error_from_loss": Case(
+        lambda: pd.DataFrame({"L": np.linspace(2.0, 5.0, 40)}), {"floor": 0.15, "gain_c": 5.0 * np.exp(-3.0), "gamma": 1.0}
+    ),
+    # Midpoint 2.5 nats, width 0.2 nats, ceiling 80% of the way from chance to 1.
     "sigmoid_from_loss": Case(
         lambda: pd.DataFrame({"L": np.linspace(1.5, 4.0, 50)}),
-        {"floor": 0.25, "ceiling_frac": 0.8, "L_mid": 2.5, "width": 0.2},
+        {"floor": 0.25, "h": 0.8, "k": 5.0, "L0_shift": -0.5},
+    ),
+    "passuntil_from_loss": Case(
+        lambda: pd.DataFrame({"L": np.linspace(2.0, 5.0, 40)}), {"floor": 0.1, "q_c": 1.0, "gamma": 3.0}
     ),
     "passuntil": Case(lambda: pd.DataFrame({"N": np.geomspace(1e7, 1e11, 40)}), {"c": 500.0, "alpha": 0.3}),
     "bleu_log": Case(lambda: pd.DataFrame({"D": np.geomspace(1e9, 1e12, 40)}), {"D0": 1e6, "alpha": 3.0, "beta": 1.2}),

@@ -216,7 +216,8 @@ def test_error_from_loss_on_the_overtraining_runs(shared_data_dir):
     _report(f"error_from_loss: mean top-1 error over 46 tasks vs validation loss ({len(per_run)} runs, C4 + "
             "RedPajama + RefinedWeb)", link)
     assert _converged(link), link.diagnostics
-    assert per_run["error"].max() < _interval(link, "eps")[2] < 1
+    # The error approached at high loss, eps = 1 - floor, lies above every measured error.
+    assert 0 < _interval(link, "floor")[1] < 1 - per_run["error"].max()
 
 
 # --- NSL benchmark: Alabdulmohsin et al. 2022 ------------------------------------------------------
