@@ -94,6 +94,11 @@ class Result:
     num_steps: np.ndarray
     compile_s: float
     run_s: float
+    #: Per-draw NUTS statistics (numpyro's HMCState fields; adapt_state.step_size for step_size).
+    potential_energy: np.ndarray | None = None
+    energy: np.ndarray | None = None
+    accept_prob: np.ndarray | None = None
+    step_size: np.ndarray | None = None
 
 
 class _MaskObservations(Messenger):
@@ -195,17 +200,17 @@ def _runner(
                     lambda: jax.debug.callback(_ProgressBar.tick, i, ordered=False),
                     lambda: None,
                 )
-            return s, (s.z, s.diverging, s.num_steps)
+            return s, (s.z, s.diverging, s.num_steps, s.potential_energy, s.energy, s.accept_prob, s.adapt_state.step_size)
 
         # One scan over warm-up and draws: one copy of the NUTS kernel in the compiled program.
-        _, (zs, diverging, num_steps) = jax.lax.scan(step, state, jnp.arange(total))
-        zs, diverging, num_steps = jax.tree_util.tree_map(lambda v: v[settings.warmup :], (zs, diverging, num_steps))
+        _, (zs, *stats) = jax.lax.scan(step, state, jnp.arange(total))
+        zs, stats = jax.tree_util.tree_map(lambda v: v[settings.warmup :], (zs, stats))
         constrained = jax.vmap(
             lambda z_: constrain_fn(
                 model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra}, z_, return_deterministic=True
             )
         )(zs)
-        return constrained, diverging, num_steps
+        return constrained, *stats
 
     if batching == "vmap" and per_device > 1:
         # Lock-step: every NUTS tree of the batch runs until its longest member has finished
@@ -311,7 +316,9 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
 
         _ProgressBar.current = tqdm(total=settings.warmup + settings.draws, desc=description, unit="step", leave=True)
     try:
-        constrained, diverging, num_steps = jax.block_until_ready(compiled(*args))
+        constrained, diverging, num_steps, potential_energy, energy, accept_prob, step_size = jax.block_until_ready(
+            compiled(*args)
+        )
     finally:
         if progress and _ProgressBar.current is not None:
             bar = _ProgressBar.current
@@ -330,4 +337,8 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         num_steps=flat(num_steps),
         compile_s=compile_s,
         run_s=run_s,
+        potential_energy=flat(potential_energy),
+        energy=flat(energy),
+        accept_prob=flat(accept_prob),
+        step_size=flat(step_size),
     )
