@@ -218,13 +218,17 @@ def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.Data
     return _lfo_table(pointwise, warned, n)
 
 
-def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
-    """Refit ``fit``'s model on ``frame[train]``; log predictive density of each row of ``frame[scored]``."""
+def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None) -> tuple[object, bool]:
+    """Fit ``fit``'s model again on ``rows`` (the law's inputs under their own names, groups, ``y``).
+
+    The same law, grouping, likelihood, priors and sampler settings as ``fit``, with
+    ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
+    fit and whether it met the convergence rule (its warnings are recorded, not shown).
+    """
     import warnings
 
     from bayescale.inference import ConvergenceWarning
-    from bayescale.inference import fit as refit_fn
-    from bayescale.posterior import pointwise_log_likelihood
+    from bayescale.inference import fit as fit_fn
 
     settings = {k: v for k, v in fit.meta["settings"].items() if k in _REFIT_SETTINGS}
     settings.update({"progress": False, "priors": fit.priors})
@@ -232,8 +236,8 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
     hierarchy = {name: list(cols) for name, cols in fit.meta["grouping"].items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        refit = refit_fn(
-            frame.loc[train].reset_index(drop=True),
+        again = fit_fn(
+            rows.reset_index(drop=True),
             law=fit.law,
             y=fit.y,
             inputs={name: name for name in fit.law.inputs},
@@ -241,13 +245,21 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
             likelihood=fit.meta["likelihood"],
             **settings,
         )
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return again, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
+    """Refit ``fit``'s model on ``frame[train]``; log predictive density of each row of ``frame[scored]``."""
+    from bayescale.posterior import pointwise_log_likelihood
+
+    again, converged = refit(fit, frame.loc[train], refit_kwargs)
+    seed = int(again.meta["settings"].get("seed", 0))
     test = frame.loc[scored].reset_index(drop=True)
-    inputs, group_index, _ = refit._prediction_inputs(test)
-    sites = refit._sites_with_new_levels(group_index, settings.get("seed", 0))
+    inputs, group_index, _ = again._prediction_inputs(test)
+    sites = again._sites_with_new_levels(group_index, seed)
     _, log_lik = pointwise_log_likelihood(
-        refit.spec, sites, inputs, group_index, refit.meta["centres"], test[fit.y].to_numpy(dtype=float),
-        seed=int(settings.get("seed", 0)) + 2,
+        again.spec, sites, inputs, group_index, again.meta["centres"], test[fit.y].to_numpy(dtype=float),
+        seed=seed + 2,
     )
     n_draws = log_lik.shape[0]
     lpd = np.logaddexp.reduce(log_lik, axis=0) - np.log(n_draws)

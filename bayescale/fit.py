@@ -373,6 +373,18 @@ class Fit:
                     sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
         return sites
 
+    def calibrate(self, **options):
+        """Refit without the largest runs and measure how often the intervals cover them.
+
+        Returns a :class:`~bayescale.calibrate.Calibration` whose ``predict`` widens new-run
+        intervals to the nominal level (split-conformal); options as in
+        :func:`bayescale.calibrate.calibrate` (``holdout=0.2``, ``level=0.9``, ``law_error``,
+        ``refit_kwargs``, ``seed``).
+        """
+        from bayescale.calibrate import calibrate
+
+        return calibrate(self, **options)
+
     # --- plots and files -------------------------------------------------------------------
     def plot(self, x: str | None = None, *, ax=None, **kwargs):
         """Data, posterior median, and 50% and 90% bands on log axes; see :func:`bayescale.plots.plot_fit`."""

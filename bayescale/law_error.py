@@ -104,7 +104,9 @@ class LawError:
         shared = rng.standard_normal(n_draws)
         out = np.empty((n_draws, len(levels)))
         for i, level in enumerate(levels):
-            own = np.random.default_rng([seed, 0x1A3, int(level)]).standard_normal(n_draws)
+            # a stream of its own: [seed, tag, 1, level] (SeedSequence ignores trailing zeros, so
+            # [seed, tag, 0] would repeat the shared stream)
+            own = np.random.default_rng([seed, 0x1A3, 1, int(level)]).standard_normal(n_draws)
             z = np.sqrt(self.group_share) * shared + np.sqrt(1.0 - self.group_share) * own
             out[:, i] = self.mu[pick] + self.sd[pick] * z
         return out

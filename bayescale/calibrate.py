@@ -1,0 +1,200 @@
+"""A leave-future-out check on the user's own ladder, and split-conformal widening.
+
+:func:`calibrate` refits a fit without its largest runs, predicts them, and reports how often
+the intervals would have covered them: the coverage this fit's extrapolations may have. When
+asked (:meth:`Calibration.predict`), it widens the new-run intervals so that they would have
+reached the nominal level on those runs (split-conformal on the held-out runs' scores).
+
+A ladder has few runs at its top, so the check is coarse: with ``n`` held-out runs a coverage is
+known to about ``1/n``, and the conformal guarantee holds only when ``ceil((n + 1) level) <= n``
+(e.g. 19 runs for 90%); below that the largest score is used and :attr:`Calibration.guaranteed`
+is False.
+
+References
+----------
+Vovk, V., Gammerman, A., Shafer, G. (2005). Algorithmic Learning in a Random World. Springer.
+Bürkner, P.-C., Gabry, J., Vehtari, A. (2020). Approximate leave-future-out cross-validation
+for Bayesian time series models. J. Stat. Comput. Simul. 90(14), 2499-2523.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale.law_error import LawError, scale_inputs
+
+__all__ = ["Calibration", "calibrate"]
+
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+
+
+def _to_scale(fit, values: np.ndarray) -> np.ndarray:
+    """Values of ``y`` on the likelihood's scale (log, or logit for metrics in (0, 1))."""
+    values = np.asarray(values, dtype=float)
+    if fit.spec.likelihood.log_space:
+        return np.log(values)
+    values = np.clip(values, 1e-9, 1 - 1e-9)
+    return np.log(values) - np.log1p(-values)
+
+
+def _from_scale(fit, values: np.ndarray) -> np.ndarray:
+    if fit.spec.likelihood.log_space:
+        return np.exp(values)
+    return 1.0 / (1.0 + np.exp(-values))
+
+
+def scale_order(fit, frame: pd.DataFrame) -> np.ndarray:
+    """How far out each row is: the sum of ``log10`` of the law's scale inputs (signed by direction)."""
+    return sum(direction * np.log10(frame[name].to_numpy(float)) for name, direction in scale_inputs(fit.law).items())
+
+
+@dataclass
+class Calibration:
+    """The result of :func:`calibrate`.
+
+    Attributes
+    ----------
+    fit : Fit
+        The fit that was checked (its predictions are what :meth:`predict` widens).
+    runs : DataFrame
+        One row per held-out run: its inputs, ``y``, the refit's ``median``, ``pred_lower`` and
+        ``pred_upper`` at ``level``, ``inside``, the extrapolation ``distance`` (decades) and the
+        conformity ``score`` (distance from the median in units of the interval's half-width).
+    coverage : Series
+        Observed coverage of the refit's new-run intervals at 50/80/90/95%.
+    level : float
+        The level the widening is calibrated for.
+    factor : float
+        How much the new-run interval's half-widths (on the likelihood's scale) are multiplied by
+        in :meth:`predict`; at least 1.
+    guaranteed : bool
+        Whether enough runs were held out for the split-conformal guarantee at ``level``.
+    converged : bool
+        Whether the refit met the convergence rule.
+    """
+
+    fit: Any
+    runs: pd.DataFrame
+    coverage: pd.Series
+    level: float
+    factor: float
+    guaranteed: bool
+    converged: bool
+
+    def predict(self, data: pd.DataFrame, *, seed: int = 0, **options: Any) -> pd.DataFrame:
+        """:meth:`Fit.predict` at this calibration's level, new-run intervals widened by :attr:`factor`.
+
+        The curve columns (``median``, ``lower``, ``upper``) are unchanged; ``pred_lower`` and
+        ``pred_upper`` move away from the median by ``factor`` times their distance on the
+        likelihood's scale.
+        """
+        table = self.fit.predict(data, self.level, seed=seed, **options)
+        centre = _to_scale(self.fit, table["median"])
+        for column in ("pred_lower", "pred_upper"):
+            edge = _to_scale(self.fit, table[column])
+            table[column] = _from_scale(self.fit, centre + self.factor * (edge - centre))
+        return table
+
+    def summary(self) -> pd.DataFrame:
+        """Nominal against observed coverage on the held-out runs, with their count."""
+        return pd.DataFrame(
+            {"nominal": self.coverage.index, "observed": self.coverage.to_numpy(), "runs": len(self.runs)}
+        ).set_index("nominal")
+
+    def __repr__(self) -> str:
+        cover = ", ".join(f"{int(100 * k)}%: {v:.2f}" for k, v in self.coverage.items())
+        note = "" if self.guaranteed else " (too few runs for the conformal guarantee)"
+        return (
+            f"<bayescale.Calibration {len(self.runs)} held-out runs; coverage {cover}; "
+            f"widening x{self.factor:.2f} at {self.level:.0%}{note}>"
+        )
+
+
+def calibrate(
+    fit,
+    *,
+    holdout: float = 0.2,
+    level: float = 0.9,
+    law_error: bool | LawError = True,
+    refit_kwargs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Calibration:
+    """Refit without the largest runs, predict them, and measure the intervals' coverage.
+
+    Parameters
+    ----------
+    fit : Fit
+    holdout : float
+        Share of the runs held out, taken from the top of the ladder: the runs furthest out along
+        the law's scale inputs (sum of their ``log10``; see :func:`bayescale.law_error.scale_inputs`).
+        At least one run is held out and at least ``2 + number of law parameters`` are kept.
+    level : float
+        The interval checked and calibrated.
+    law_error : bool or LawError
+        Whether the refit's predictions carry the law error (as :meth:`Fit.predict` does by default).
+    refit_kwargs : mapping, optional
+        Settings of the refit (e.g. ``{"draws": 500}``); default the fit's own.
+    seed : int
+        Seed of the predictions.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    ValueError
+        When ``holdout`` or ``level`` is outside (0, 1), or the ladder is too short to hold out a run.
+    """
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout={holdout!r} must lie in (0, 1), e.g. 0.2 to hold out the top fifth of the runs")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
+    from bayescale.compare import refit
+
+    frame = fit.data.reset_index(drop=True)
+    order = np.argsort(scale_order(fit, frame), kind="stable")
+    n_keep_min = 2 + len(fit.law.params)
+    n_out = max(1, int(round(holdout * len(frame))))
+    if len(frame) - n_out < n_keep_min:
+        raise ValueError(
+            f"the fit has {len(frame)} runs; holding out {n_out} leaves fewer than {n_keep_min} to refit "
+            f"law {fit.law.name!r}. Use a smaller holdout= or a longer ladder"
+        )
+    train, held = frame.iloc[order[:-n_out]], frame.iloc[order[-n_out:]].reset_index(drop=True)
+    again, converged = refit(fit, train, refit_kwargs)
+    _, curve, predictive = again.posterior_draws(held, seed=seed, law_error=law_error)
+    y = _to_scale(fit, held[fit.y].to_numpy(float))
+    draws = _to_scale(fit, predictive)
+    median = np.median(draws, axis=0)
+    coverage = {}
+    for nominal in sorted({*LEVELS, level}):
+        lo, hi = np.quantile(draws, [(1 - nominal) / 2, (1 + nominal) / 2], axis=0)
+        coverage[nominal] = float(np.mean((y >= lo) & (y <= hi)))
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    half = np.where(y >= median, hi - median, median - lo)
+    score = np.abs(y - median) / np.maximum(half, 1e-12)
+    n = len(score)
+    rank = int(np.ceil((n + 1) * level))
+    guaranteed = rank <= n
+    q = np.sort(score)[min(rank, n) - 1]
+    runs = held[[*fit.law.inputs, *fit.levels, fit.y]].copy()
+    runs["median"] = _from_scale(fit, median)
+    runs["pred_lower"], runs["pred_upper"] = _from_scale(fit, lo), _from_scale(fit, hi)
+    runs["inside"] = (y >= lo) & (y <= hi)
+    runs["distance"] = again.extrapolation_distance(held)
+    runs["score"] = score
+    return Calibration(
+        fit=fit,
+        runs=runs,
+        coverage=pd.Series(coverage, name="coverage"),
+        level=level,
+        factor=float(max(1.0, q)),
+        guaranteed=guaranteed,
+        converged=converged,
+    )

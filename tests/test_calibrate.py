@@ -1,0 +1,54 @@
+"""The leave-future-out check of a fit's intervals, and split-conformal widening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+
+FAST = {"chains": 2, "draws": 300, "warmup": 300, "seed": 2, "progress": False}
+
+
+def drifting_curve(n: int = 24, seed: int = 0) -> pd.DataFrame:
+    """A floored power law whose exponent steepens beyond x = 1e8: the top of the ladder bends away."""
+    x = np.geomspace(1e6, 1e9, n)
+    alpha = 0.3 + 0.12 * np.clip(np.log10(x / 1e8), 0, None)
+    y = (1.0 + 30.0 * x**-alpha) * np.exp(0.002 * np.random.default_rng(seed).standard_normal(n))
+    return pd.DataFrame({"x": x, "loss": y})
+
+
+@pytest.fixture(scope="module")
+def drifting_fit():
+    return bs.fit(drifting_curve(), law="power", y="loss", **FAST)
+
+
+def test_a_drifting_ladder_is_caught_and_the_widened_intervals_cover_it(drifting_fit):
+    check = drifting_fit.calibrate(holdout=0.25, law_error=False)
+    assert len(check.runs) == 6
+    assert check.runs["distance"].iloc[-1] > 0  # the top runs lie beyond the refit's range
+    assert check.coverage[0.9] < 0.5  # the law without law error misses the bend
+    assert check.factor > 1.5 and not check.guaranteed  # 6 runs are too few for the guarantee at 90%
+    held = check.runs[["x", "loss"]]
+    widened = check.predict(held, law_error=False)
+    plain = drifting_fit.predict(held, 0.9, law_error=False)
+    assert (widened["pred_upper"] - widened["pred_lower"] > plain["pred_upper"] - plain["pred_lower"]).all()
+    pd.testing.assert_series_equal(widened["median"], plain["median"])
+    assert "held-out runs" in repr(check) and list(check.summary().index) == [0.5, 0.8, 0.9, 0.95]
+
+
+def test_a_ladder_that_follows_its_law_needs_no_widening():
+    x = np.geomspace(1e6, 1e9, 24)
+    y = (1.0 + 30.0 * x**-0.3) * np.exp(0.01 * np.random.default_rng(1).standard_normal(24))
+    fit = bs.fit(pd.DataFrame({"x": x, "loss": y}), law="power", y="loss", **FAST)
+    check = fit.calibrate(holdout=0.25, law_error=False)
+    assert check.coverage[0.9] >= 4 / 6
+    assert check.factor < 1.6
+
+
+def test_calibrate_refuses_bad_settings(drifting_fit):
+    with pytest.raises(ValueError, match=r"holdout=1.5 must lie in \(0, 1\)"):
+        drifting_fit.calibrate(holdout=1.5)
+    with pytest.raises(ValueError, match=r"holding out 22 leaves fewer than 5"):
+        drifting_fit.calibrate(holdout=0.9)
