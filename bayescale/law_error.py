@@ -1,29 +1,30 @@
 """Law error: how far real ladders wander from their law beyond the fitted runs.
 
 A posterior over a law's parameters says how well the *law* is pinned by the runs; it says
-nothing about whether the law itself still holds ten times further out. On public ladders
-it often does not: curves bend, and larger runs tend to beat the law fitted on smaller ones
-(DESIGN.md, issue 10). This module adds that uncertainty as a drift of the curve that is
-zero inside the fitted range and grows with the extrapolation distance ``d`` (decades of
-scale beyond the largest fitted run):
+nothing about whether the law itself still holds ten times further out. On public ladders it
+often does not: curves bend, and the runs beyond a ladder land off the law fitted to it by more
+than its parameter uncertainty and run-to-run noise allow (DESIGN.md, issue 10). This module adds
+that uncertainty as a drift of the curve that is zero inside the fitted range and grows with the
+extrapolation distance ``d`` (decades beyond the fitted runs, :func:`extrapolation_distance`):
 
 .. math::
 
-    \\eta_\\text{true}(x) = \\eta_\\text{law}(x) \\mp b\\, d(x), \\qquad b \\sim \\mathcal N(\\mu, s)
+    \eta_\text{true}(x) = \eta_\text{law}(x) \mp b\, d(x)^p, \qquad
+    b = \mu + s_\text{dataset} z + s_\text{ladder} t_\nu
 
-where :math:`\\eta` is the curve on the likelihood's scale (``log y`` for positive targets,
-``logit y`` for metrics in (0, 1)), the sign makes a positive ``b`` a gain in the direction
-of "better" (lower loss, higher accuracy), and ``b`` is one random slope per posterior draw:
-an exponent drift. The drift is shared by every row of a prediction (one fit is one ladder,
-whose continuation bends as a whole); with groups, each level's drift is the shared one plus
-its own part, partially pooled (``group_share`` of the variance is common).
+where :math:`\eta` is the curve on the likelihood's scale (``log y`` for positive targets,
+``logit y`` for metrics in (0, 1)), the sign makes a positive ``b`` a gain in the direction of
+"better" (lower loss, higher accuracy), :math:`z` is standard normal and :math:`t_\nu` a
+Student-t variate (most ladders stay close to their law, a few wander far). ``b`` is one random
+slope per posterior draw, shared by every row of a prediction: one fit is one ladder, whose
+continuation bends as a whole. Levels of a grouped fit are ladders of one dataset: they share
+the dataset part and each has its own ladder part.
 
-``mu`` and ``s`` are not guessed: they are learned by :func:`learn` from forward splits of
-the public ladders (fit the small runs, predict the largest), with a hierarchy over datasets,
-and the result is stored in ``models/law_error.json`` (rebuilt by
-``benchmarks/calibration.py --learn``). The stored file keeps posterior draws of ``mu`` and
-of the between-ladder sd, so the uncertainty of the learned prior itself is carried into
-predictions.
+None of ``mu``, ``s_dataset``, ``s_ladder``, ``nu``, ``p`` is guessed: :func:`learn` fits them
+hierarchically (ladders within datasets) to forward splits of the public ladders (fit the small
+runs, predict the largest), and the result, posterior draws included, is stored in
+``models/law_error.json`` (rebuilt by ``benchmarks/calibration.py --learn``), with one version
+learned without each dataset for honest evaluation (:func:`default` ``(without=...)``).
 
 References
 ----------
@@ -45,7 +46,7 @@ import pandas as pd
 
 from bayescale.laws.base import Law
 
-__all__ = ["LawError", "default", "extrapolation_distance", "learn", "resolve", "save", "scale_inputs", "shift"]
+__all__ = ["LawError", "default", "extrapolation_distance", "learn", "learned_from", "resolve", "save", "scale_inputs", "shift"]
 
 #: File name of the learned law error inside the zoo folder (``models/``).
 FILE_NAME = "law_error.json"
@@ -54,87 +55,102 @@ FILE_NAME = "law_error.json"
 DECREASING_INPUTS = frozenset({"L"})
 
 
+_FIELDS = ("mu", "sd_dataset", "sd_ladder", "nu", "power")
+
+
 @dataclass(frozen=True)
 class LawError:
-    """The distribution of the drift per decade of extrapolation.
+    """The distribution of the drift ``b`` (gain per decade**power) beyond the fitted runs.
+
+    Each field holds posterior draws (1-d arrays of one length, paired by position), so the
+    uncertainty of the learned values is carried into predictions.
 
     Parameters
     ----------
     mu : ndarray
-        Draws of the mean gain per decade (on the likelihood's scale; positive: larger runs do
-        better than the law predicts).
-    sd : ndarray
-        Draws of the sd of the gain per decade between ladders, paired with ``mu``.
-    group_share : float
-        Share of a level's drift variance common to all levels of a grouped fit (0: levels
-        drift independently, 1: all levels drift together).
+        Mean gain (on the likelihood's scale; positive: runs beyond the ladder do better than the law).
+    sd_dataset : ndarray
+        Sd of the gain between datasets (shared by the levels of a grouped fit).
+    sd_ladder : ndarray
+        Scale of the gain between ladders of one dataset (each level of a grouped fit has its own).
+    nu : ndarray
+        Degrees of freedom of the ladder part (``inf``: normal).
+    power : ndarray
+        How the drift grows with the distance ``d``: ``b d**power`` (1: a random slope, an
+        exponent drift; 0.5: a random walk).
     source : str
         Where the numbers come from (datasets and command).
     """
 
     mu: np.ndarray
-    sd: np.ndarray
-    group_share: float = 0.5
+    sd_dataset: np.ndarray
+    sd_ladder: np.ndarray
+    nu: np.ndarray
+    power: np.ndarray
     source: str = ""
 
     def __post_init__(self) -> None:
-        mu, sd = np.atleast_1d(np.asarray(self.mu, float)), np.atleast_1d(np.asarray(self.sd, float))
-        if mu.shape != sd.shape or mu.ndim != 1:
-            raise ValueError(f"LawError: mu and sd must be 1-d arrays of equal length, got {mu.shape} and {sd.shape}")
-        if np.any(sd < 0) or not np.all(np.isfinite(np.concatenate([mu, sd]))):
-            raise ValueError("LawError: sd must be >= 0 and every draw finite")
-        if not 0.0 <= self.group_share <= 1.0:
-            raise ValueError(f"LawError(group_share={self.group_share!r}) must lie in [0, 1]")
-        object.__setattr__(self, "mu", mu)
-        object.__setattr__(self, "sd", sd)
+        values = {name: np.atleast_1d(np.asarray(getattr(self, name), float)) for name in _FIELDS}
+        sizes = {v.shape for v in values.values()}
+        if len(sizes) != 1 or values["mu"].ndim != 1:
+            raise ValueError(f"LawError: {list(_FIELDS)} must be 1-d arrays of one length, got {sorted(sizes)}")
+        if (values["sd_dataset"] < 0).any() or (values["sd_ladder"] < 0).any() or (values["power"] <= 0).any():
+            raise ValueError("LawError: sd_dataset and sd_ladder must be >= 0 and power > 0")
+        if (values["nu"] <= 0).any() or np.isnan(np.concatenate(list(values.values()))).any():
+            raise ValueError("LawError: nu must be > 0 and no draw may be NaN")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
-    def fixed(cls, mu: float, sd: float, group_share: float = 0.5) -> LawError:
-        """A law error with known ``mu`` and ``sd`` (no uncertainty about them)."""
-        return cls(np.array([float(mu)]), np.array([float(sd)]), group_share, source="fixed by the user")
+    def fixed(
+        cls, mu: float = 0.0, sd: float = 0.0, *, sd_dataset: float = 0.0, nu: float = np.inf, power: float = 1.0
+    ) -> LawError:
+        """A law error with known values: gain per decade ``mu``, ladder sd ``sd`` (normal unless ``nu``)."""
+        arrays = [np.array([float(v)]) for v in (mu, sd_dataset, sd, nu, power)]
+        return cls(*arrays, source="fixed by the user")
 
     def slopes(self, n_draws: int, levels: np.ndarray, seed: int) -> np.ndarray:
-        """Draws of the gain per decade, ``(n_draws, len(levels))``: shared part plus each level's own.
+        """Draws of the gain, ``(n_draws, len(levels))``, and the power of each draw, ``(n_draws,)``.
 
         Each level's own part comes from a random stream seeded by ``(seed, level)``, so a level
         gets the same drift whichever other levels are predicted with it.
         """
         rng = np.random.default_rng([seed, 0x1A3])
         pick = rng.integers(0, self.mu.size, n_draws)
-        shared = rng.standard_normal(n_draws)
+        shared = self.mu[pick] + self.sd_dataset[pick] * rng.standard_normal(n_draws)
+        nu = self.nu[pick]
         out = np.empty((n_draws, len(levels)))
         for i, level in enumerate(levels):
             # a stream of its own: [seed, tag, 1, level] (SeedSequence ignores trailing zeros, so
             # [seed, tag, 0] would repeat the shared stream)
-            own = np.random.default_rng([seed, 0x1A3, 1, int(level)]).standard_normal(n_draws)
-            z = np.sqrt(self.group_share) * shared + np.sqrt(1.0 - self.group_share) * own
-            out[:, i] = self.mu[pick] + self.sd[pick] * z
-        return out
+            own = np.random.default_rng([seed, 0x1A3, 1, int(level)])
+            t = np.where(np.isinf(nu), own.standard_normal(n_draws), own.standard_t(np.where(np.isinf(nu), 1.0, nu)))
+            out[:, i] = shared + self.sd_ladder[pick] * t
+        return out, self.power[pick]
 
     def summary(self) -> dict[str, float]:
-        """Posterior mean of ``mu`` and ``sd`` and the sd of the predictive slope, per decade."""
-        predictive = np.sqrt(self.sd**2 + (self.mu - self.mu.mean()) ** 2).mean()
-        return {"mu": float(self.mu.mean()), "sd": float(self.sd.mean()), "predictive_sd": float(predictive)}
+        """Posterior medians of the five values."""
+        return {name: float(np.median(getattr(self, name))) for name in _FIELDS}
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready record (see :func:`from_record`)."""
-        return {
-            "mu": [round(float(v), 6) for v in self.mu],
-            "sd": [round(float(v), 6) for v in self.sd],
-            "group_share": self.group_share,
-            "source": self.source,
-        }
+        record: dict[str, Any] = {name: [round(float(v), 6) for v in getattr(self, name)] for name in _FIELDS}
+        record["nu"] = [None if np.isinf(v) else round(float(v), 6) for v in self.nu]
+        record["source"] = self.source
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LawError:
         """The inverse of :meth:`to_record`."""
-        return cls(np.asarray(record["mu"]), np.asarray(record["sd"]), float(record["group_share"]), record["source"])
+        nu = np.array([np.inf if v is None else v for v in record["nu"]], dtype=float)
+        return cls(*(np.asarray(record[name], float) if name != "nu" else nu for name in _FIELDS), record["source"])
 
     def __repr__(self) -> str:
         s = self.summary()
         return (
-            f"LawError(gain per decade {s['mu']:+.4f}, sd between ladders {s['sd']:.4f}, "
-            f"group_share {self.group_share}; {self.mu.size} draws)"
+            f"LawError(gain {s['mu']:+.4f} per decade^{s['power']:.2f}, sd between datasets "
+            f"{s['sd_dataset']:.4f}, between ladders {s['sd_ladder']:.4f} (t, nu {s['nu']:.1f}); "
+            f"{self.mu.size} draws)"
         )
 
 
@@ -144,28 +160,51 @@ def _zoo_file() -> Path:
     return zoo_dir() / FILE_NAME
 
 
-_DEFAULT: LawError | None = None
+_RECORD: dict | None = None
 
 
-def default() -> LawError:
-    """The law error learned from the public ladders (``models/law_error.json``).
-
-    Raises
-    ------
-    FileNotFoundError
-        When the file is missing (a broken install); pass ``law_error=False`` to predict without it.
-    """
-    global _DEFAULT
-    if _DEFAULT is None:
+def _record() -> dict:
+    global _RECORD
+    if _RECORD is None:
         path = _zoo_file()
         if not path.exists():
             raise FileNotFoundError(
                 f"the learned law error {str(path)!r} is missing; reinstall bayescale, rebuild it with "
                 "`python benchmarks/calibration.py --learn`, or predict with law_error=False"
             )
-        record = json.loads(path.read_text())
-        _DEFAULT = LawError.from_record(record["law_error"])
-    return _DEFAULT
+        _RECORD = json.loads(path.read_text())
+    return _RECORD
+
+
+def default(*, without: str | None = None) -> LawError:
+    """The law error learned from the public ladders (``models/law_error.json``).
+
+    Parameters
+    ----------
+    without : str, optional
+        A dataset the drift was learned without (leave-one-dataset-out), e.g. ``"loss_to_loss"``:
+        to judge the law error on a ladder of that dataset without having learned from it.
+        :func:`learned_from` lists the names.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is missing (a broken install); pass ``law_error=False`` to predict without it.
+    KeyError
+        For a ``without`` that is not one of the datasets.
+    """
+    record = _record()
+    if without is None:
+        return LawError.from_record(record["law_error"])
+    held_out = record.get("leave_one_out", {})
+    if without not in held_out:
+        raise KeyError(f"without={without!r}: the law error was learned from {sorted(held_out)}; name one of them")
+    return LawError.from_record(held_out[without])
+
+
+def learned_from() -> list[str]:
+    """The datasets the default law error was learned from."""
+    return list(_record().get("datasets", []))
 
 
 def resolve(law_error: bool | LawError | None) -> LawError | None:
@@ -205,19 +244,30 @@ def _scale_columns(law: Law, frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def extrapolation_distance(law: Law, fitted: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
-    """Decades of scale beyond the fitted runs, per row of ``new`` (0 inside the fitted range).
+    """Decades beyond the fitted runs, per row of ``new`` (0 inside the fitted range).
 
-    Summed over the law's scale inputs (:func:`scale_inputs`): for each, ``log10`` of the row's
-    value over the largest fitted value (the smallest for a decreasing input), when positive.
-    A run with 10x the parameters and 10x the tokens of the largest fitted one is 2 decades out.
+    The larger of two measures on the ``log10`` of the law's scale inputs (:func:`scale_inputs`),
+    each an outer bound of the fitted region:
+
+    * the box: for each input, how far the row lies beyond the largest fitted value (the smallest
+      for a decreasing input), summed over the inputs; a run with 10x the parameters and 10x the
+      tokens of the largest fitted ones is 2 decades out;
+    * the diagonal: how far the sum of the row's ``log10`` inputs lies beyond the largest sum of a
+      fitted run. For an isoFLOP sweep this is the compute beyond the largest budget, even where
+      the run's ``N`` and ``D`` each stay inside the box.
+
     Both frames hold the law's inputs under their own names.
     """
     old, rows = _scale_columns(law, fitted), _scale_columns(law, new)
-    distance = np.zeros(len(new))
+    box = np.zeros(len(new))
+    old_sum, new_sum = np.zeros(len(fitted)), np.zeros(len(new))
     for name, direction in scale_inputs(law).items():
         edge = old[name].max() if direction > 0 else old[name].min()
-        distance += np.maximum(0.0, direction * (np.log10(rows[name]) - np.log10(edge)))
-    return distance
+        box += np.maximum(0.0, direction * (np.log10(rows[name]) - np.log10(edge)))
+        old_sum += direction * np.log10(old[name])
+        new_sum += direction * np.log10(rows[name])
+    diagonal = np.maximum(0.0, new_sum - old_sum.max()) if len(fitted) else np.zeros(len(new))
+    return np.maximum(box, diagonal)
 
 
 def shift(
@@ -236,9 +286,10 @@ def shift(
     towards "better".
     """
     levels, index = np.unique(np.asarray(level_codes, dtype=np.int64), return_inverse=True)
-    gain = law_error.slopes(n_draws, levels, seed)[:, index.reshape(-1)]
+    gain, power = law_error.slopes(n_draws, levels, seed)
+    distance = np.asarray(distance, dtype=float)[None, :]
     sign = -1.0 if lower_is_better else 1.0
-    return sign * gain * np.asarray(distance, dtype=float)[None, :]
+    return sign * gain[:, index.reshape(-1)] * distance ** power[:, None]
 
 
 # --- learning it from ladders ----------------------------------------------------------------
@@ -248,12 +299,12 @@ LEARN_COLUMNS = ("dataset", "ladder", "distance", "residual", "spread")
 def learn(
     table: pd.DataFrame,
     *,
+    mean: bool = False,
     chains: int = 4,
     draws: int = 1000,
     seed: int = 0,
     kept: int = 400,
     source: str = "",
-    group_share: float = 0.5,
 ) -> LawError:
     """Learn the law error from forward splits of several ladders.
 
@@ -264,6 +315,8 @@ def learn(
         one fit), ``distance`` (decades beyond the fitted runs), ``residual`` (observed minus the
         fit's median on the likelihood's scale, signed so that positive is *better* than
         predicted) and ``spread`` (sd of the fit's own new-run prediction there, same scale).
+    mean : bool
+        Learn a mean gain ``mu``; False fixes it at 0 (a drift as likely up as down).
     chains, draws, seed : int
         NUTS settings of the small hierarchical model.
     kept : int
@@ -272,18 +325,18 @@ def learn(
     Returns
     -------
     LawError
-        Draws of the mean gain per decade and of the predictive sd of a new dataset's ladder.
 
     Notes
     -----
     The model, with ``j`` a held-out run of ladder ``l`` in dataset ``k``::
 
-        residual_j ~ Normal(b_l * distance_j, spread_j)
-        b_l ~ Normal(m_k, s_ladder),   m_k ~ Normal(mu, s_dataset)
-        mu ~ Normal(0, 0.05),   s_ladder, s_dataset ~ HalfNormal(0.05)
+        residual_j ~ Normal(b_l * distance_j ** power, spread_j)
+        b_l = m_k + s_ladder * t_l,   t_l ~ StudentT(nu),   m_k ~ Normal(mu, s_dataset)
+        mu ~ Normal(0, 0.05) (or 0),   s_dataset, s_ladder ~ HalfNormal(0.05)
+        nu ~ Gamma(2, 0.5),   power ~ Uniform(0.2, 1.5)
 
-    A ladder of a dataset never seen has ``b ~ Normal(mu, sqrt(s_dataset^2 + s_ladder^2))``: that
-    sd is what is stored.
+    A ladder of a dataset never seen draws ``m`` from ``Normal(mu, s_dataset)``: that is what
+    :meth:`LawError.slopes` does.
     """
     import jax
     import jax.numpy as jnp
@@ -296,21 +349,23 @@ def learn(
         raise ValueError(f"learn(table): columns {missing} are missing; it needs {list(LEARN_COLUMNS)}")
     if not (table["spread"] > 0).all():
         raise ValueError("learn(table): every 'spread' must be > 0")
-    datasets, d_code = np.unique(table["dataset"].astype(str), return_inverse=True)
+    datasets = np.unique(table["dataset"].astype(str))
     ladder_keys = table["dataset"].astype(str) + "\x1f" + table["ladder"].astype(str)
     ladders, l_code = np.unique(ladder_keys, return_inverse=True)
     ladder_dataset = np.array([np.flatnonzero(datasets == key.split("\x1f")[0])[0] for key in ladders])
 
     def model(distance, spread, residual=None):
-        mu = numpyro.sample("mu", dist.Normal(0.0, 0.05))
-        s_dataset = numpyro.sample("s_dataset", dist.HalfNormal(0.05))
-        s_ladder = numpyro.sample("s_ladder", dist.HalfNormal(0.05))
+        mu = numpyro.sample("mu", dist.Normal(0.0, 0.05)) if mean else 0.0
+        s_dataset = numpyro.sample("sd_dataset", dist.HalfNormal(0.05))
+        s_ladder = numpyro.sample("sd_ladder", dist.HalfNormal(0.05))
+        nu = numpyro.sample("nu", dist.Gamma(2.0, 0.5))
+        power = numpyro.sample("power", dist.Uniform(0.2, 1.5))
         with numpyro.plate("datasets", len(datasets)):
             m = mu + s_dataset * numpyro.sample("m_z", dist.Normal(0.0, 1.0))
         with numpyro.plate("ladders", len(ladders)):
-            b = m[ladder_dataset] + s_ladder * numpyro.sample("b_z", dist.Normal(0.0, 1.0))
+            b = m[ladder_dataset] + s_ladder * numpyro.sample("t", dist.StudentT(nu, 0.0, 1.0))
         with numpyro.plate("runs", len(distance)):
-            numpyro.sample("residual", dist.Normal(b[l_code] * distance, spread), obs=residual)
+            numpyro.sample("residual", dist.Normal(b[l_code] * distance**power, spread), obs=residual)
 
     mcmc = MCMC(
         NUTS(model, target_accept_prob=0.95),
@@ -326,17 +381,25 @@ def learn(
         jnp.asarray(table["spread"].to_numpy(float)),
         jnp.asarray(table["residual"].to_numpy(float)),
     )
-    samples = mcmc.get_samples()
-    mu = np.asarray(samples["mu"], float)
-    sd = np.sqrt(np.asarray(samples["s_dataset"], float) ** 2 + np.asarray(samples["s_ladder"], float) ** 2)
-    keep = np.linspace(0, mu.size - 1, min(kept, mu.size)).round().astype(int)
-    return LawError(mu[keep], sd[keep], group_share, source=source)
+    samples = {name: np.asarray(value, float) for name, value in mcmc.get_samples().items()}
+    n = samples["nu"].size
+    keep = np.linspace(0, n - 1, min(kept, n)).round().astype(int)
+    values = {name: samples.get(name, np.zeros(n))[keep] for name in _FIELDS}
+    return LawError(**values, source=source)
 
 
-def save(law_error: LawError, path: str | os.PathLike[str], **metadata: Any) -> Path:
-    """Write ``law_error`` (and ``metadata``) as the JSON file :func:`default` reads."""
+def save(
+    law_error: LawError,
+    path: str | os.PathLike[str],
+    *,
+    leave_one_out: Mapping[str, LawError] | None = None,
+    **metadata: Any,
+) -> Path:
+    """Write ``law_error`` (and the ones learned without each dataset, and ``metadata``) as the
+    JSON file :func:`default` reads."""
     path = Path(path)
-    record = {"format": 1, "law_error": law_error.to_record(), **metadata}
+    record = {"format": 1, "law_error": law_error.to_record(),
+              "leave_one_out": {k: v.to_record() for k, v in (leave_one_out or {}).items()}, **metadata}  # fmt: skip
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, path)

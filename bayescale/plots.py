@@ -108,6 +108,7 @@ def plot_fit(
     n_grid: int = 120,
     seed: int = 0,
     ylabel: str | None = None,
+    law_error=True,
 ) -> matplotlib.axes.Axes:
     """Draw the data, the posterior median curve and its 50% and 90% credible bands.
 
@@ -133,6 +134,9 @@ def plot_fit(
     ylabel : str, optional
         Label of the vertical axis, with its unit (e.g. ``"validation loss (nats/token)"``); default the
         name of the fitted column.
+    law_error : bool or LawError
+        Whether the bands beyond the data carry the law error (as :meth:`Fit.predict`); ``False``
+        shows parameter uncertainty alone.
 
     Returns
     -------
@@ -161,7 +165,7 @@ def plot_fit(
         frame = path.copy()
         if group is not None:
             frame[group] = level
-        _, curve, _ = fit.posterior_draws(frame, seed=seed)
+        _, curve, _ = fit.posterior_draws(frame, seed=seed, law_error=law_error)
         for band, alpha in zip(BAND_LEVELS, (0.35, 0.18)):
             tail = (1 - band) / 2
             lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)

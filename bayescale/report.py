@@ -132,6 +132,7 @@ def write_report(
     crossover=None,
     compute_optimal: pd.DataFrame | Sequence[float] | None = None,
     extrapolate: float = 10.0,
+    calibration=None,
     notes: str | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``fit``.
@@ -157,6 +158,9 @@ def write_report(
         (laws of N and D): table and N*(C), D*(C) plot.
     extrapolate : float
         The band plot runs to this multiple of the largest ``x`` in the data.
+    calibration : Calibration or True, optional
+        A :meth:`Fit.calibrate` result, or True to run it (a refit without the top fifth of the
+        runs): how often the intervals would have covered the largest runs.
     notes : str, optional
         Free text placed under the title (escaped).
 
@@ -195,8 +199,19 @@ def write_report(
         prediction = fit.predict(rows, level=level)
         sections.append(
             f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
-            "of the curve (parameter uncertainty); <code>pred_lower</code>/<code>pred_upper</code>: a new single run "
-            "(plus run-to-run noise).</p>" + _table(prediction)
+            "of the curve (parameter uncertainty, plus the law error beyond the fitted runs); "
+            "<code>pred_lower</code>/<code>pred_upper</code>: a new single run (plus run-to-run noise).</p>"
+            + _table(prediction)
+        )
+
+    if calibration is not None:
+        check = fit.calibrate() if calibration is True else calibration
+        note = "" if check.guaranteed else " Too few runs were held out for the conformal guarantee at this level."
+        sections.append(
+            f"<h2>Leave-future-out check</h2><p class='note'>Refit without the {len(check.runs)} largest runs, "
+            f"then predicted them. Intervals that would widen to the nominal {check.level:.0%}: "
+            f"x{check.factor:.2f} (<code>calibration.predict</code>).{note}</p>"
+            + _table(check.summary(), index=True) + _table(check.runs)
         )
 
     if comparison is not None:

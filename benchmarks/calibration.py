@@ -371,12 +371,15 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--learn", action="store_true", help="learn the law error from all datasets; write models/law_error.json")
     parser.add_argument("--png", default=None, help="write the reliability diagram here")
     parser.add_argument("--points", default=None, help="write the per-run table to this CSV")
+    parser.add_argument("--residuals", default=None, help="write the residual table (input of law_error.learn) to this CSV")
     args = parser.parse_args(argv)
     sampler = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": 0}
     start = time.perf_counter()
 
     ladders = [fit_ladder(s, **sampler) for name in (args.datasets or list(SPLITS)) for s in SPLITS[name]()]
     table = residual_table(ladders)
+    if args.residuals:
+        table.to_csv(args.residuals, index=False)
     learned = add_law_error(ladders, table, seed=0, learn_draws=1000)
     pts = points(ladders)
     if args.points:
@@ -386,10 +389,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     print(f"Calibration at held-out largest scales ({len(ladders)} ladders; NUTS {args.chains} chains x {args.draws} "
           f"draws, {args.warmup} warm-up; bayescale {bs.__version__}; law error learned leave-one-dataset-out)")  # fmt: skip
     print(summary_markdown(real))
-    print("\nLaw error learned without each dataset (gain per decade, sd per decade):")
+    print("\nLaw error learned without each dataset (posterior medians):")
     for dataset, value in learned.items():
-        s = value.summary()
-        print(f"  {dataset}: mu {s['mu']:+.4f}, sd {s['sd']:.4f}")
+        print(f"  without {dataset}: {value!r}")
 
     if args.synthetic:
         synth = [fit_ladder(s, **sampler) for s in synthetic_splits(args.synthetic, seed=1)]
@@ -404,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     if args.learn:
         final = law_error.learn(table, seed=0, source=(
             "benchmarks/calibration.py --learn: forward splits of " + ", ".join(sorted(table["dataset"].unique()))))
-        path = law_error.save(final, ROOT / "models" / law_error.FILE_NAME, datasets=sorted(table["dataset"].unique()),
+        path = law_error.save(final, ROOT / "models" / law_error.FILE_NAME, leave_one_out=learned,
+                              datasets=sorted(table["dataset"].unique()),
                               ladders=int(table["ladder"].nunique()), runs=len(table), bayescale=bs.__version__,
                               sampler=sampler)  # fmt: skip
         print(f"\nlearned on all datasets: {final!r}; written to {path}")

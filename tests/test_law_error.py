@@ -17,6 +17,15 @@ def test_distance_is_zero_inside_and_counts_decades_per_input():
     assert law_error.extrapolation_distance(law, fitted, new) == pytest.approx([0.0, 1.0, 2.0])
 
 
+def test_an_isoflop_sweep_is_measured_along_compute():
+    law = bs.laws.get("chinchilla")
+    # two budgets, each a sweep from small N / many tokens to large N / few tokens
+    N = np.array([1e7, 1e8, 1e9, 1e8, 1e9, 1e10])
+    fitted = pd.DataFrame({"N": N, "D": np.array([1e17, 1e17, 1e17, 1e18, 1e18, 1e18]) / N})
+    middle = pd.DataFrame({"N": [1e9], "D": [1e10]})  # inside the box, at 10x the largest budget
+    assert law_error.extrapolation_distance(law, fitted, middle) == pytest.approx([1.0])
+
+
 def test_a_loss_input_extrapolates_downwards():
     law = bs.laws.get("error_from_loss")
     assert law_error.scale_inputs(law) == {"L": -1}
@@ -49,11 +58,11 @@ def test_a_positive_gain_lowers_a_loss_and_group_levels_share_part_of_it(hierarc
     far = three_datasets.groupby("dataset").head(1).assign(params=1e11, tokens=2e12)
     gain = 0.02
     off = hierarchical_fit.predict(far, seed=0, law_error=False)
-    on = hierarchical_fit.predict(far, seed=0, law_error=bs.LawError.fixed(gain, 1e-6))
+    on = hierarchical_fit.predict(far, seed=0, law_error=bs.LawError.fixed(gain, 0.0))
     d = hierarchical_fit.extrapolation_distance(far)
     assert np.log(on["median"] / off["median"]).to_numpy() == pytest.approx(-gain * d, abs=2e-3)
-    # levels drift partly together: correlation of their shifts = group_share
-    shifts = law_error.shift(bs.LawError.fixed(0.0, 0.1, group_share=0.5), np.ones(3), np.arange(3), 4000,
+    # levels are ladders of one dataset: they share its part of the drift (here half the variance)
+    shifts = law_error.shift(bs.LawError.fixed(0.0, 0.1, sd_dataset=0.1), np.ones(3), np.arange(3), 4000,
                              lower_is_better=True, seed=0)  # fmt: skip
     corr = np.corrcoef(shifts.T)[np.triu_indices(3, 1)]
     assert corr == pytest.approx(0.5, abs=0.06)
@@ -77,10 +86,12 @@ def test_learn_recovers_a_known_drift():
             for d in (0.3, 0.7, 1.0):
                 rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
                              "residual": b * d + 0.002 * rng.standard_normal(), "spread": 0.002})  # fmt: skip
-    learned = law_error.learn(pd.DataFrame(rows), chains=2, draws=500, seed=0)
+    learned = law_error.learn(pd.DataFrame(rows), mean=True, chains=2, draws=500, seed=0)
     summary = learned.summary()
     assert summary["mu"] == pytest.approx(mu, abs=0.012)
-    assert 0.01 < summary["sd"] < 0.04
+    assert 0.01 < summary["sd_ladder"] < 0.04
+    assert summary["power"] == pytest.approx(1.0, abs=0.25)
+    assert not law_error.learn(pd.DataFrame(rows), chains=1, draws=200, seed=0).mu.any()  # mean=False: mu is 0
     with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
         law_error.learn(pd.DataFrame(rows).drop(columns="spread"))
 
@@ -99,5 +110,5 @@ def test_the_packaged_default_is_learned_and_finite(tmp_path):
 def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
     with pytest.raises(TypeError, match=r"law_error='yes' must be True"):
         ladder_fit.predict(ladder.head(2), law_error="yes")
-    with pytest.raises(ValueError, match=r"group_share=2"):
-        bs.LawError.fixed(0.0, 0.1, group_share=2)
+    with pytest.raises(ValueError, match=r"sd_dataset and sd_ladder must be >= 0"):
+        bs.LawError.fixed(0.0, -0.1)

@@ -45,3 +45,10 @@ def test_parse_at():
     with pytest.raises(ValueError, match="name=value"):
         parse_at("N7e9")
     assert parse_at(None) is None
+
+
+def test_report_has_the_leave_future_out_check(fit, tmp_path):
+    check = fit.calibrate(refit_kwargs={"draws": 150, "warmup": 150})
+    text = write_report(fit, tmp_path / "report.html", calibration=check).read_text()
+    assert "<h2>Leave-future-out check</h2>" in text
+    assert f"Refit without the {len(check.runs)} largest runs" in text and f"x{check.factor:.2f}" in text
