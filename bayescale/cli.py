@@ -87,7 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = pd.DataFrame([_floats(point, "--at") for point in args.at])
     else:
         raise SystemExit("error: give the inputs with --at N=7e9,D=2e12 (repeatable) or --csv points.csv")
-    table = fit.predict(rows, level=args.level)
+    table = fit.predict(rows, level=args.level, law_error=not args.no_law_error)
     if args.out:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", action="append", help="inputs of one point, e.g. N=7e9,D=2e12 (repeatable)")
     p.add_argument("--csv", help="CSV of points instead of --at")
     p.add_argument("--level", type=float, default=0.9)
+    p.add_argument("--no-law-error", action="store_true",
+                   help="the law's curve alone: no drift from the law beyond the fitted runs (narrower, less honest)")
     p.add_argument("--out", help="write the table to this CSV")
     p.set_defaults(run=cmd_predict)
 

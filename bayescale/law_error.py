@@ -1,4 +1,4 @@
-"""Law error: how far real ladders wander from their law beyond the fitted runs.
+r"""Law error: how far real ladders wander from their law beyond the fitted runs.
 
 A posterior over a law's parameters says how well the *law* is pinned by the runs; it says
 nothing about whether the law itself still holds ten times further out. On public ladders it
@@ -161,6 +161,7 @@ def _zoo_file() -> Path:
 
 
 _RECORD: dict | None = None
+_PARSED: dict[str | None, LawError] = {}
 
 
 def _record() -> dict:
@@ -193,13 +194,13 @@ def default(*, without: str | None = None) -> LawError:
     KeyError
         For a ``without`` that is not one of the datasets.
     """
-    record = _record()
-    if without is None:
-        return LawError.from_record(record["law_error"])
-    held_out = record.get("leave_one_out", {})
-    if without not in held_out:
-        raise KeyError(f"without={without!r}: the law error was learned from {sorted(held_out)}; name one of them")
-    return LawError.from_record(held_out[without])
+    if without not in _PARSED:
+        record = _record()
+        held_out = record.get("leave_one_out", {})
+        if without is not None and without not in held_out:
+            raise KeyError(f"without={without!r}: the law error was learned from {sorted(held_out)}; name one of them")
+        _PARSED[without] = LawError.from_record(record["law_error"] if without is None else held_out[without])
+    return _PARSED[without]
 
 
 def learned_from() -> list[str]:

@@ -62,8 +62,12 @@ from bayescale.inference import (
     _device,
     sample_stats,
 )
+from bayescale.law_error import LawError, extrapolation_distance
+from bayescale.law_error import resolve as resolve_law_error
+from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
+from bayescale.posterior import shifted_location
 from bayescale.sampler import Settings
 
 logger = logging.getLogger("bayescale")
@@ -475,7 +479,9 @@ class ManyFits:
         return bad
 
     # --- prediction ------------------------------------------------------------------------
-    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> pd.DataFrame:
         """Posterior predictions, each row with its own key's curve.
 
         Parameters
@@ -486,14 +492,17 @@ class ManyFits:
         level : float
             Probability mass of the central intervals.
         seed : int
-            Seed of the observation-noise draws.
+            Seed of the observation-noise and law-error draws.
+        law_error : bool or LawError
+            As in :meth:`bayescale.Fit.predict`: each key is a ladder of its own, with its own
+            fitted range and its own drift beyond it (keys share the dataset part of the drift).
 
         Returns
         -------
         DataFrame
             The key and input columns, then ``median``, ``mean``, ``lower``, ``upper`` (the curve:
-            parameter uncertainty only) and ``pred_lower``, ``pred_upper`` (a new run: curve plus
-            run-to-run noise), as in :meth:`bayescale.Fit.predict`.
+            parameter uncertainty, plus the law error beyond each key's runs) and ``pred_lower``,
+            ``pred_upper`` (a new run: curve plus run-to-run noise), as in :meth:`bayescale.Fit.predict`.
         """
         from bayescale.data import input_values, resolve_columns
 
@@ -540,6 +549,9 @@ class ManyFits:
             else self.law.evaluate(**inputs, **law_params)
         )
         location = jnp.broadcast_to(location, next(iter(params.values())).shape)
+        shift = self._law_error_shift(law_error, index, input_values(self.law, data, columns), location.shape[1], seed)
+        if shift is not None:
+            location = jnp.asarray(shifted_location(self.spec, np.asarray(location, np.float64), shift.T), jnp.float32)
         new_run = self.spec.likelihood.distribution(location, noise).sample(jax.random.PRNGKey(seed))
         curve = np.asarray(jnp.exp(location) if self.spec.likelihood.log_space else location, dtype=np.float64)
         new_run = np.asarray(new_run, dtype=np.float64)
@@ -553,6 +565,22 @@ class ManyFits:
         out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
         out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
         return out
+
+    def _law_error_shift(self, law_error, index: np.ndarray, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int):
+        """Law-error draws ``(n_draws, rows)``: each row measured against its own key's fitted runs."""
+        chosen = resolve_law_error(law_error)
+        if chosen is None:
+            return None
+        curves = self._curves
+        fitted_inputs = curves.design.inputs
+        distance = np.zeros(len(index))
+        for key_index in np.unique(index):
+            mine = index == key_index
+            fitted = pd.DataFrame({k: v[curves.codes == key_index] for k, v in fitted_inputs.items()})
+            distance[mine] = extrapolation_distance(self.law, fitted, pd.DataFrame({k: v[mine] for k, v in inputs.items()}))
+        if not distance.any():
+            return None
+        return law_error_shift(chosen, distance, index, n_draws, lower_is_better=self.law.lower_is_better, seed=seed)
 
     # --- files -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -243,5 +243,5 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
     ax.set_ylabel("observed coverage")
     if title:
         ax.set_title(title, fontsize=FONT["title"])
-    style_axes(ax, legend_loc="upper left")
+    style_axes(ax, legend_loc="lower right")
     return ax

@@ -93,12 +93,14 @@ def curve_and_predictive(
     curve_fn, _ = _functions(spec)
     location = np.asarray(curve_fn(*_draw_args(sites, inputs, group_index, centres)), dtype=np.float64)
     if shift is not None:
-        location = _shifted(spec, location, shift)
+        location = shifted_location(spec, location, shift)
     curve = np.exp(location) if spec.likelihood.log_space else location
     return curve, _new_observations(spec, sites, location, seed)
 
 
-def _shifted(spec: ModelSpec, location: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def shifted_location(spec: ModelSpec, location: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The curve on the likelihood's scale moved by ``shift`` (on ``log y``, or on ``logit y`` for
+    metrics in (0, 1), whose location is ``y`` itself)."""
     if spec.likelihood.log_space:
         return location + shift
     mu = np.clip(location, 1e-9, 1 - 1e-9)

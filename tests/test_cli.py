@@ -92,3 +92,12 @@ def test_report_writes_a_page_with_embedded_figures(saved_fits, tmp_path, capsys
 def test_zoo_list(capsys):
     assert main(["zoo", "list"]) == 0
     assert "chinchilla/chinchilla" in capsys.readouterr().out
+
+
+def test_predict_without_the_law_error_is_narrower_far_out(saved_fits, tmp_path):
+    far = ["--at", "N=7e10,D=2e12"]
+    assert main(["predict", str(saved_fits / "chinchilla.nc"), *far, "--out", str(tmp_path / "with.csv")]) == 0
+    assert main(["predict", str(saved_fits / "chinchilla.nc"), *far, "--no-law-error", "--out", str(tmp_path / "law.csv")]) == 0
+    width = {name: (t["pred_upper"] - t["pred_lower"]).iloc[0]
+             for name in ("with", "law") for t in [pd.read_csv(tmp_path / f"{name}.csv")]}  # fmt: skip
+    assert width["law"] < width["with"]

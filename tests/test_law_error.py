@@ -112,3 +112,23 @@ def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
         ladder_fit.predict(ladder.head(2), law_error="yes")
     with pytest.raises(ValueError, match=r"sd_dataset and sd_ladder must be >= 0"):
         bs.LawError.fixed(0.0, -0.1)
+
+
+def test_the_default_covers_ladders_whose_continuation_bends_away():
+    """Six ladders of y = E + A x^-alpha whose exponent drifts beyond the fitted decade (by +-3% of
+    log y at one decade out): the law alone misses most big runs, the learned law error covers them."""
+    x = np.geomspace(1e6, 1e8, 16)
+    far = pd.DataFrame({"x": [1e9]})
+    rng = np.random.default_rng(5)
+    inside = {"law only": 0, "default": 0}
+    for i in range(6):
+        drift = 0.03 * (1 if i % 2 else -1)
+        y = (1.0 + 30.0 * x**-0.3) * np.exp(0.003 * rng.standard_normal(x.size))
+        truth = (1.0 + 30.0 * 1e9**-0.3) * np.exp(-drift)
+        fit = bs.fit(pd.DataFrame({"x": x, "loss": y}), law="power", y="loss", chains=2, draws=300, warmup=300,
+                     seed=i, progress=False)  # fmt: skip
+        for name, error in (("law only", False), ("default", True)):
+            p = fit.predict(far, level=0.9, law_error=error).iloc[0]
+            inside[name] += int(p["pred_lower"] <= truth <= p["pred_upper"])
+    assert inside["law only"] <= 2
+    assert inside["default"] >= 5

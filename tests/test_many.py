@@ -99,6 +99,16 @@ def test_predict_uses_each_keys_curve(many):
         many.predict(pd.DataFrame({"steps": [1e4]}))
 
 
+def test_predict_adds_each_keys_law_error_beyond_its_own_runs(many):
+    # 1e7 is the last fitted step of every key; 1e8 is one decade beyond
+    new = pd.DataFrame({"task": ["a", "b", "a"], "steps": [1e5, 1e8, 1e8]})
+    plain = many.predict(new, law_error=False)
+    drifting = many.predict(new, law_error=bs.LawError.fixed(0.0, 0.05))
+    width = lambda t: np.log(t["pred_upper"] / t["pred_lower"]).to_numpy()  # noqa: E731
+    assert width(drifting)[0] == pytest.approx(width(plain)[0], rel=1e-6)  # inside the runs: unchanged
+    assert (width(drifting)[1:] > width(plain)[1:] + 0.1).all()  # 2 x 1.645 x 0.05 wider one decade out
+
+
 def test_same_seed_same_draws_and_no_recompile(many):
     with _quiet():
         again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **SAMPLER)

@@ -1,4 +1,5 @@
-"""Execute the decision notebooks (downstream, crossover, compute-optimal, law comparison) on real data.
+"""Execute the decision notebooks (downstream, crossover, compute-optimal, law comparison, honest
+extrapolation) on real data.
 
 Each notebook ends with an assert cell on its real-data figures (with tolerances), so a notebook whose
 conclusion changes fails here. Marked slow: ``.ci/run`` runs them under ``CI=true`` after the fast suite.
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ["downstream.ipynb", "crossover.ipynb", "compute_optimal.ipynb", "law_comparison.ipynb"]
+NAMES = ["downstream.ipynb", "crossover.ipynb", "compute_optimal.ipynb", "law_comparison.ipynb",
+         "honest_extrapolation.ipynb"]
 
 
 @pytest.mark.slow
