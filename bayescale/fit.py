@@ -18,7 +18,7 @@ from bayescale import _arviz, io
 from bayescale.data import group_codes, input_values, resolve_columns
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
-from bayescale.law_error import LawError, extrapolation_distance
+from bayescale.law_error import LawError, extrapolation_distance, ladder_id
 from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get
@@ -339,7 +339,8 @@ class Fit:
         codes = np.zeros(len(distance), dtype=np.int64)
         for column, labels in self.levels.items():  # one level per combination of group labels
             codes = codes * (len(labels) + len(distance)) + group_index[column]
-        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed)
+        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed,
+                               ladder=ladder_id(self.meta.get("data_hash", "")))  # fmt: skip
 
     def _prediction_inputs(self, data: pd.DataFrame):
         if not isinstance(data, pd.DataFrame):

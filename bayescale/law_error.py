@@ -109,11 +109,14 @@ class LawError:
         arrays = [np.array([float(v)]) for v in (mu, sd_dataset, sd, nu, power)]
         return cls(*arrays, source="fixed by the user")
 
-    def slopes(self, n_draws: int, levels: np.ndarray, seed: int) -> np.ndarray:
+    def slopes(self, n_draws: int, levels: np.ndarray, seed: int, ladder: int = 0) -> np.ndarray:
         """Draws of the gain, ``(n_draws, len(levels))``, and the power of each draw, ``(n_draws,)``.
 
-        Each level's own part comes from a random stream seeded by ``(seed, level)``, so a level
-        gets the same drift whichever other levels are predicted with it.
+        The dataset part comes from a stream seeded by ``seed`` alone: fits predicted with one
+        seed share it, as ladders of one dataset do (two recipes compared on one benchmark). Each
+        level's own part comes from a stream seeded by ``(seed, ladder, level)``, with ``ladder``
+        identifying the fit, so a level gets the same drift whichever other levels are predicted
+        with it, and two fits get independent ones.
         """
         rng = np.random.default_rng([seed, 0x1A3])
         pick = rng.integers(0, self.mu.size, n_draws)
@@ -121,9 +124,9 @@ class LawError:
         nu = self.nu[pick]
         out = np.empty((n_draws, len(levels)))
         for i, level in enumerate(levels):
-            # a stream of its own: [seed, tag, 1, level] (SeedSequence ignores trailing zeros, so
-            # [seed, tag, 0] would repeat the shared stream)
-            own = np.random.default_rng([seed, 0x1A3, 1, int(level)])
+            # a stream of its own: [seed, tag, 1, ladder, level] (SeedSequence ignores trailing
+            # zeros, so [seed, tag, 0] would repeat the shared stream)
+            own = np.random.default_rng([seed, 0x1A3, 1, int(ladder), int(level)])
             t = np.where(np.isinf(nu), own.standard_normal(n_draws), own.standard_t(np.where(np.isinf(nu), 1.0, nu)))
             out[:, i] = shared + self.sd_ladder[pick] * t
         return out, self.power[pick]
@@ -203,6 +206,13 @@ def default(*, without: str | None = None) -> LawError:
     return _PARSED[without]
 
 
+def ladder_id(text: str) -> int:
+    """A stable 32-bit number for a fit's data hash (the ``ladder`` of :func:`shift`)."""
+    import zlib
+
+    return zlib.crc32(text.encode())
+
+
 def learned_from() -> list[str]:
     """The datasets the default law error was learned from."""
     return list(_record().get("datasets", []))
@@ -279,15 +289,16 @@ def shift(
     *,
     lower_is_better: bool,
     seed: int,
+    ladder: int = 0,
 ) -> np.ndarray:
     """Draws of the curve's shift on the likelihood's scale, ``(n_draws, rows)``.
 
     ``level_codes`` gives each row's group level (non-negative integers, stable across calls;
-    all 0 for an ungrouped fit); rows of a level share its drift. Positive gains move the curve
-    towards "better".
+    all 0 for an ungrouped fit); rows of a level share its drift. ``ladder`` identifies the fit
+    (see :meth:`LawError.slopes`). Positive gains move the curve towards "better".
     """
     levels, index = np.unique(np.asarray(level_codes, dtype=np.int64), return_inverse=True)
-    gain, power = law_error.slopes(n_draws, levels, seed)
+    gain, power = law_error.slopes(n_draws, levels, seed, ladder)
     distance = np.asarray(distance, dtype=float)[None, :]
     sign = -1.0 if lower_is_better else 1.0
     return sign * gain[:, index.reshape(-1)] * distance ** power[:, None]

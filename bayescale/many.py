@@ -67,7 +67,7 @@ from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
-from bayescale.posterior import shifted_location
+from bayescale.posterior import prediction_table, shifted_location
 from bayescale.sampler import Settings
 
 logger = logging.getLogger("bayescale")
@@ -556,27 +556,23 @@ class ManyFits:
         curve = np.asarray(jnp.exp(location) if self.spec.likelihood.log_space else location, dtype=np.float64)
         new_run = np.asarray(new_run, dtype=np.float64)
         kept = list(dict.fromkeys([*self.by, *[c for c in columns.values() if c in data.columns]]))
-        out = data[kept].copy()
-        tail = (1 - level) / 2
-        out["median"] = np.median(curve, axis=1)
-        out["mean"] = curve.mean(axis=1)
-        out["lower"], out["upper"] = np.quantile(curve, [tail, 1 - tail], axis=1)
-        pred_lower, pred_upper = np.quantile(new_run, [tail, 1 - tail], axis=1)
-        out["pred_lower"] = np.minimum(pred_lower, out["lower"].to_numpy())
-        out["pred_upper"] = np.maximum(pred_upper, out["upper"].to_numpy())
-        return out
+        return prediction_table(data[kept], curve.T, new_run.T, level)
 
     def _law_error_shift(self, law_error, index: np.ndarray, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int):
         """Law-error draws ``(n_draws, rows)``: each row measured against its own key's fitted runs."""
         chosen = resolve_law_error(law_error)
         if chosen is None:
             return None
-        curves = self._curves
-        fitted_inputs = curves.design.inputs
+        if self._joint_fit is not None:  # pooling="partial": the keys are the joint fit's levels
+            joint = self._joint_fit
+            fitted_inputs = {name: joint.data[name].to_numpy(float) for name in self.law.inputs}
+            codes = joint.idata.constant_data[f"{self.by[0]}_index"].values
+        else:
+            fitted_inputs, codes = self._curves.design.inputs, self._curves.codes
         distance = np.zeros(len(index))
         for key_index in np.unique(index):
             mine = index == key_index
-            fitted = pd.DataFrame({k: v[curves.codes == key_index] for k, v in fitted_inputs.items()})
+            fitted = pd.DataFrame({k: v[codes == key_index] for k, v in fitted_inputs.items()})
             distance[mine] = extrapolation_distance(self.law, fitted, pd.DataFrame({k: v[mine] for k, v in inputs.items()}))
         if not distance.any():
             return None

@@ -243,5 +243,7 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
     ax.set_ylabel("observed coverage")
     if title:
         ax.set_title(title, fontsize=FONT["title"])
-    style_axes(ax, legend_loc="lower right")
+    style_axes(ax, legend=False)
+    # below the axes: the lines of miscalibrated methods fill every corner of the square
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, handlelength=1.8, **LEGEND)
     return ax

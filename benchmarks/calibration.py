@@ -364,6 +364,17 @@ def coverage_table(pts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def draw(pts: pd.DataFrame, png: str) -> None:
+    """Write the reliability diagram of the per-run table ``pts``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    title = f"held-out largest runs, mean over {pts['dataset'].nunique()} datasets"
+    ax = bs.plot_calibration(coverage_table(pts), title=title)
+    ax.figure.savefig(png, dpi=200, bbox_inches="tight")
+    print(f"reliability diagram: {png}")
+
+
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="*", default=None, help=f"subset of {list(SPLITS)}")
@@ -375,7 +386,15 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--png", default=None, help="write the reliability diagram here")
     parser.add_argument("--points", default=None, help="write the per-run table to this CSV")
     parser.add_argument("--residuals", default=None, help="write the residual table (input of law_error.learn) to this CSV")
+    parser.add_argument("--from-points", default=None,
+                        help="redraw the table and the diagram from a per-run CSV written by --points (no fitting)")
     args = parser.parse_args(argv)
+    if args.from_points:
+        pts = pd.read_csv(args.from_points)
+        print(summary_markdown(summary(pts)))
+        if args.png:
+            draw(pts, args.png)
+        return summary(pts)
     sampler = {"chains": args.chains, "draws": args.draws, "warmup": args.warmup, "seed": 0}
     start = time.perf_counter()
 
@@ -415,12 +434,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                               sampler=sampler)  # fmt: skip
         print(f"\nlearned on all datasets: {final!r}; written to {path}")
     if args.png:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        ax = bs.plot_calibration(coverage_table(pts), title="held-out largest runs, mean over 7 datasets")
-        ax.figure.savefig(args.png, dpi=200, bbox_inches="tight")
-        print(f"reliability diagram: {args.png}")
+        draw(pts, args.png)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     return real
 

@@ -24,6 +24,8 @@ NAMES = [
     "openclip",
     "clip_mammut_segmentation",
     "porian_isoflops",
+    "loss_to_loss",
+    "openeurollm",
 ]
 
 # Row counts seen in the pinned files (the NSL CSVs have no trailing newline, so
@@ -39,6 +41,8 @@ EXPECTED_ROWS = {
     "openclip": 1312,
     "clip_mammut_segmentation": 1431,
     "porian_isoflops": 1745,
+    "loss_to_loss": 535,
+    "openeurollm": 909,
 }
 
 # Canonical columns that must be present, positive and finite in every row.
@@ -53,6 +57,8 @@ POSITIVE_FINITE = {
     "openclip": ["N", "D", "C"],
     "clip_mammut_segmentation": ["N", "D", "C", "miou"],
     "porian_isoflops": ["N", "D", "C", "loss"],
+    "loss_to_loss": ["N", "D", "C", "loss"],
+    "openeurollm": ["N", "D", "C", "loss", "lr", "batch_size"],
 }
 
 CSV = b"N,loss\n1e6,3.5\n1e7,3.1\n"
@@ -247,6 +253,15 @@ def test_every_dataset_loads_tidy(name: str, shared_data_dir: Path) -> None:
     assert df.attrs["licence"] == entry.licence
     assert all(url.startswith("https://raw.githubusercontent.com/") for url in df.attrs["source"])
     assert len(df.attrs["source"]) == len(entry.files)
+
+
+def test_loss_to_loss_has_one_big_run_per_sweep(shared_data_dir: Path) -> None:
+    df = datasets.load("loss_to_loss")
+    big = df[df["split"] == "extrapolation"]
+    assert sorted(big["dataset"]) == sorted(df["dataset"].unique()) and len(big) == 6
+    assert (big["C"] == 1e21).all() and df.loc[df["split"] == "sweep", "C"].max() == 4.84e19
+    # Brandfonbrener et al.'s measured C4 loss of the fineweb-edu 3.3B run (their opt_params_data.csv)
+    assert big.set_index("dataset").loc["fineweb-edu-100b", "loss"] == pytest.approx(2.649, abs=5e-4)
 
 
 def test_chinchilla_values(shared_data_dir: Path) -> None:

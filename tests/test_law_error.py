@@ -132,3 +132,12 @@ def test_the_default_covers_ladders_whose_continuation_bends_away():
             inside[name] += int(p["pred_lower"] <= truth <= p["pred_upper"])
     assert inside["law only"] <= 2
     assert inside["default"] >= 5
+
+
+def test_two_fits_share_the_dataset_part_of_their_drift_only():
+    error = bs.LawError.fixed(0.0, 0.1, sd_dataset=0.1)
+    a, b = (law_error.shift(error, np.ones(1), np.zeros(1), 4000, lower_is_better=True, seed=3, ladder=k)
+            for k in (11, 12))  # fmt: skip
+    assert np.corrcoef(a[:, 0], b[:, 0])[0, 1] == pytest.approx(0.5, abs=0.06)
+    again = law_error.shift(error, np.ones(1), np.zeros(1), 4000, lower_is_better=True, seed=3, ladder=11)
+    np.testing.assert_array_equal(a, again)

@@ -36,8 +36,8 @@ def test_recovery(name):
     frame = simulate(name, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bs.fit(frame, law=name, y="y", likelihood=case.likelihood(name), chains=2, draws=300, warmup=300,
-                     seed=1, progress=False)
+        fit = bs.fit(frame, law=name, y="y", likelihood=case.likelihood(name), chains=2, draws=case.draws,
+                     warmup=case.draws, seed=1, progress=False)
     checked = case.check or tuple(case.truth)
     misses = []
     for param in checked:
