@@ -227,7 +227,7 @@ def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
     """
     import warnings
 
-    from bayescale.inference import ConvergenceWarning
+    from bayescale.diagnostics import ConvergenceWarning
     from bayescale.inference import fit as fit_fn
 
     settings = {k: v for k, v in fit.meta["settings"].items() if k in _REFIT_SETTINGS}

@@ -49,6 +49,7 @@ import pandas as pd
 
 from bayescale import _arviz, sampler
 from bayescale.data import group_codes, input_values, prepare_design, resolve_columns
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
@@ -61,7 +62,6 @@ from bayescale.hierarchy import (
     resolve_priors,
     sample_law,
 )
-from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import Beta, get_likelihood

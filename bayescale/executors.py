@@ -15,7 +15,7 @@ Moritz, P. et al. (2018). Ray: A Distributed Framework for Emerging AI Applicati
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 logger = logging.getLogger("bayescale")
 
@@ -31,11 +31,17 @@ def _ray():
     return ray
 
 
-def run_chunks_ray(spec, settings, chunks: Sequence, n_devices: int, device: str | None, *, address: str | None = None):
-    """Run :func:`bayescale.many.run_chunk` on every chunk as a Ray task; results in chunk order.
+def run_chunks_ray(
+    run: Callable, spec, settings, chunks: Sequence, n_devices: int, device: str | None, *, address: str | None = None
+):
+    """Run ``run(spec, settings, chunk, n_devices, device)`` on every chunk as a Ray task; results in chunk order.
 
     Parameters
     ----------
+    run : callable
+        The function each task runs, :func:`bayescale.curves.run_chunk` for :func:`bayescale.fit_many`
+        (passed in, so that this module imports nothing of the package and the caller's module is
+        not imported back). It must be a module-level function, so that Ray can ship it.
     spec, settings, chunks, n_devices, device
         As prepared by :func:`bayescale.fit_many`.
     address : str, optional
@@ -47,9 +53,7 @@ def run_chunks_ray(spec, settings, chunks: Sequence, n_devices: int, device: str
     if not ray.is_initialized():
         logger.info("fit_many: starting Ray (address=%r)", address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    from bayescale.many import run_chunk
-
-    remote = ray.remote(num_cpus=1)(run_chunk)
+    remote = ray.remote(num_cpus=1)(run)
     spec_ref = ray.put(spec)
     futures = [remote.remote(spec_ref, settings, chunk, n_devices, device) for chunk in chunks]
     return ray.get(futures)

@@ -16,8 +16,8 @@ import pandas as pd
 
 from bayescale import _arviz, io
 from bayescale.data import group_codes, input_values, resolve_columns
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
-from bayescale.inference import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.law_error import LawError, extrapolation_distance, ladder_id
 from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift

@@ -25,6 +25,7 @@ import pandas as pd
 from bayescale import _arviz, io, sampler
 from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning  # noqa: F401  (re-exported)
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
@@ -40,13 +41,6 @@ logger = logging.getLogger("bayescale")
 
 #: Version of the layout of saved fits (defined in :mod:`bayescale.io`; kept here for old imports).
 SAVE_FORMAT = io.SAVE_FORMAT
-
-RHAT_LIMIT = 1.01
-ESS_LIMIT = 400
-
-
-class ConvergenceWarning(UserWarning):
-    """NUTS finished but its diagnostics say the draws may not be trustworthy."""
 
 
 def fit(

@@ -108,7 +108,7 @@ def _data_section(fit) -> str:
 
 def _diagnostics_section(fit) -> str:
     d = fit.diagnostics
-    from bayescale.inference import ESS_LIMIT, RHAT_LIMIT
+    from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT
 
     ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
     status = '<span class="ok">converged</span>' if ok else '<span class="bad">check diagnostics</span>'

@@ -172,3 +172,20 @@ def test_fit_many_on_gpu():
 def test_gpu_request_without_gpu_says_how_to_fix():
     with pytest.raises(RuntimeError, match=r"bayescale\[gpu\]"):
         fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, device="gpu", **SAMPLER)
+
+
+def test_ray_executor_runs_the_function_it_is_given(monkeypatch):
+    # executors imports nothing of bayescale: fit_many hands it run_chunk (a stand-in Ray here).
+    import sys
+    import types
+
+    from bayescale import executors
+
+    ray = types.ModuleType("ray")
+    ray.is_initialized = lambda: True
+    ray.put = lambda value: value
+    ray.get = lambda futures: list(futures)
+    ray.remote = lambda **options: (lambda f: types.SimpleNamespace(remote=f))
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    run = lambda spec, settings, chunk, n_devices, device: (spec, chunk, n_devices, device)  # noqa: E731
+    assert executors.run_chunks_ray(run, "spec", None, [1, 2], 1, "cpu") == [("spec", 1, 1, "cpu"), ("spec", 2, 1, "cpu")]

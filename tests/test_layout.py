@@ -1,0 +1,116 @@
+"""Package layout: every module imports on its own, and module-level imports form no circle.
+
+The graph has an edge ``a -> b`` when module ``a`` of ``bayescale`` says ``from bayescale.b import
+...``, ``from bayescale import b`` or ``import bayescale.b`` at module level (statements at the top
+of the file, not inside a function: a lazy import inside a function does not run at import time
+and does not count). ``from bayescale import name`` of a name that is not a module is an edge to
+the package itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bayescale"
+
+#: Circles known today, each as the sorted list of its modules; empty: the module-level graph has
+#: none. Add one here only with the reason it cannot be broken, so that any new circle fails.
+KNOWN_CYCLES: list[list[str]] = []
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _package_of(module: str, path: Path) -> str:
+    return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the ``bayescale`` modules it imports at module level."""
+    modules = _modules()
+    graph = {}
+    for module, path in modules.items():
+        targets = set()
+        for node in ast.parse(path.read_text(), filename=str(path)).body:
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative import: resolve against this module's package
+                    package = _package_of(module, path).split(".")
+                    package = package[: len(package) - (node.level - 1)]
+                    base = ".".join(package + ([base] if base else []))
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    targets.add(sub if sub in modules else base)
+        graph[module] = {t for t in targets if t in modules and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_every_module_imports(module):
+    importlib.import_module(module)
+
+
+def test_module_level_imports_have_no_circle():
+    found = cycles(import_graph())
+    new = [c for c in found if c not in KNOWN_CYCLES]
+    assert not new, f"import circle(s) among bayescale modules: {new}; import lazily or move the shared code down"
+
+
+def test_cycle_finder_sees_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_many_and_executors_do_not_import_each_other():
+    graph = import_graph()
+    assert "bayescale.many" not in graph["bayescale.executors"]
+    source = (PACKAGE / "executors.py").read_text()
+    assert "bayescale.many" not in [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)]
