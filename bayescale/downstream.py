@@ -682,9 +682,10 @@ class DownstreamFit:
         out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
         return out
 
-    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9):
+    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9,
+             law_error: bool | LawError = True):
         """Metric against loss (``x="loss"``) or an input, data and posterior band; returns the Axes."""
-        return plot_downstream(self, x=x, ax=ax, data=data, level=level)
+        return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error)
 
 
 _SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors", "sample_names", "run_codes", "data")
@@ -759,12 +760,13 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
 
 
 def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None,
-                    level: float = 0.9, n_grid: int = 100):
+                    level: float = 0.9, n_grid: int = 100, law_error: bool | LawError = True):
     """Observed metric against loss or an input, with the posterior median and band of the link.
 
     With ``x="loss"`` the band is the link alone over a loss grid at the median chance floor;
     with ``x`` an input (or ``"C"``) it is the full joint prediction along the data's path.
-    ``data`` adds held-out rows (drawn as open markers).
+    ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
+    :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
     """
     import matplotlib.pyplot as plt
 
@@ -802,7 +804,7 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         frame = path_inputs(_PathProxy(fit), _input_name(fit, x), grid)
         if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
             frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
-        _, curve, _ = fit.posterior_draws(frame)
+        _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
         xs_train = train[x] if x in train else 6 * train["N"] * train["D"]
         xs_data = None if data is None else (data[x] if x in data else 6 * data["N"] * data["D"])
         ax.set_xscale("log")
