@@ -39,6 +39,7 @@ import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +48,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale import _arviz, sampler
+from bayescale import _arviz, io, sampler
 from bayescale.data import group_codes, input_values, prepare_design, resolve_columns
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import (
@@ -62,6 +63,9 @@ from bayescale.hierarchy import (
     resolve_priors,
     sample_law,
 )
+from bayescale.law_error import LawError, extrapolation_distance, ladder_id
+from bayescale.law_error import resolve as resolve_law_error
+from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import Beta, get_likelihood
@@ -287,10 +291,13 @@ def fit_downstream(
         "levels": design.levels, "centres": design.centres, "loss_centre": loss_centre,
         "estimate_floor": chance is None, "seed": seed, "parameterization": parameterization,
         "centered": list(spec.centered),
+        "data_hash": _data_hash(design.inputs, y_metric),
         "timing": {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)},
     }
+    all_priors = {**dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link_used.priors.items()},
+                  "kappa": kappa_prior, **({"floor": floor_prior} if chance is None else {})}
     result = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
-                           diverging=diverging)
+                           diverging=diverging, priors=all_priors)
     f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
     args = dict(
         inputs={k: f32(v) for k, v in design.inputs.items()},
@@ -316,6 +323,18 @@ def _with_priors(link: Link, overrides: Mapping[str, dist.Distribution]) -> Link
             )
         priors[short] = prior
     return link.with_priors(priors) if priors else link
+
+
+def _data_hash(inputs: Mapping[str, np.ndarray], metric: np.ndarray) -> str:
+    """A fingerprint of the runs' inputs and the metric (identifies the ladder for the law error)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(inputs):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(inputs[name], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(metric, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def _chance_values(data: pd.DataFrame, chance: float | str | None) -> np.ndarray:
@@ -349,7 +368,7 @@ class DownstreamFit:
     meta : dict
     """
 
-    def __init__(self, samples, *, spec, link, meta, data, run_codes, diverging) -> None:
+    def __init__(self, samples, *, spec, link, meta, data, run_codes, diverging, priors=None) -> None:
         self.samples = samples
         self.spec = spec
         self.link = link
@@ -357,6 +376,8 @@ class DownstreamFit:
         self.data = data
         self.run_codes = run_codes
         self.diverging = diverging
+        self.priors: dict[str, dist.Distribution] = dict(priors) if priors is not None else {
+            **dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link.priors.items()}}
         self.idata = None
 
     @property
@@ -402,21 +423,28 @@ class DownstreamFit:
             attrs={"bayescale_downstream": json.dumps(self.meta)},
         )
 
-    def _evaluate(self, sites, args, y=None, seed: int = 0):
+    def _evaluate(self, sites, args, y=None, seed: int = 0, shift: np.ndarray | None = None):
         """Loss curve per run, metric curve, predictive draws and log-likelihood per row.
 
         Curves and log-likelihood are compiled (the Beta density is
         :class:`bayescale.likelihoods.Beta`'s); the new-observation draws come from NumPy, as for
-        :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`).
+        :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`). ``shift``
+        (``(draws, runs)``, on the loss likelihood's scale) moves the loss law's curve before the
+        link: the law error beyond the fitted runs.
         """
         spec, link = self.spec, self.link
         estimate_floor = self.meta["estimate_floor"]
         observed = self.meta["loss_input"] == "observed" and y is not None
         names = list(link.priors)
 
-        def one(s):
+        def one(s, moved):
             per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
             location = curve_location(spec, args["inputs"], per_row)
+            if spec.likelihood.log_space:
+                location = location + moved
+            else:  # a curve in (0, 1) moves on the logit scale, as bayescale.posterior.shifted_location
+                mu = jnp.clip(location, 1e-9, 1 - 1e-9)
+                location = jnp.where(moved == 0, location, jax.nn.sigmoid(jnp.log(mu) - jnp.log1p(-mu) + moved))
             curve = jnp.exp(location) if spec.likelihood.log_space else location
             L = args["row_loss"] if observed else curve[args["run_of_row"]]
             floor = s["floor"] if estimate_floor else args["chance"]
@@ -427,7 +455,10 @@ class DownstreamFit:
             return curve, mean, ll
 
         jsites = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
-        curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites))
+        n_draws = next(iter(sites.values())).shape[0]
+        n_runs = next(iter(args["inputs"].values())).shape[0]
+        moved = jnp.zeros((n_draws, n_runs), jnp.float32) if shift is None else jnp.asarray(shift, jnp.float32)
+        curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites, moved))
         predictive = get_likelihood("beta").sample(np.random.default_rng(seed), mean, {"kappa": sites["kappa"]})
         return curve, mean, predictive, ll
 
@@ -467,6 +498,46 @@ class DownstreamFit:
         return (f"<bayescale.DownstreamFit {self.meta['approach']} law={self.law.name!r} link={self.link.name!r} "
                 f"metric={self.y!r} rows={len(self.data)}; max r_hat {d['max_rhat']:.3f}, "
                 f"{d['divergences']} divergences>")
+
+    # --- files --------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file; :func:`bayescale.load` reads it back.
+
+        Same versioned, atomic format as :meth:`bayescale.Fit.save` (see :mod:`bayescale.io`):
+        the draws, the metric's log-likelihood, the fitted rows and the metadata, with every
+        prior (the loss law's, the link's ``link_<p>``, ``kappa`` and ``floor``; custom ones
+        too). The loaded fit's :meth:`predict` equals this one's for the same seed.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        ValueError
+            If a prior or a data column cannot be written (the message names it).
+        """
+        from bayescale._version import __version__
+
+        saved = {
+            **self.meta,
+            "kind": "DownstreamFit",
+            "save_format": io.SAVE_FORMAT,
+            "bayescale_version": __version__,
+            "likelihood": self.spec.likelihood.name,
+            "priors": io.priors_to_json(self.priors),
+            "sample_names": list(self.samples),
+            "run_codes": np.asarray(self.run_codes, dtype=np.int64).tolist(),
+            "data": _frame_to_json(self.data),
+        }
+        try:
+            text = json.dumps(saved)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"DownstreamFit.save: the fit's metadata cannot be written to JSON ({error})") from None
+        idata = self.idata.copy()
+        idata.attrs["bayescale"] = text
+        return io.write(idata, path)
 
     # --- prediction ---------------------------------------------------------------------------
     def _prediction_args(self, data: pd.DataFrame, seed: int):
@@ -513,33 +584,92 @@ class DownstreamFit:
             accuracy_sign=1.0 if self.meta["metric_kind"] == "accuracy" else -1.0,
         )
         kept = [c for c in dict.fromkeys([*columns.values(), *self.meta["levels"]]) if c in data.columns]
-        return args, sites, kept
+        return args, sites, kept, inputs
 
-    def posterior_draws(self, data: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """Draws of the metric's curve and of a new run's metric at ``data``, each ``(draws, rows)``."""
-        args, sites, kept = self._prediction_args(data, seed)
-        _, metric, predictive, _ = self._evaluate(sites, args, seed=seed)
+    @cached_property
+    def _fitted_inputs(self) -> pd.DataFrame:
+        """The law inputs of the fitted rows, under the law's input names."""
+        return pd.DataFrame(input_values(self.law, self.data, self.meta["columns"]))
+
+    def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
+        """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).
+
+        See :func:`bayescale.law_error.extrapolation_distance`.
+        """
+        inputs = self._prediction_args(data, 0)[3]
+        return extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
+
+    def _law_error_shift(self, law_error, inputs, group_index, n_draws: int, seed: int) -> np.ndarray | None:
+        """Law-error draws of the loss law's curve, ``(n_draws, rows)``, on its likelihood's scale.
+
+        As :meth:`bayescale.Fit.posterior_draws`: the distance of each row beyond the fitted runs'
+        law inputs, a drift shared by the rows of one group level, the ladder named by the data's
+        fingerprint. None when the law error is off or every row lies inside the fitted range.
+        """
+        chosen = resolve_law_error(law_error)
+        if chosen is None:
+            return None
+        distance = extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
+        if not distance.any():
+            return None
+        codes = np.zeros(len(distance), dtype=np.int64)
+        for column, labels in self.meta["levels"].items():  # one level per combination of group labels
+            codes = codes * (len(labels) + len(distance)) + np.asarray(group_index[column], dtype=np.int64)
+        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed,
+                               ladder=ladder_id(self.meta.get("data_hash", "")))  # fmt: skip
+
+    def _predictions(self, data: pd.DataFrame, seed: int, law_error):
+        args, sites, kept, inputs = self._prediction_args(data, seed)
+        shift = self._law_error_shift(law_error, inputs, args["group_index"], len(next(iter(sites.values()))), seed)
+        loss_curve, metric, predictive, _ = self._evaluate(sites, args, seed=seed, shift=shift)
+        return kept, loss_curve, metric, predictive
+
+    def posterior_draws(
+        self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Draws of the metric's curve and of a new run's metric at ``data``, each ``(draws, rows)``.
+
+        ``law_error`` is as in :meth:`predict`.
+        """
+        kept, _, metric, predictive = self._predictions(data, seed, law_error)
         return data[kept].copy(), metric, predictive
 
-    def loss_draws(self, data: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
-        """Draws of the loss law's curve at ``data``, ``(draws, rows)``."""
-        args, sites, _ = self._prediction_args(data, seed)
-        return self._evaluate(sites, args, seed=seed)[0]
+    def loss_draws(self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True) -> np.ndarray:
+        """Draws of the loss law's curve at ``data``, ``(draws, rows)``; ``law_error`` as in :meth:`predict`."""
+        return self._predictions(data, seed, law_error)[1]
 
-    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> pd.DataFrame:
         """The metric (and loss) at new inputs, with intervals.
+
+        Parameters
+        ----------
+        data : DataFrame
+            The law's inputs (and the chance column and group columns of the fit, where it has them).
+        level : float
+            Probability of the intervals.
+        seed : int
+            Seed of the new-run draws (and of the law error's drifts).
+        law_error : bool or LawError
+            Add the law error beyond the fitted runs (:mod:`bayescale.law_error`) to the *loss*
+            stage: the loss law's curve may drift from the law by an amount that grows with the
+            distance beyond the fitted runs' inputs, and the link maps the drifted loss to the
+            metric, so the metric's intervals widen with it. True uses the learned default,
+            False turns it off, a :class:`~bayescale.law_error.LawError` uses your own. Inside
+            the fitted range nothing changes.
 
         Returns
         -------
         DataFrame
             Input columns, then ``median``, ``mean``, ``lower``, ``upper`` (the metric's curve: loss-law
             and link uncertainty), ``pred_lower``, ``pred_upper`` (a new run: plus Beta noise), and
-            ``loss_median``, ``loss_lower``, ``loss_upper`` (the loss law's curve).
+            ``loss_median``, ``loss_lower``, ``loss_upper`` (the loss law's curve). Beyond the
+            fitted runs every interval also holds the law error (unless ``law_error=False``).
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
-        args, sites, kept = self._prediction_args(data, seed)
-        loss_curve, metric, predictive, _ = self._evaluate(sites, args, seed=seed)
+        kept, loss_curve, metric, predictive = self._predictions(data, seed, law_error)
         tail = (1 - level) / 2
         out = data[kept].copy()
         out["median"] = np.median(metric, axis=0)
@@ -552,9 +682,65 @@ class DownstreamFit:
         out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
         return out
 
-    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9):
+    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9,
+             law_error: bool | LawError = True):
         """Metric against loss (``x="loss"``) or an input, data and posterior band; returns the Axes."""
-        return plot_downstream(self, x=x, ax=ax, data=data, level=level)
+        return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error)
+
+
+_SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors", "sample_names", "run_codes", "data")
+_LINK_EXTRA = ("kappa", "floor")
+
+
+def _frame_to_json(frame: pd.DataFrame) -> dict:
+    """A DataFrame as JSON that rebuilds it exactly (floats are written with ``repr``)."""
+    columns = []
+    for name, values in frame.items():
+        if not isinstance(name, str):
+            raise ValueError(f"DownstreamFit.save: column {name!r} is not named by a string; rename it")
+        kind = values.dtype.kind
+        if kind in "fiub":
+            columns.append({"name": name, "dtype": str(values.dtype), "values": values.to_numpy().tolist()})
+        else:  # strings and other objects, as text
+            columns.append({"name": name, "dtype": "str", "values": values.astype(str).tolist()})
+    return {"columns": columns, "index": [str(i) for i in frame.index] if not isinstance(frame.index, pd.RangeIndex)
+            else None, "n": len(frame)}
+
+
+def _frame_from_json(saved: Mapping) -> pd.DataFrame:
+    frame = pd.DataFrame({c["name"]: (np.asarray(c["values"], dtype=c["dtype"]) if c["dtype"] != "str"
+                                      else np.asarray(c["values"], dtype=object)) for c in saved["columns"]})
+    if saved.get("index") is not None:
+        frame.index = saved["index"]
+    return frame
+
+
+def _read_downstream(idata, saved: dict) -> DownstreamFit:
+    """Rebuild a :class:`DownstreamFit` from a file written by :meth:`DownstreamFit.save`."""
+    law = get(saved["law"])
+    likelihood = get_likelihood(saved.get("likelihood", "student_t"))
+    priors = io.priors_from_json(saved["priors"])
+    link = get_link(saved["link"])
+    changed = {}
+    for name, prior in priors.items():
+        short = name.removeprefix(LINK_SITE_PREFIX)
+        if name.startswith(LINK_SITE_PREFIX) and io.prior_to_json(prior) != io.prior_to_json(link.priors[short]):
+            changed[short] = prior
+    link = link.with_priors(changed) if changed else link
+    law_priors = {k: v for k, v in priors.items() if not k.startswith(LINK_SITE_PREFIX) and k not in _LINK_EXTRA}
+    grouping = {name: tuple(cols) for name, cols in saved["grouping"].items()}
+    spec = build_spec(law, likelihood, grouping, saved["levels"], law_priors, centered=tuple(saved.get("centered", ())))
+    fit = DownstreamFit(
+        {name: idata.posterior[name].values for name in saved["sample_names"]},
+        spec=spec, link=link, meta={k: v for k, v in saved.items() if k not in _SAVE_ONLY},
+        data=_frame_from_json(saved["data"]), run_codes=np.asarray(saved["run_codes"], dtype=np.int64),
+        diverging=idata.sample_stats["diverging"].values, priors=priors,
+    )  # fmt: skip
+    fit.idata = idata
+    return fit
+
+
+io.register_reader("DownstreamFit", _read_downstream)
 
 
 def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd.DataFrame:
@@ -574,12 +760,13 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
 
 
 def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None,
-                    level: float = 0.9, n_grid: int = 100):
+                    level: float = 0.9, n_grid: int = 100, law_error: bool | LawError = True):
     """Observed metric against loss or an input, with the posterior median and band of the link.
 
     With ``x="loss"`` the band is the link alone over a loss grid at the median chance floor;
     with ``x`` an input (or ``"C"``) it is the full joint prediction along the data's path.
-    ``data`` adds held-out rows (drawn as open markers).
+    ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
+    :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
     """
     import matplotlib.pyplot as plt
 
@@ -617,7 +804,7 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         frame = path_inputs(_PathProxy(fit), _input_name(fit, x), grid)
         if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
             frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
-        _, curve, _ = fit.posterior_draws(frame)
+        _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
         xs_train = train[x] if x in train else 6 * train["N"] * train["D"]
         xs_data = None if data is None else (data[x] if x in data else 6 * data["N"] * data["D"])
         ax.set_xscale("log")

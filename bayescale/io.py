@@ -2,7 +2,7 @@
 
 A bayescale save file is an ArviZ ``InferenceData`` written to netCDF-4 (HDF5) whose
 ``attrs["bayescale"]`` holds a JSON object of metadata: ``kind`` (the result class,
-``"Fit"`` or ``"ManyFits"``), ``save_format``, the bayescale version, the law, the resolved
+``"Fit"``, ``"ManyFits"`` or ``"DownstreamFit"``), ``save_format``, the bayescale version, the law, the resolved
 priors, and whatever the class needs to rebuild itself. :func:`load` reads any kind back.
 
 Save formats
@@ -10,7 +10,9 @@ Save formats
 1. bayescale 0.1: ``Fit`` only; priors stored as ``repr`` text, so a loaded fit falls back
    to the law's default priors.
 2. ``kind`` added; priors stored as JSON (:func:`prior_to_json`) and restored on load;
-   ``ManyFits`` saves; ``sample_stats`` with ArviZ's NUTS field names.
+   ``ManyFits`` saves; ``sample_stats`` with ArviZ's NUTS field names. ``DownstreamFit`` saves
+   (kind ``"DownstreamFit"``, added within format 2: the fitted rows and the link's priors
+   are in the metadata) came later; an older bayescale refuses them by name.
 
 Every earlier format keeps loading (``tests/data`` holds one file of each, and
 ``tests/test_io.py`` checks that they load and predict as when they were written).
@@ -37,14 +39,18 @@ from numpyro.distributions import constraints
 from numpyro.distributions import transforms as T
 
 from bayescale import _arviz
+from bayescale.likelihoods import Beta as _Beta
+
+#: bayescale's own distribution classes that priors may use, saved under these names.
+_OWN_DISTRIBUTIONS: dict[str, type] = {"bayescale.likelihoods.Beta": _Beta}
 
 #: Version of the layout of save files; bumped when it changes (load checks it).
 SAVE_FORMAT = 2
 
 #: What :func:`load` expects, in the words of its error messages.
 EXPECTED = (
-    f"a bayescale save file (an ArviZ InferenceData netCDF-4/HDF5 file written by Fit.save or "
-    f"ManyFits.save, save format 1 to {SAVE_FORMAT})"
+    f"a bayescale save file (an ArviZ InferenceData netCDF-4/HDF5 file written by Fit.save, "
+    f"ManyFits.save or DownstreamFit.save, save format 1 to {SAVE_FORMAT})"
 )
 
 _READERS: dict[str, Callable[[Any, dict], Any]] = {}
@@ -95,7 +101,8 @@ def read(path: str | os.PathLike[str], *, kind: str | None = None) -> tuple[Any,
     ----------
     path : path-like
     kind : str, optional
-        The result class the caller wants (``"Fit"``, ``"ManyFits"``); None accepts any.
+        The result class the caller wants (``"Fit"``, ``"ManyFits"``, ``"DownstreamFit"``); None
+        accepts any.
 
     Raises
     ------
@@ -137,7 +144,7 @@ def read(path: str | os.PathLike[str], *, kind: str | None = None) -> tuple[Any,
 
 
 def load(path: str | os.PathLike[str]):
-    """Read a result saved by ``Fit.save`` or ``ManyFits.save``.
+    """Read a result saved by ``Fit.save``, ``ManyFits.save`` or ``DownstreamFit.save``.
 
     Parameters
     ----------
@@ -146,7 +153,7 @@ def load(path: str | os.PathLike[str]):
 
     Returns
     -------
-    Fit or ManyFits
+    Fit, ManyFits or DownstreamFit
         The result of the kind that was saved, with its priors restored (save format 2 on;
         format 1 files get the law's default priors).
 
@@ -220,7 +227,7 @@ def prior_from_json(spec: Mapping[str, Any]) -> dist.Distribution:
         return dist.TransformedDistribution(
             prior_from_json(spec["base"]), [_transform_from_json(t) for t in spec["transforms"]]
         )
-    cls = getattr(dist, spec["class"], None)
+    cls = _OWN_DISTRIBUTIONS.get(spec["class"]) or getattr(dist, spec["class"], None)
     if not (isinstance(cls, type) and issubclass(cls, dist.Distribution)):
         raise ValueError(f"{spec['class']!r} is not a numpyro distribution; this save needs another bayescale")
     return cls(**{key: _from_json_value(value) for key, value in spec["params"].items()})
@@ -234,7 +241,8 @@ def _distribution_json(prior: dist.Distribution) -> dict:
             "base": _distribution_json(prior.base_dist),
             "transforms": [_transform_json(t) for t in prior.transforms],
         }
-    if getattr(dist, cls.__name__, None) is not cls:
+    own = {known: name for name, known in _OWN_DISTRIBUTIONS.items()}.get(cls)
+    if own is None and getattr(dist, cls.__name__, None) is not cls:
         raise ValueError(f"{cls.__module__}.{cls.__name__} is not a class of numpyro.distributions")
     signature = inspect.signature(cls.__init__).parameters
     stored = vars(prior)
@@ -248,7 +256,7 @@ def _distribution_json(prior: dist.Distribution) -> dict:
             params[key] = _json_value(stored[key], key)
         else:
             raise ValueError(f"its argument {key!r} is neither a number, an array nor a distribution")
-    return {"class": cls.__name__, "params": params}
+    return {"class": own or cls.__name__, "params": params}
 
 
 def _json_value(value, key: str):

@@ -225,3 +225,28 @@ def test_link_priors_are_overridden_and_unknown_names_refused():
     assert link.priors["gamma"].scale == 1.0  # the catalogue's definition is untouched
     with pytest.raises(ValueError, match="link_gain_c"):
         _with_priors(link, {"link_k": dist.LogNormal(0.0, 1.0)})
+
+
+
+def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
+    _, fit = synthetic  # fitted on x in [1e3, 1e6]
+    inside = pd.DataFrame({"x": [1e3, 3e4, 1e6], "chance": CHANCE})
+    assert not fit.extrapolation_distance(inside).any()
+    for law_error in (True, bs.LawError.fixed(0.0, 0.05)):
+        pd.testing.assert_frame_equal(fit.predict(inside, seed=2, law_error=law_error),
+                                      fit.predict(inside, seed=2, law_error=False))
+        np.testing.assert_array_equal(fit.loss_draws(inside, seed=2, law_error=law_error),
+                                      fit.loss_draws(inside, seed=2, law_error=False))
+    beyond = pd.DataFrame({"x": [1e7], "chance": CHANCE})  # one decade out
+    np.testing.assert_allclose(fit.extrapolation_distance(beyond), 1.0)
+    plain = fit.predict(beyond, seed=2, law_error=False)
+    drifted = fit.predict(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
+    # the drift acts on the loss stage, and the link carries it to the metric's curve and a new run
+    width = lambda t, lo, hi: (t[hi] - t[lo]).to_numpy()  # noqa: E731
+    assert np.all(width(drifted, "loss_lower", "loss_upper") > 2 * width(plain, "loss_lower", "loss_upper"))
+    assert np.all(width(drifted, "lower", "upper") > 1.5 * width(plain, "lower", "upper")), (drifted, plain)
+    assert np.all(width(drifted, "pred_lower", "pred_upper") > width(plain, "pred_lower", "pred_upper"))
+    # the metric's draws are the link of the drifted loss: a lower loss gives a higher accuracy
+    loss = fit.loss_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
+    _, metric, _ = fit.posterior_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
+    assert np.corrcoef(loss[:, 0], metric[:, 0])[0, 1] < -0.5

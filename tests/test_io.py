@@ -12,7 +12,7 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
-from make_save_fixtures import GRID, MANY_GRID
+from make_save_fixtures import DOWN_GRID, DOWN_PRIORS, GRID, MANY_GRID
 from numpyro.distributions import constraints
 
 import bayescale as bs
@@ -66,6 +66,51 @@ def test_saved_many_fits_load_and_predict_as_when_written():
     assert float(many.spec.prior_of["alpha"].loc) == pytest.approx(CUSTOM_ALPHA[0])
     one = many["web"]  # a full Fit of one key, rebuilt from the saved rows
     assert one.data.shape[0] == int(many.n_rows[1]) and float(one.priors["alpha"].scale) == pytest.approx(0.3)
+
+
+def test_saved_downstream_fits_load_and_predict_as_when_written():
+    down = quiet_load(DATA / "downstream_format2.nc")
+    assert isinstance(down, bs.DownstreamFit) and down.meta["approach"] == "joint"
+    assert down.link.name == "sigmoid_from_loss" and down.spec.centered == tuple(down.meta["centered"])
+    expected = pd.read_csv(DATA / "downstream_format2_predict.csv")
+    table = down.predict(DOWN_GRID, seed=0, law_error=False)
+    for column in ("median", "mean", "lower", "upper", "pred_lower", "pred_upper", "loss_median", "loss_upper"):
+        np.testing.assert_allclose(table[column].to_numpy(), expected[column].to_numpy(), rtol=1e-6, err_msg=column)
+    # custom priors of both stages come back: the loss law's (alpha) and the link's (link_k)
+    for name, prior in DOWN_PRIORS.items():
+        assert io.prior_to_json(down.priors[name]) == io.prior_to_json(prior), name
+    assert float(down.spec.prior_of["alpha"].loc) == pytest.approx(-1.2)
+    assert float(down.link.priors["k"].loc) == pytest.approx(0.5)
+    assert down.link.priors["h"] is bs.downstream.LINKS["sigmoid"].priors["h"]  # untouched priors stay the catalogue's
+
+
+def test_downstream_fit_round_trip_predicts_the_same(tmp_path):
+    down = quiet_load(DATA / "downstream_format2.nc")
+    path = down.save(tmp_path / "down.nc")
+    assert io.read(path, kind="DownstreamFit")[1]["kind"] == "DownstreamFit"
+    loaded = bs.load(path)
+    assert isinstance(loaded, bs.DownstreamFit)
+    pd.testing.assert_frame_equal(loaded.data, down.data)
+    np.testing.assert_array_equal(loaded.run_codes, down.run_codes)
+    for law_error in (True, False):  # with the law error too: the same ladder, the same drifts
+        pd.testing.assert_frame_equal(loaded.predict(DOWN_GRID, seed=5, law_error=law_error),
+                                      down.predict(DOWN_GRID, seed=5, law_error=law_error))
+    assert set(loaded.priors) == set(down.priors) and {"link_k", "kappa", "E_g_sd"} <= set(loaded.priors)
+    pd.testing.assert_frame_equal(loaded.summary(), down.summary())
+    with pytest.raises(ValueError, match="holds a DownstreamFit, not a Fit"):
+        io.read(path, kind="Fit")
+
+
+def test_a_fresh_downstream_fit_round_trips(tmp_path):
+    from make_save_fixtures import downstream_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        down = downstream_fit()
+        loaded = bs.load(down.save(tmp_path / "fresh.nc"))
+    pd.testing.assert_frame_equal(loaded.predict(DOWN_GRID, seed=1), down.predict(DOWN_GRID, seed=1))
+    for name, prior in down.priors.items():
+        assert io.prior_to_json(loaded.priors[name]) == io.prior_to_json(prior), name
 
 
 # --- round trips ----------------------------------------------------------------------------
