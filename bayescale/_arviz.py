@@ -136,8 +136,9 @@ def unreliable_message(name: str, idata: az.InferenceData, ic: str) -> str:
             f"LOO for model {name!r} is unreliable: {len(bad)} of {n_runs} runs (rows {shown}) have a Pareto k "
             f"above {threshold:.2f} (largest {k.max():.2f}), so leaving one of them out changes the posterior "
             "too much for importance sampling to estimate. Those runs are influential (outliers, or the edge "
-            "of the range). Treat this model's elpd_loo with caution; check those rows, use "
-            "likelihood='student_t', or compare with ic='lfo' (refits instead of importance sampling)"
+            "of the range). Treat this model's elpd_loo with caution; check those rows, fit with a robust "
+            "likelihood (likelihood='student_t', the default for losses) if it used another, or compare with "
+            "ic='lfo' (refits instead of importance sampling)"
         )
     return (
         f"WAIC for model {name!r} is unreliable: for some runs the posterior variance of the log "

@@ -204,7 +204,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           "20 tokens per parameter, 90% intervals")
     print(_show(prediction[["compute", "dataset", "params", "tokens", "median", "lower", "upper",
                             "pred_lower", "pred_upper"]]))
-    print("   lower/upper: the curve (parameter uncertainty); pred_lower/pred_upper: one new run (noise too)")
+    print("   lower/upper: the curve (parameter uncertainty, and the law error beyond the fitted runs);")
+    print("   pred_lower/pred_upper: one new run (run-to-run noise too)")
 
     ax = chinchilla.plot(x="C", fixed={"D_per_N": 20}, extrapolate=100)
     figure_path = out_dir / "demo_bands.png"

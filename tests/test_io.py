@@ -16,7 +16,7 @@ from make_save_fixtures import DOWN_GRID, DOWN_PRIORS, GRID, MANY_GRID
 from numpyro.distributions import constraints
 
 import bayescale as bs
-from bayescale import _arviz, io, sampler
+from bayescale import _arviz, io
 from bayescale.inference import sample_stats
 
 DATA = Path(__file__).parent / "data"
@@ -245,14 +245,6 @@ def test_saved_fit_idata_carries_stats_and_library_attrs(saved_fit):
     assert idata.observed_data["y"].attrs["column"] == "loss"
 
 
-SAMPLER_STATS = {"potential_energy", "energy", "accept_prob", "step_size"}
-
-
-@pytest.mark.xfail(
-    not SAMPLER_STATS <= set(sampler.Result.__dataclass_fields__),
-    reason="sampler.Result does not return potential_energy, energy, accept_prob and step_size yet",
-    run=False,
-)
 def test_fit_idata_has_every_nuts_stat_and_bfmi_runs(ladder_fit):
     stats = ladder_fit.idata.sample_stats
     assert {"lp", "energy", "acceptance_rate", "step_size", "tree_depth", "diverging", "n_steps"} <= set(stats.data_vars)
