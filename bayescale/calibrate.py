@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from bayescale.law_error import LawError, scale_inputs
+from bayescale.law_error import default as default_law_error
 
-__all__ = ["Calibration", "calibrate"]
+__all__ = ["Calibration", "calibrate", "update_drift"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -76,6 +77,11 @@ class Calibration:
         Whether enough runs were held out for the split-conformal guarantee at ``level``.
     converged : bool
         Whether the refit met the convergence rule.
+    law_error : LawError
+        The learned law error updated with the held-out runs' residuals from the refit's law
+        (:func:`update_drift`): this ladder's own drift, to pass as ``predict(..., law_error=)``.
+        It learns from runs only ``holdout`` of the ladder beyond the rest, so it speaks for a
+        continuation of the same kind; a ladder whose top runs follow its law gets a narrower drift.
     """
 
     fit: Any
@@ -85,6 +91,7 @@ class Calibration:
     factor: float
     guaranteed: bool
     converged: bool
+    law_error: LawError | None = None
 
     def predict(self, data: pd.DataFrame, *, seed: int = 0, **options: Any) -> pd.DataFrame:
         """:meth:`Fit.predict` at this calibration's level, new-run intervals widened by :attr:`factor`.
@@ -123,6 +130,7 @@ def calibrate(
     law_error: bool | LawError = True,
     refit_kwargs: Mapping[str, Any] | None = None,
     seed: int = 0,
+    drift_prior: LawError | None = None,
 ) -> Calibration:
     """Refit without the largest runs, predict them, and measure the intervals' coverage.
 
@@ -141,6 +149,9 @@ def calibrate(
         Settings of the refit (e.g. ``{"draws": 500}``); default the fit's own.
     seed : int
         Seed of the predictions.
+    drift_prior : LawError, optional
+        The law error that :attr:`Calibration.law_error` updates with this ladder's own held-out
+        residuals; default the learned one (:func:`bayescale.law_error.default`).
 
     Returns
     -------
@@ -189,6 +200,17 @@ def calibrate(
     runs["inside"] = (y >= lo) & (y <= hi)
     runs["distance"] = again.extrapolation_distance(held)
     runs["score"] = score
+    _, _, plain = again.posterior_draws(held, seed=seed, law_error=False)
+    plain = _to_scale(fit, plain)
+    lo16, hi84 = np.quantile(plain, [0.16, 0.84], axis=0)
+    better = -1.0 if fit.law.lower_is_better else 1.0
+    own = update_drift(
+        drift_prior if drift_prior is not None else default_law_error(),
+        residual=better * (y - np.median(plain, axis=0)),
+        spread=np.maximum((hi84 - lo16) / 2, 1e-6),
+        distance=runs["distance"].to_numpy(float),
+        seed=seed,
+    )
     return Calibration(
         fit=fit,
         runs=runs,
@@ -197,4 +219,26 @@ def calibrate(
         factor=float(max(1.0, q)),
         guaranteed=guaranteed,
         converged=converged,
+        law_error=own,
     )
+
+
+def update_drift(
+    prior: LawError, residual: np.ndarray, spread: np.ndarray, distance: np.ndarray, *, seed: int, draws: int = 20_000
+) -> LawError:
+    """The drift of this ladder given its own held-out residuals: importance-resample the prior's drift.
+
+    Draws ``(b, p)`` of one ladder from ``prior`` (:meth:`LawError.slopes`), weights each by
+    ``prod_j Normal(residual_j; b d_j^p, spread_j)`` and resamples 1,000 of them. The result has no
+    spread of its own around ``b``: each draw is one possible drift of this ladder.
+    """
+    gain, power = prior.slopes(draws, np.zeros(1, dtype=np.int64), seed)
+    gain = gain[:, 0]
+    distance = np.asarray(distance, float)
+    reach = np.where(distance[None, :] > 0, distance[None, :] ** power[:, None], 0.0)
+    log_w = -0.5 * (((residual[None, :] - gain[:, None] * reach) / spread[None, :]) ** 2).sum(axis=1)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    pick = np.random.default_rng([seed, 0xCA1]).choice(draws, size=1000, p=w)
+    return LawError(gain[pick], np.zeros(1000), np.zeros(1000), np.full(1000, np.inf), power[pick],
+                    source=f"{prior.source}; updated with {len(residual)} held-out runs of this ladder")  # fmt: skip

@@ -9,6 +9,8 @@ held-out run it records what each method predicts:
 * ``bayes+law_error``: the same fit, ``predict`` with the law error learned *leave-one-dataset-out*
   (:func:`bayescale.law_error.learn` on the residuals of every other dataset), so no dataset is
   scored with a drift learned from itself;
+* ``bayes+own_drift``: that law error updated with the ladder's own top fifth (``fit.calibrate``:
+  a refit without it, the residuals there; :func:`bayescale.calibrate.update_drift`);
 * ``huber``: the Hoffmann / Besiroglu point fit (Huber loss, delta 1e-3, on log loss, L-BFGS-B
   from the best points of a grid): a median, no interval;
 * ``bootstrap``: that point fit on runs resampled with replacement (Epoch style), percentile intervals;
@@ -62,7 +64,7 @@ from extrapolation import (
 from bayescale import law_error
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
-METHODS = ("bayes", "bayes+law_error", "huber", "bootstrap", "conformal")
+METHODS = ("bayes", "bayes+law_error", "bayes+own_drift", "huber", "bootstrap", "conformal")
 N_BOOTSTRAP = 20
 CALIBRATION_SHARE = 0.2
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,8 +234,15 @@ def add_law_error(ladders: Sequence[Ladder], table: pd.DataFrame, *, seed: int, 
         others = table[table["dataset"] != dataset]
         learned[dataset] = law_error.learn(others, draws=learn_draws, seed=seed, source=f"all but {dataset}")
     for ladder in ladders:
-        _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=seed, law_error=learned[ladder.split.dataset])
+        prior = learned[ladder.split.dataset]
+        _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=seed, law_error=prior)
         ladder.draws["bayes+law_error"] = np.log(predictive)
+        # the same drift, updated with the ladder's own top fifth (a refit without it: fit.calibrate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bs.ConvergenceWarning)
+            check = ladder.fit.calibrate(law_error=False, drift_prior=prior, seed=seed)
+        _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=seed, law_error=check.law_error)
+        ladder.draws["bayes+own_drift"] = np.log(predictive)
     return learned
 
 
@@ -421,6 +430,11 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         for ladder in synth:
             _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=0, law_error=everything)
             ladder.draws["bayes+law_error"] = np.log(predictive)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", bs.ConvergenceWarning)
+                check = ladder.fit.calibrate(law_error=False, drift_prior=everything, seed=0)
+            _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=0, law_error=check.law_error)
+            ladder.draws["bayes+own_drift"] = np.log(predictive)
         synth_table = summary(points(synth))
         print("\nSynthetic ladders from the chinchilla law itself (law error learned on all real datasets):")
         print(summary_markdown(synth_table.loc[["all"]]))

@@ -52,3 +52,21 @@ def test_calibrate_refuses_bad_settings(drifting_fit):
         drifting_fit.calibrate(holdout=1.5)
     with pytest.raises(ValueError, match=r"holding out 22 leaves fewer than 5"):
         drifting_fit.calibrate(holdout=0.9)
+
+
+def test_the_drift_is_updated_with_the_ladders_own_top_runs():
+    from bayescale.calibrate import update_drift
+
+    prior = bs.LawError.fixed(0.0, 0.05)
+    d = np.array([0.2, 0.4, 0.6])
+    bent = update_drift(prior, residual=0.04 * d, spread=np.full(3, 0.002), distance=d, seed=0)
+    assert np.mean(bent.mu) == pytest.approx(0.04, abs=0.005) and np.std(bent.mu) < 0.01
+    straight = update_drift(prior, residual=np.zeros(3), spread=np.full(3, 0.002), distance=d, seed=0)
+    assert abs(np.mean(straight.mu)) < 0.005 and np.std(straight.mu) < 0.3 * 0.05
+
+
+def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
+    check = drifting_fit.calibrate(holdout=0.25, law_error=False)
+    gain = check.law_error.mu
+    # the steepening exponent makes the top runs lower than the law: a gain, and a sure one
+    assert np.median(gain) > 0 and np.mean(gain > 0) > 0.9
