@@ -20,7 +20,6 @@ import pandas as pd
 from bayescale import sampler
 from bayescale.data import Design
 from bayescale.hierarchy import ModelSpec
-from bayescale.inference import _device
 from bayescale.laws import Law
 from bayescale.sampler import Settings
 
@@ -177,7 +176,7 @@ def run_chunk(
         y=per_chain(chunk.y),
         mask=per_chain(chunk.mask),
     )
-    with jax.default_device(_device(device)):
+    with jax.default_device(sampler.jax_device(device)):
         result = sampler.run(spec, settings, batch, device=device, parallel=n_devices > 1,
                              batching=batching or batching_for(device))
 

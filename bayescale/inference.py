@@ -130,7 +130,7 @@ def fit(
 
     law = get(law)
     likelihood = get_likelihood(likelihood)
-    _check_sampler_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
+    sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     grouping = resolve_grouping(law, groups, hierarchy)
     priors = _prior_overrides(priors, law)
     resolved_priors = resolve_priors(law, likelihood, grouping, priors)
@@ -157,7 +157,7 @@ def fit(
         "chain_method": _chain_method(chain_method, chains, device),
         "parameterization": parameterization,
     }
-    with jax.default_device(_device(device)):
+    with jax.default_device(sampler.jax_device(device)):
         result = sampler.run(
             spec,
             sampler.Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass)),
@@ -180,16 +180,6 @@ def fit(
     return fitted
 
 
-def _check_sampler_settings(**settings: float) -> None:
-    for name in ("chains", "draws", "warmup"):
-        value = settings[name]
-        if not isinstance(value, (int, np.integer)) or value < (0 if name == "warmup" else 1):
-            raise ValueError(f"{name}={value!r} must be a positive integer (warmup may be 0)")
-    target = settings["target_accept_prob"]
-    if not 0 < target < 1:
-        raise ValueError(f"target_accept_prob={target!r} must lie in (0, 1); 0.8-0.95 is usual")
-
-
 def _prior_overrides(priors: Any, law: Law) -> dict[str, dist.Distribution] | None:
     """Turn ``priors=`` (a mapping, a Fit, or an object with ``as_priors()``) into a mapping."""
     if priors is None or isinstance(priors, Mapping):
@@ -201,20 +191,6 @@ def _prior_overrides(priors: Any, law: Law) -> dict[str, dist.Distribution] | No
         f"priors= must be a dict of numpyro distributions or a Fit whose posterior becomes the prior, "
         f"got {type(priors).__name__}"
     )
-
-
-def _device(device: str | None):
-    if device is None:
-        return None
-    if device not in ("cpu", "gpu"):
-        raise ValueError(f"device={device!r} must be 'cpu', 'gpu' or None (JAX's default)")
-    try:
-        return jax.devices(device)[0]
-    except RuntimeError:
-        raise RuntimeError(
-            f"device={device!r} but JAX sees no {device.upper()} (devices: {jax.devices()}). "
-            "Install the CUDA build with `pip install 'bayescale[gpu]'`, or pass device='cpu'"
-        ) from None
 
 
 def _show_progress(progress: bool | None) -> bool:

@@ -50,12 +50,12 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 
+from bayescale import sampler
 from bayescale.curves import batching_for, chain_keys, key_codes, make_chunks, run_chunk, split_curves
 from bayescale.data import prepare_design
 from bayescale.diagnostics import bulk_ess, rank_rhat  # noqa: F401  (re-exported: bayescale.many.rank_rhat)
 from bayescale.executors import run_chunks_ray
 from bayescale.hierarchy import build_spec, resolve_priors
-from bayescale.inference import _check_sampler_settings, _device
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.many_fits import ManyFits, from_joint
@@ -146,7 +146,7 @@ def fit_many(
     started = time.perf_counter()
     law = get(law)
     likelihood = get_likelihood(likelihood)
-    _check_sampler_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
+    sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     by_list = [by] if isinstance(by, str) else list(by)
     if not by_list:
         raise ValueError("by= must name at least one key column, e.g. by='task'")
@@ -239,7 +239,7 @@ def _devices_for(device: str | None) -> int:
     try:
         return len(jax.devices(platform))
     except RuntimeError:
-        _device(device)  # raises the helpful error
+        sampler.jax_device(device)  # raises the helpful error
         raise
 
 

@@ -51,6 +51,47 @@ _RUNNER_BUDGET = 12
 _PROGRESS_EVERY = 50
 
 
+
+def check_settings(**settings: float) -> None:
+    """Refuse sampler settings NUTS cannot run: ``chains``, ``draws``, ``warmup``, ``target_accept_prob``.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, its value and what it must be.
+    """
+    for name in ("chains", "draws", "warmup"):
+        value = settings[name]
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "warmup" else 1):
+            raise ValueError(f"{name}={value!r} must be a positive integer (warmup may be 0)")
+    target = settings["target_accept_prob"]
+    if not 0 < target < 1:
+        raise ValueError(f"target_accept_prob={target!r} must lie in (0, 1); 0.8-0.95 is usual")
+
+
+def jax_device(device: str | None):
+    """The JAX device for ``device=`` (``"cpu"``, ``"gpu"``, or None for JAX's default).
+
+    Raises
+    ------
+    ValueError
+        For another name.
+    RuntimeError
+        When JAX sees no device of that kind (the message says how to install the CUDA build).
+    """
+    if device is None:
+        return None
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device={device!r} must be 'cpu', 'gpu' or None (JAX's default)")
+    try:
+        return jax.devices(device)[0]
+    except RuntimeError:
+        raise RuntimeError(
+            f"device={device!r} but JAX sees no {device.upper()} (devices: {jax.devices()}). "
+            "Install the CUDA build with `pip install 'bayescale[gpu]'`, or pass device='cpu'"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """NUTS settings shared by every chain of a run."""
