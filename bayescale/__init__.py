@@ -57,6 +57,7 @@ __all__ = [
     "fit_downstream",
     "fit_many",
     "law",
+    "law_error",
     "laws",
     "load",
     "plot_calibration",

@@ -200,8 +200,10 @@ def calibrate(
     runs["inside"] = (y >= lo) & (y <= hi)
     runs["distance"] = again.extrapolation_distance(held)
     runs["score"] = score
-    _, _, plain = again.posterior_draws(held, seed=seed, law_error=False)
-    plain = _to_scale(fit, plain)
+    if law_error is False:  # the checked draws are already the law's alone
+        plain = draws
+    else:
+        plain = _to_scale(fit, again.posterior_draws(held, seed=seed, law_error=False)[2])
     lo16, hi84 = np.quantile(plain, [0.16, 0.84], axis=0)
     better = -1.0 if fit.law.lower_is_better else 1.0
     own = update_drift(

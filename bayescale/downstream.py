@@ -63,12 +63,11 @@ from bayescale.hierarchy import (
     resolve_priors,
     sample_law,
 )
-from bayescale.law_error import LawError, extrapolation_distance, ladder_id
-from bayescale.law_error import resolve as resolve_law_error
-from bayescale.law_error import shift as law_error_shift
+from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import Beta, get_likelihood
+from bayescale.posterior import prediction_table, shifted_location
 
 __all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
 
@@ -439,12 +438,7 @@ class DownstreamFit:
 
         def one(s, moved):
             per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
-            location = curve_location(spec, args["inputs"], per_row)
-            if spec.likelihood.log_space:
-                location = location + moved
-            else:  # a curve in (0, 1) moves on the logit scale, as bayescale.posterior.shifted_location
-                mu = jnp.clip(location, 1e-9, 1 - 1e-9)
-                location = jnp.where(moved == 0, location, jax.nn.sigmoid(jnp.log(mu) - jnp.log1p(-mu) + moved))
+            location = shifted_location(spec, curve_location(spec, args["inputs"], per_row), moved, xp=jnp)
             curve = jnp.exp(location) if spec.likelihood.log_space else location
             L = args["row_loss"] if observed else curve[args["run_of_row"]]
             floor = s["floor"] if estimate_floor else args["chance"]
@@ -599,28 +593,10 @@ class DownstreamFit:
         inputs = self._prediction_args(data, 0)[3]
         return extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
 
-    def _law_error_shift(self, law_error, inputs, group_index, n_draws: int, seed: int) -> np.ndarray | None:
-        """Law-error draws of the loss law's curve, ``(n_draws, rows)``, on its likelihood's scale.
-
-        As :meth:`bayescale.Fit.posterior_draws`: the distance of each row beyond the fitted runs'
-        law inputs, a drift shared by the rows of one group level, the ladder named by the data's
-        fingerprint. None when the law error is off or every row lies inside the fitted range.
-        """
-        chosen = resolve_law_error(law_error)
-        if chosen is None:
-            return None
-        distance = extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
-        if not distance.any():
-            return None
-        codes = np.zeros(len(distance), dtype=np.int64)
-        for column, labels in self.meta["levels"].items():  # one level per combination of group labels
-            codes = codes * (len(labels) + len(distance)) + np.asarray(group_index[column], dtype=np.int64)
-        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed,
-                               ladder=ladder_id(self.meta.get("data_hash", "")))  # fmt: skip
-
     def _predictions(self, data: pd.DataFrame, seed: int, law_error):
         args, sites, kept, inputs = self._prediction_args(data, seed)
-        shift = self._law_error_shift(law_error, inputs, args["group_index"], len(next(iter(sites.values()))), seed)
+        shift = shift_for_fit(law_error, self.law, self._fitted_inputs, inputs, args["group_index"], self.meta["levels"],
+                              len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         loss_curve, metric, predictive, _ = self._evaluate(sites, args, seed=seed, shift=shift)
         return kept, loss_curve, metric, predictive
 
@@ -671,13 +647,7 @@ class DownstreamFit:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
         kept, loss_curve, metric, predictive = self._predictions(data, seed, law_error)
         tail = (1 - level) / 2
-        out = data[kept].copy()
-        out["median"] = np.median(metric, axis=0)
-        out["mean"] = metric.mean(axis=0)
-        out["lower"], out["upper"] = np.quantile(metric, [tail, 1 - tail], axis=0)
-        pl, pu = np.quantile(predictive, [tail, 1 - tail], axis=0)
-        out["pred_lower"] = np.minimum(pl, out["lower"].to_numpy())
-        out["pred_upper"] = np.maximum(pu, out["upper"].to_numpy())
+        out = prediction_table(data[kept], metric, predictive, level)
         out["loss_median"] = np.median(loss_curve, axis=0)
         out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
         return out

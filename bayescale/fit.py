@@ -18,9 +18,7 @@ from bayescale import _arviz, io
 from bayescale.data import group_codes, input_values, resolve_columns
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
-from bayescale.law_error import LawError, extrapolation_distance, ladder_id
-from bayescale.law_error import resolve as resolve_law_error
-from bayescale.law_error import shift as law_error_shift
+from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
@@ -315,7 +313,8 @@ class Fit:
                 stacklevel=3,
             )
         sites = self._sites_with_new_levels(group_index, seed)
-        shift = self._law_error_shift(law_error, inputs, group_index, len(next(iter(sites.values()))), seed)
+        shift = shift_for_fit(law_error, self.law, self.data, inputs, group_index, self.levels,
+                              len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         curve, predictive = curve_and_predictive(
             self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift
         )
@@ -328,19 +327,6 @@ class Fit:
         """
         inputs, _, _ = self._prediction_inputs(data)
         return extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
-
-    def _law_error_shift(self, law_error, inputs, group_index, n_draws: int, seed: int) -> np.ndarray | None:
-        chosen = resolve_law_error(law_error)
-        if chosen is None:
-            return None
-        distance = extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
-        if not distance.any():
-            return None
-        codes = np.zeros(len(distance), dtype=np.int64)
-        for column, labels in self.levels.items():  # one level per combination of group labels
-            codes = codes * (len(labels) + len(distance)) + group_index[column]
-        return law_error_shift(chosen, distance, codes, n_draws, lower_is_better=self.law.lower_is_better, seed=seed,
-                               ladder=ladder_id(self.meta.get("data_hash", "")))  # fmt: skip
 
     def _prediction_inputs(self, data: pd.DataFrame):
         if not isinstance(data, pd.DataFrame):

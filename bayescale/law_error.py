@@ -46,7 +46,7 @@ import pandas as pd
 
 from bayescale.laws.base import Law
 
-__all__ = ["LawError", "default", "extrapolation_distance", "learn", "learned_from", "resolve", "save", "scale_inputs", "shift"]
+__all__ = ["LawError", "default", "extrapolation_distance", "learn", "learned_from", "resolve", "save", "scale_inputs", "shift", "shift_for_fit"]
 
 #: File name of the learned law error inside the zoo folder (``models/``).
 FILE_NAME = "law_error.json"
@@ -302,6 +302,39 @@ def shift(
     distance = np.asarray(distance, dtype=float)[None, :]
     sign = -1.0 if lower_is_better else 1.0
     return sign * gain[:, index.reshape(-1)] * distance ** power[:, None]
+
+
+def shift_for_fit(
+    law_error: bool | LawError | None,
+    law: Law,
+    fitted: pd.DataFrame,
+    inputs: Mapping[str, np.ndarray],
+    group_index: Mapping[str, np.ndarray],
+    levels: Mapping[str, Any],
+    n_draws: int,
+    *,
+    seed: int,
+    data_hash: str = "",
+) -> np.ndarray | None:
+    """The law-error shift of one fit's predictions, ``(n_draws, rows)``, or None when there is none.
+
+    ``fitted`` holds the fitted runs' law inputs, ``inputs`` the new rows' ones; ``group_index``
+    gives each row's code in every grouping column of ``levels`` (unseen levels numbered after the
+    seen ones), and each combination of labels is one level with its own drift. ``data_hash``
+    names the ladder (:func:`ladder_id`). None when ``law_error`` is off or every row lies inside
+    the fitted range.
+    """
+    chosen = resolve(law_error)
+    if chosen is None:
+        return None
+    distance = extrapolation_distance(law, fitted, pd.DataFrame(inputs))
+    if not distance.any():
+        return None
+    codes = np.zeros(len(distance), dtype=np.int64)
+    for column, labels in levels.items():  # one level per combination of group labels
+        codes = codes * (len(labels) + len(distance)) + np.asarray(group_index[column], dtype=np.int64)
+    return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,
+                 ladder=ladder_id(data_hash))  # fmt: skip
 
 
 # --- learning it from ladders ----------------------------------------------------------------

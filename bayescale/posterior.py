@@ -98,13 +98,15 @@ def curve_and_predictive(
     return curve, _new_observations(spec, sites, location, seed)
 
 
-def shifted_location(spec: ModelSpec, location: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def shifted_location(spec: ModelSpec, location, shift, xp=np):
     """The curve on the likelihood's scale moved by ``shift`` (on ``log y``, or on ``logit y`` for
-    metrics in (0, 1), whose location is ``y`` itself)."""
+    metrics in (0, 1), whose location is ``y`` itself). ``xp`` is ``numpy`` or ``jax.numpy``
+    (inside a traced function); where ``shift`` is 0 the location is returned unchanged."""
     if spec.likelihood.log_space:
         return location + shift
-    mu = np.clip(location, 1e-9, 1 - 1e-9)
-    return 1.0 / (1.0 + np.exp(-(np.log(mu) - np.log1p(-mu) + shift)))
+    mu = xp.clip(location, 1e-9, 1 - 1e-9)
+    moved = 1.0 / (1.0 + xp.exp(-(xp.log(mu) - xp.log1p(-mu) + shift)))
+    return xp.where(shift == 0, location, moved)
 
 
 def pointwise_log_likelihood(

@@ -54,7 +54,6 @@ from extrapolation import (
     datablations_split,
     fit_chinchilla_baseline,
     fit_power_baseline,
-    markdown,
     nsl_splits,
     overtraining_split,
     porian_split,
