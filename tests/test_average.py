@@ -53,3 +53,8 @@ def test_stacking_puts_the_weight_on_the_law_that_made_the_data(floored_curve):
     assert "stacking average" in ax.get_title()
     with pytest.raises(ValueError, match=r"method='bma' must be one of"):
         bs.average(fits, method="bma")
+
+
+def test_average_refuses_an_unknown_criterion():
+    with pytest.raises(ValueError, match=r"ic='waic' must be 'loo' or 'lfo'"):
+        bs.average({"a": None, "b": None}, ic="waic")

@@ -141,3 +141,11 @@ def test_two_fits_share_the_dataset_part_of_their_drift_only():
     assert np.corrcoef(a[:, 0], b[:, 0])[0, 1] == pytest.approx(0.5, abs=0.06)
     again = law_error.shift(error, np.ones(1), np.zeros(1), 4000, lower_is_better=True, seed=3, ladder=11)
     np.testing.assert_array_equal(a, again)
+
+
+def test_bad_names_are_refused_with_the_valid_ones():
+    assert "loss_to_loss" in law_error.learned_from()
+    with pytest.raises(KeyError, match=r"without='nope'.*loss_to_loss"):
+        law_error.default(without="nope")
+    with pytest.raises(ValueError, match=r"columns \['coverage'\] are missing"):
+        bs.plot_calibration(pd.DataFrame({"method": ["a"], "level": [0.9]}))
