@@ -188,6 +188,7 @@ class Ladder:
     draws: dict[str, np.ndarray] = field(default_factory=dict)  # method -> (draws, rows) of log loss
     medians: dict[str, np.ndarray] = field(default_factory=dict)  # method -> log-loss median
     radius: dict[float, float] = field(default_factory=dict)
+    check: pd.DataFrame | None = None  # fit.calibrate()'s held-out top fifth (law error off)
 
     @property
     def y(self) -> np.ndarray:
@@ -219,10 +220,12 @@ def residual_table(ladders: Sequence[Ladder]) -> pd.DataFrame:
         median = np.median(draws, axis=0)
         lo, hi = np.quantile(draws, [0.16, 0.84], axis=0)
         better = -1.0 if ladder.fit.law.lower_is_better else 1.0
+        posterior = ladder.fit.idata.posterior
+        sigma = float(np.median(posterior["sigma"].values)) if "sigma" in posterior else np.nan
         for j in range(len(ladder.y)):
             rows.append({"dataset": ladder.split.dataset, "ladder": f"{ladder.split.curve or i}",
                          "distance": ladder.distance[j], "residual": better * (ladder.y[j] - median[j]),
-                         "spread": max((hi[j] - lo[j]) / 2, 1e-4)})  # fmt: skip
+                         "spread": max((hi[j] - lo[j]) / 2, 1e-4), "sigma": sigma})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -240,6 +243,7 @@ def add_law_error(ladders: Sequence[Ladder], table: pd.DataFrame, *, seed: int, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.ConvergenceWarning)
             check = ladder.fit.calibrate(law_error=False, drift_prior=prior, seed=seed)
+        ladder.check = check.runs
         _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=seed, law_error=check.law_error)
         ladder.draws["bayes+own_drift"] = np.log(predictive)
     return learned
@@ -394,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--png", default=None, help="write the reliability diagram here")
     parser.add_argument("--points", default=None, help="write the per-run table to this CSV")
     parser.add_argument("--residuals", default=None, help="write the residual table (input of law_error.learn) to this CSV")
+    parser.add_argument("--check-runs", default=None,
+                        help="write each ladder's leave-future-out check (fit.calibrate on its top fifth) to this CSV")
     parser.add_argument("--from-points", default=None,
                         help="redraw the table and the diagram from a per-run CSV written by --points (no fitting)")
     args = parser.parse_args(argv)
@@ -412,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         table.to_csv(args.residuals, index=False)
     learned = add_law_error(ladders, table, seed=0, learn_draws=1000)
     pts = points(ladders)
+    if args.check_runs:
+        pd.concat([ladder.check.assign(dataset=ladder.split.dataset, ladder=f"{ladder.split.curve or i}",
+                                       sigma=table.loc[table["ladder"] == f"{ladder.split.curve or i}", "sigma"].iloc[0])
+                   for i, ladder in enumerate(ladders)], ignore_index=True).to_csv(args.check_runs, index=False)  # fmt: skip
     if args.points:
         pts.to_csv(args.points, index=False)
     real = summary(pts)
