@@ -49,7 +49,7 @@ def enable_compilation_cache() -> None:
     import jax
 
     setting = os.environ.get("BAYESCALE_JAX_CACHE", "")
-    if setting.lower() in ("off", "0", "false", "no") or jax.config.jax_compilation_cache_dir:
+    if setting.lower() in ("off", "0", "false", "no") or jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]  # not in jax.config stubs
         return
     path = Path(setting) if setting else user_cache_dir() / "jax"
     try:

@@ -115,7 +115,7 @@ class AveragedFit:
         total = min(curve.shape[0] for _, curve, _ in parts.values())
         counts = _allocate(self.weights.to_numpy(), total)
         curves, predictives = [], []
-        for (name, (_, curve, predictive)), count in zip(parts.items(), counts):
+        for (_, curve, predictive), count in zip(parts.values(), counts, strict=True):
             pick = rng.choice(curve.shape[0], size=count, replace=False)
             curves.append(curve[pick])
             predictives.append(predictive[pick])

@@ -274,7 +274,7 @@ def crossover(
         elif column not in candidates:
             raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
         fits = (fit_a, fit_a)
-        where = ((column, str(groups[0])), (column, str(groups[1])))
+        where: tuple[tuple[str, str] | None, tuple[str, str] | None] = ((column, str(groups[0])), (column, str(groups[1])))
         names = names or (str(groups[0]), str(groups[1]))
     else:
         fits = (fit_a, fit_b)
@@ -306,7 +306,7 @@ def crossover(
         return a[:n], b[:n]
 
     a, b = evaluate(grid)
-    observed = tuple(_observed(f, x, w) for f, w in zip(fits, where))
+    observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
     return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
                      names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None),
                      observed=None if any(o is None for o in observed) else observed)
@@ -347,7 +347,7 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     observed = result.observed or (None, None)
     styles = (("C0", "-", "o"), ("C1", "--", "s"))
     curves_ab = (result.curves_a, result.curves_b)
-    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed):
+    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed, strict=True):
         lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
         ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
         for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale

@@ -340,7 +340,7 @@ class Fit:
         for column, labels in self.levels.items():
             if column in data.columns:
                 codes, _ = group_codes(data, column, labels)
-                unseen = sorted({v for v, c in zip(data[column].astype(str), codes) if c < 0})
+                unseen = sorted({v for v, c in zip(data[column].astype(str), codes, strict=True) if c < 0})
                 for offset, label in enumerate(unseen):
                     codes[data[column].astype(str).to_numpy() == label] = len(labels) + offset
             else:

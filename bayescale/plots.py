@@ -8,12 +8,13 @@ units, a legend, log axes, and bands that stay readable in greyscale.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 #: Axis labels with units for the canonical inputs.
 AXIS_LABELS = {
@@ -166,7 +167,7 @@ def plot_fit(
         if group is not None:
             frame[group] = level
         _, curve, _ = fit.posterior_draws(frame, seed=seed, law_error=law_error)
-        for band, alpha in zip(BAND_LEVELS, (0.35, 0.18)):
+        for band, alpha in zip(BAND_LEVELS, (0.35, 0.18), strict=True):
             tail = (1 - band) / 2
             lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)
             ax.fill_between(grid, lower, upper, color=color, alpha=alpha, linewidth=0)
@@ -195,8 +196,9 @@ def plot_fit(
     from matplotlib.legend_handler import HandlerTuple
     from matplotlib.patches import Patch
 
-    handles, labels = [h for h, _ in entries], [text for _, text in entries]
-    for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18)):
+    handles: list[Any] = [h for h, _ in entries]
+    labels = [text for _, text in entries]
+    for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18), strict=True):
         handles.append(Patch(facecolor="0.4", alpha=alpha, linewidth=0))
         labels.append(f"{band:.0%} credible band")
     style_axes(ax, legend=False)

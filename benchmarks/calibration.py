@@ -37,7 +37,7 @@ Gneiting, T. and Raftery, A. E. (2007). Strictly proper scoring rules, predictio
 
 from __future__ import annotations
 
-import bayescale as bs  # noqa: I001  first: configures JAX host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
 
 import argparse
 import time
@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bayescale import law_error
 
 from extrapolation import (
     Split,
@@ -60,7 +62,6 @@ from extrapolation import (
     predict_chinchilla_baseline,
     predict_power_baseline,
 )
-from bayescale import law_error
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 METHODS = ("bayes", "bayes+law_error", "bayes+own_drift", "huber", "bootstrap", "conformal")

@@ -10,10 +10,10 @@ import pytest
 
 import bayescale as bs
 from bayescale import _arviz
-from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
-from bayescale.sampler import masked_model
 from bayescale.hierarchy import build_spec, make_model, resolve_priors
 from bayescale.likelihoods import get_likelihood
+from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
+from bayescale.sampler import masked_model
 
 TRUTH = {  # key -> (E, A, alpha) of y = E + A x^-alpha
     "a": (0.6, 30.0, 0.30),
@@ -55,7 +55,7 @@ class _quiet:
 def test_recovers_each_key(many):
     summary = many.summary(level=0.98)
     assert list(many.keys) == list(TRUTH)
-    for key, (E, A, alpha) in TRUTH.items():
+    for key, (E, _, alpha) in TRUTH.items():
         for name, true in (("E", E), ("alpha", alpha)):
             row = summary.loc[(key, name)]
             assert row["lower"] <= true <= row["upper"], (key, name, row.to_dict(), true)
@@ -88,7 +88,7 @@ def test_vectorised_diagnostics_on_known_chains():
 def test_predict_uses_each_keys_curve(many):
     new = pd.DataFrame({"task": ["a", "c", "a"], "steps": [1e8, 1e8, 1e4]})
     out = many.predict(new, level=0.9)
-    for row, (key, x) in enumerate(zip(new["task"], new["steps"])):
+    for row, (key, x) in enumerate(zip(new["task"], new["steps"], strict=True)):
         E, A, alpha = TRUTH[key]
         truth = E + A * x**-alpha
         assert out["median"].iloc[row] == pytest.approx(truth, rel=0.05)
@@ -164,7 +164,7 @@ def test_fit_many_on_gpu():
     with _quiet():
         many = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, device="gpu", **SAMPLER)
     summary = many.summary(level=0.98)
-    for key, (E, _, alpha) in TRUTH.items():
+    for key, (_, _, alpha) in TRUTH.items():
         assert summary.loc[(key, "alpha"), "lower"] <= alpha <= summary.loc[(key, "alpha"), "upper"]
 
 
