@@ -195,7 +195,7 @@ class Crossover:
         return plot_crossover(self, ax=ax)
 
     def _repr_html_(self) -> str:
-        return self.summary().to_html(index=False)
+        return self.summary().to_html(index=False)  # pandas escapes the curve names
 
 
 def crossover(
@@ -339,10 +339,10 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     """Median and ``band`` credible band of both curves, with the crossing interval shaded."""
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     tail = (1 - band) / 2
     observed = result.observed or (None, None)
     styles = (("C0", "-", "o"), ("C1", "--", "s"))
@@ -368,6 +368,6 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
     better = "lower is better" if result.lower_is_better else "higher is better"
     ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
-    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=FONT["title"])
+    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}")
     style_axes(ax)
     return ax

@@ -743,10 +743,10 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
     """
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     metric = fit.y
     train = fit.data
     tail = (1 - level) / 2
@@ -790,7 +790,7 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         ax.scatter(xs_data, data[metric], s=30, facecolor="none", edgecolor="C3", zorder=4, label="held-out runs")
     ax.set_xlabel(label)
     ax.set_ylabel(metric)
-    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model", fontsize=FONT["title"])
+    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model")
     style_axes(ax)
     return ax
 

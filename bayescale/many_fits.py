@@ -384,11 +384,13 @@ class ManyFits:
         )
 
     def _repr_html_(self) -> str:
+        from html import escape  # law names, key columns and keys are the user's text
+
         d = self.diagnostics
         return (
-            f"<div><b>bayescale.ManyFits</b> &mdash; law <code>{self.law.name}</code>, {len(self)} curves by "
-            f"<code>{', '.join(self.by)}</code> (pooling {self.pooling}); {int(d['converged'].sum())} converged"
-            f"{d.head(20).round(3).to_html()}</div>"
+            f"<div><b>bayescale.ManyFits</b> &mdash; law <code>{escape(self.law.name)}</code>, {len(self)} curves by "
+            f"<code>{escape(', '.join(map(str, self.by)))}</code> (pooling {escape(str(self.pooling))}); "
+            f"{int(d['converged'].sum())} converged{d.head(20).round(3).to_html()}</div>"
         )
 
 

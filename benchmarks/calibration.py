@@ -379,8 +379,9 @@ def draw(pts: pd.DataFrame, png: str) -> None:
 
     matplotlib.use("Agg")
     title = f"held-out largest runs, mean over {pts['dataset'].nunique()} datasets"
-    ax = bs.plot_calibration(coverage_table(pts), title=title)
-    ax.figure.savefig(png, dpi=200, bbox_inches="tight")
+    with bs.plots.style():  # the paper figure: bayescale's column-width style sheet
+        ax = bs.plot_calibration(coverage_table(pts), title=title)
+        ax.figure.savefig(png, dpi=200, bbox_inches="tight")
     print(f"reliability diagram: {png}")
 
 

@@ -117,6 +117,27 @@ def test_same_seed_same_draws_and_no_recompile(many):
         np.testing.assert_array_equal(again.samples[name], many.samples[name])
 
 
+def test_progress_shows_a_bar_of_the_curves(many, capsys):
+    with _quiet():
+        again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=True, **SAMPLER)
+    err = capsys.readouterr().err
+    assert "fit_many power, 1 chunk(s)" in err and "4/4" in err and "curve" in err  # a tqdm bar on stderr
+    np.testing.assert_array_equal(again.samples["alpha"], many.samples["alpha"])  # the bar changes no draw
+    with _quiet():
+        fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=False, **SAMPLER)
+    assert "fit_many" not in capsys.readouterr().err
+
+
+def test_html_display_escapes_key_columns_and_keys(many):
+    data = _curves().rename(columns={"task": "<script>task</script>"})
+    data["<script>task</script>"] = "<b>" + data["<script>task</script>"] + "</b>"
+    with _quiet():
+        fits = fit_many(data, "power", by="<script>task</script>", inputs={"x": "steps"}, **SAMPLER)
+    page = fits._repr_html_()
+    assert "<script>" not in page and "<b>a</b>" not in page
+    assert "&lt;script&gt;task&lt;/script&gt;" in page and "&lt;b&gt;a&lt;/b&gt;" in page
+
+
 def test_mask_removes_padded_rows_from_the_density():
     from numpyro.infer.util import log_density
 
