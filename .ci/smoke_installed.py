@@ -20,6 +20,7 @@ assert source_tree is None or source_tree not in package.parents, f"{package} is
 print(f"bayescale {bs.__version__} from {package}")
 
 assert (package / "py.typed").is_file(), "py.typed missing from the wheel"
+assert bs.plots.STYLE.is_file() and bs.plots.STYLE.parent == package, "the style sheet is missing from the wheel"
 assert bs.examples.data_dir().resolve() == package / "_embedded", bs.examples.data_dir()
 for name in bs.examples.list()["name"]:
     frame = bs.examples.load(name)
