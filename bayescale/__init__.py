@@ -18,15 +18,15 @@ from bayescale.compare import LOOWarning, compare
 from bayescale.crossover import Crossover, crossover
 from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
 from bayescale.fit import PREDICTION_COLUMNS, Fit, NewGroupWarning
-from bayescale.io import load
 from bayescale.inference import ConvergenceWarning, fit
+from bayescale.io import load
 from bayescale.law_error import LawError
 from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS
 from bayescale.many import ManyFits, fit_many
-from bayescale.plots import plot_calibration
 from bayescale.optimal import allocation_exponents, compute_optimal
+from bayescale.plots import plot_calibration
 from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int 
         warnings.simplefilter("ignore", UserWarning)
         # arviz 0.2x sorts with inplace=True, which pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        table = az.compare(dict(idatas), ic=ic, scale="log")
+        table = az.compare(dict(idatas), ic=cast(Literal["loo", "waic"], ic), scale="log")
     for name in table.index:
         if bool(table.loc[name, "warning"]):
             warnings.warn(unreliable_message(name, idatas[name], ic), LOOWarning, stacklevel=stacklevel)
@@ -126,7 +127,7 @@ def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int 
 def unreliable_message(name: str, idata: az.InferenceData, ic: str) -> str:
     """Plain words for ArviZ's warning flag on model ``name`` (PSIS Pareto k or WAIC variance)."""
     estimate = information_criterion(idata, ic)
-    n_runs = int(np.asarray(idata.log_likelihood["y"]).shape[-1])
+    n_runs = int(np.asarray(idata["log_likelihood"]["y"]).shape[-1])
     if ic == "loo":
         k = np.asarray(estimate.pareto_k).reshape(-1)
         threshold = float(getattr(estimate, "good_k", 0.7))

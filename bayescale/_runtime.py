@@ -23,9 +23,10 @@ _DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
 def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/bayescale`` or ``~/.cache/bayescale``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "bayescale"
+    """``$XDG_CACHE_HOME/bayescale`` or ``~/.cache/bayescale``: the JAX cache and the datasets live here."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "bayescale"
 
 
 def request_cpu_devices() -> None:
@@ -49,7 +50,7 @@ def enable_compilation_cache() -> None:
     import jax
 
     setting = os.environ.get("BAYESCALE_JAX_CACHE", "")
-    if setting.lower() in ("off", "0", "false", "no") or jax.config.jax_compilation_cache_dir:
+    if setting.lower() in ("off", "0", "false", "no") or jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]  # not in jax.config stubs
         return
     path = Path(setting) if setting else user_cache_dir() / "jax"
     try:

@@ -115,7 +115,7 @@ class AveragedFit:
         total = min(curve.shape[0] for _, curve, _ in parts.values())
         counts = _allocate(self.weights.to_numpy(), total)
         curves, predictives = [], []
-        for (name, (_, curve, predictive)), count in zip(parts.items(), counts):
+        for (_, curve, predictive), count in zip(parts.values(), counts, strict=True):
             pick = rng.choice(curve.shape[0], size=count, replace=False)
             curves.append(curve[pick])
             predictives.append(predictive[pick])
@@ -140,11 +140,11 @@ class AveragedFit:
 
     def plot(self, x: str | None = None, *, ax=None, **kwargs):
         """Data, the mixture's median and 50% and 90% bands; see :func:`bayescale.plots.plot_fit`."""
-        from bayescale.plots import FONT, plot_fit
+        from bayescale.plots import plot_fit
 
         ax = plot_fit(self, x=x, ax=ax, **kwargs)
         parts = ", ".join(f"{name} {w:.2f}" for name, w in self.weights.sort_values(ascending=False).items())
-        ax.set_title(f"{self.method} average ({parts})", fontsize=FONT["title"])
+        ax.set_title(f"{self.method} average ({parts})")
         return ax
 
     def __repr__(self) -> str:

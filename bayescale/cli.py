@@ -112,8 +112,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     fit = bs.load(args.fit)
-    ax = fit.plot(x=args.x, extrapolate=args.extrapolate)
-    ax.figure.savefig(args.out, dpi=args.dpi)
+    with bs.plots.style():  # column-width figure for a paper or slide
+        ax = fit.plot(x=args.x, extrapolate=args.extrapolate)
+        ax.figure.savefig(args.out, dpi=args.dpi)
     print(f"wrote {args.out}")
     return 0
 
@@ -207,9 +208,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("   lower/upper: the curve (parameter uncertainty, and the law error beyond the fitted runs);")
     print("   pred_lower/pred_upper: one new run (run-to-run noise too)")
 
-    ax = chinchilla.plot(x="C", fixed={"D_per_N": 20}, extrapolate=100)
     figure_path = out_dir / "demo_bands.png"
-    ax.figure.savefig(figure_path, dpi=150)
+    with bs.plots.style():
+        ax = chinchilla.plot(x="C", fixed={"D_per_N": 20}, extrapolate=100)
+        ax.figure.savefig(figure_path, dpi=150)
     fit_path = chinchilla.save(out_dir / "demo_chinchilla.nc")
     print(f"\nband plot: {figure_path}\nfit saved: {fit_path} (reload with bs.load)")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")

@@ -7,13 +7,16 @@ each model on the smaller runs and scores the log predictive density of the next
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale import _arviz
 from bayescale._arviz import LOOWarning
+
+if TYPE_CHECKING:
+    from bayescale.fit import Fit
 
 __all__ = ["LOOWarning", "compare", "lfo_folds"]
 
@@ -22,7 +25,7 @@ _REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "d
 
 
 def compare(
-    fits: Mapping[str, object],
+    fits: Mapping[str, Fit],
     ic: str = "loo",
     *,
     order_by: str | None = None,
@@ -108,7 +111,7 @@ def compare(
     return _arviz.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
 
 
-def _check_same_data(fits: Mapping[str, object]) -> None:
+def _check_same_data(fits: Mapping[str, Fit]) -> None:
     hashes = {name: fit.meta["data_hash"] for name, fit in fits.items()}
     reference_name, reference = next(iter(hashes.items()))
     different = [name for name, value in hashes.items() if value != reference]
@@ -186,7 +189,7 @@ def _lfo_pointwise(fits, order_by, *, n_folds, min_train, refit_kwargs):
 
 
 def pointwise_elpd(
-    fits: Mapping[str, object],
+    fits: Mapping[str, Fit],
     ic: str = "loo",
     *,
     order_by: str | None = None,
@@ -218,7 +221,7 @@ def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.Data
     return _lfo_table(pointwise, warned, n)
 
 
-def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None) -> tuple[object, bool]:
+def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None) -> tuple[Fit, bool]:
     """Fit ``fit``'s model again on ``rows`` (the law's inputs under their own names, groups, ``y``).
 
     The same law, grouping, likelihood, priors and sampler settings as ``fit``, with
@@ -268,8 +271,8 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
 
 def _lfo_table(pointwise: Mapping[str, np.ndarray], warned: Mapping[str, bool], n_folds: int) -> pd.DataFrame:
     elpd = {name: float(values.sum()) for name, values in pointwise.items()}
-    best = max(elpd, key=elpd.get)
-    order = sorted(elpd, key=elpd.get, reverse=True)
+    best = max(elpd, key=elpd.__getitem__)
+    order = sorted(elpd, key=elpd.__getitem__, reverse=True)
     top = max(elpd.values())
     raw = {name: np.exp(value - top) for name, value in elpd.items()}
     total = sum(raw.values())

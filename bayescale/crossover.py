@@ -195,7 +195,7 @@ class Crossover:
         return plot_crossover(self, ax=ax)
 
     def _repr_html_(self) -> str:
-        return self.summary().to_html(index=False)
+        return self.summary().to_html(index=False)  # pandas escapes the curve names
 
 
 def crossover(
@@ -274,7 +274,7 @@ def crossover(
         elif column not in candidates:
             raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
         fits = (fit_a, fit_a)
-        where = ((column, str(groups[0])), (column, str(groups[1])))
+        where: tuple[tuple[str, str] | None, tuple[str, str] | None] = ((column, str(groups[0])), (column, str(groups[1])))
         names = names or (str(groups[0]), str(groups[1]))
     else:
         fits = (fit_a, fit_b)
@@ -306,7 +306,7 @@ def crossover(
         return a[:n], b[:n]
 
     a, b = evaluate(grid)
-    observed = tuple(_observed(f, x, w) for f, w in zip(fits, where))
+    observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
     return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
                      names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None),
                      observed=None if any(o is None for o in observed) else observed)
@@ -339,15 +339,15 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     """Median and ``band`` credible band of both curves, with the crossing interval shaded."""
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     tail = (1 - band) / 2
     observed = result.observed or (None, None)
     styles = (("C0", "-", "o"), ("C1", "--", "s"))
     curves_ab = (result.curves_a, result.curves_b)
-    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed):
+    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed, strict=True):
         lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
         ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
         for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale
@@ -368,6 +368,6 @@ def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
     ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
     better = "lower is better" if result.lower_is_better else "higher is better"
     ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
-    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}", fontsize=FONT["title"])
+    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}")
     style_axes(ax)
     return ax

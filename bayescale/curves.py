@@ -11,6 +11,7 @@ is a module-level function of plain numpy inputs so that an executor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ from bayescale.data import Design
 from bayescale.hierarchy import ModelSpec
 from bayescale.laws import Law
 from bayescale.sampler import Settings
+
 
 # --------------------------------------------------------------------------------------------
 # Splitting a table into padded curves
@@ -62,6 +64,7 @@ def key_codes(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, list]:
 
 
 def split_curves(design: Design, law: Law, codes: np.ndarray, keys: list, pad_to: int | None) -> Curves:
+    assert design.y is not None, "a fitted design has observations"
     n_keys = len(keys)
     n_rows = np.bincount(codes, minlength=n_keys)
     length = int(n_rows.max()) if pad_to is None else int(pad_to)
@@ -183,7 +186,7 @@ def run_chunk(
     def unbatch(value: np.ndarray) -> np.ndarray:
         return value.reshape((n_keys, chains) + value.shape[1:])[: chunk.n_real]
 
-    out = {name: unbatch(value) for name, value in result.samples.items()}
+    out: dict[str, Any] = {name: unbatch(value) for name, value in result.samples.items()}
     out["_diverging"] = unbatch(result.diverging)
     out["_num_steps"] = unbatch(result.num_steps)
     out["_compile_s"] = result.compile_s

@@ -135,7 +135,7 @@ def annealing_areas(
     S1 = np.empty_like(step)
     S2 = np.empty_like(step)
     starts = [0, *(np.flatnonzero(np.diff(step) <= 0) + 1).tolist(), len(step)]
-    for begin, end in zip(starts[:-1], starts[1:]):
+    for begin, end in zip(starts[:-1], starts[1:], strict=True):
         steps, rates = step[begin:end], lr[begin:end]
         grid = np.arange(1, int(np.ceil(steps.max())) + 1, dtype=np.float64)
         eta = np.interp(grid, steps, rates)

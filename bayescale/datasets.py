@@ -156,9 +156,9 @@ def cache_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "bayescale"
+    from bayescale._runtime import user_cache_dir
+
+    return user_cache_dir()
 
 
 def _download(url: str, dest: Path) -> None:

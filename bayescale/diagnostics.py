@@ -37,7 +37,7 @@ def _split_chains(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise over the last two axes (chains and draws together), Blom's offsets."""
     shape = x.shape
-    flat = x.reshape(shape[:-2] + (-1,))
+    flat = x.reshape((*shape[:-2], -1))
     ranks = np.argsort(np.argsort(flat, axis=-1, kind="stable"), axis=-1) + 1.0
     size = flat.shape[-1]
     from jax.scipy.special import ndtri

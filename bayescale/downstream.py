@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -295,7 +296,7 @@ def fit_downstream(
     }
     all_priors = {**dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link_used.priors.items()},
                   "kappa": kappa_prior, **({"floor": floor_prior} if chance is None else {})}
-    result = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
+    fitted = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
                            diverging=diverging, priors=all_priors)
     f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
     args = dict(
@@ -304,9 +305,9 @@ def fit_downstream(
         centres={k: f32(v) for k, v in design.centres.items()},
         **{k: jnp.asarray(v) for k, v in extra.items() if k != "metric"},
     )
-    result._build_idata(args, y_metric)
-    result.check_convergence()
-    return result
+    fitted._build_idata(args, y_metric)
+    fitted.check_convergence()
+    return fitted
 
 
 def _with_priors(link: Link, overrides: Mapping[str, dist.Distribution]) -> Link:
@@ -377,7 +378,7 @@ class DownstreamFit:
         self.diverging = diverging
         self.priors: dict[str, dist.Distribution] = dict(priors) if priors is not None else {
             **dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link.priors.items()}}
-        self.idata = None
+        self.idata: Any = None  # an arviz.InferenceData, set by _build_idata or by the loader
 
     @property
     def law(self) -> Law:
@@ -546,7 +547,7 @@ class DownstreamFit:
             if column in data.columns:
                 codes, _ = group_codes(data, column, labels)
                 text = data[column].astype(str).to_numpy()
-                for offset, label in enumerate(sorted({t for t, c in zip(text, codes) if c < 0})):
+                for offset, label in enumerate(sorted({t for t, c in zip(text, codes, strict=True) if c < 0})):
                     codes[text == label] = len(labels) + offset
             else:
                 codes = np.full(len(data), len(labels), dtype=np.int32)
@@ -566,7 +567,9 @@ class DownstreamFit:
                 extra = int(group_index[column].max()) + 1 - z.shape[1] if len(data) else 0
                 if extra > 0:
                     sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
-        f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)
+        def f32(v):
+            return jnp.asarray(v, dtype=jnp.float32)
+
         args = dict(
             inputs={k: f32(v) for k, v in inputs.items()},
             group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},
@@ -740,10 +743,10 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
     """
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     metric = fit.y
     train = fit.data
     tail = (1 - level) / 2
@@ -787,7 +790,7 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         ax.scatter(xs_data, data[metric], s=30, facecolor="none", edgecolor="C3", zorder=4, label="held-out runs")
     ax.set_xlabel(label)
     ax.set_ylabel(metric)
-    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model", fontsize=FONT["title"])
+    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model")
     style_axes(ax)
     return ax
 
@@ -836,6 +839,8 @@ def gadre_point_fit(train: pd.DataFrame, *, loss: str = "loss", metric: str = "e
                     res = float(np.sum((law((N, M), *p) - y) ** 2))
                     if res < best_res:
                         best, best_res = p, res
+    if best is None:
+        raise RuntimeError("gadre_point_fit: the loss law's least-squares fit failed from every starting point")
 
     def decay(L, a, b, e):
         return e - a * np.exp(L) ** (-b)

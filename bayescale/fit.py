@@ -203,14 +203,16 @@ class Fit:
         )
 
     def _repr_html_(self) -> str:
+        from html import escape  # law names, formulas and group labels are the user's text
+
         d = self.diagnostics
         ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
         status = "converged" if ok else "check diagnostics"
-        table = self.summary().round(4).to_html()
+        table = self.summary().round(4).to_html()  # pandas escapes the labels
         return (
-            f"<div><b>bayescale.Fit</b> &mdash; law <code>{self.law.name}</code>: "
-            f"<code>{self.law.formula}</code><br>"
-            f"{self.data.shape[0]} rows, likelihood {self.spec.likelihood.name}; "
+            f"<div><b>bayescale.Fit</b> &mdash; law <code>{escape(self.law.name)}</code>: "
+            f"<code>{escape(self.law.formula)}</code><br>"
+            f"{self.data.shape[0]} rows, likelihood {escape(self.spec.likelihood.name)}; "
             f"max r_hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
             f"{d['divergences']} divergences (<b>{status}</b>){table}</div>"
         )
@@ -340,7 +342,7 @@ class Fit:
         for column, labels in self.levels.items():
             if column in data.columns:
                 codes, _ = group_codes(data, column, labels)
-                unseen = sorted({v for v, c in zip(data[column].astype(str), codes) if c < 0})
+                unseen = sorted({v for v, c in zip(data[column].astype(str), codes, strict=True) if c < 0})
                 for offset, label in enumerate(unseen):
                     codes[data[column].astype(str).to_numpy() == label] = len(labels) + offset
             else:

@@ -249,6 +249,7 @@ def _site(parameter: Parameter) -> str:
 
 def _pivot_scale(spec: ModelSpec, parameter: Parameter, values: Mapping[str, jnp.ndarray], centres) -> jnp.ndarray:
     """``k * centre`` for a pivoted parameter, with ``k`` a number or another parameter's value."""
+    assert parameter.pivot is not None, f"{parameter.name} has no pivot"
     pivot_input, exponent = parameter.pivot
     k = values[exponent] if isinstance(exponent, str) else exponent
     return k * centres[pivot_input]

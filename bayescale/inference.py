@@ -180,7 +180,7 @@ def fit(
     return fitted
 
 
-def _prior_overrides(priors: Any, law: Law) -> dict[str, dist.Distribution] | None:
+def _prior_overrides(priors: Any, law: Law) -> Mapping[str, dist.Distribution] | None:
     """Turn ``priors=`` (a mapping, a Fit, or an object with ``as_priors()``) into a mapping."""
     if priors is None or isinstance(priors, Mapping):
         return priors
@@ -281,6 +281,7 @@ def build_inference_data(
     priors: Mapping[str, dist.Distribution],
 ):
     """Assemble the InferenceData: posterior, log-likelihood, predictive, data and metadata."""
+    assert design.y is not None, "a fitted design has observations"
     chains, draws = next(iter(samples.values())).shape[:2]
     sites = flat_sites(spec, samples)
     replicated, log_lik = pointwise_log_likelihood(

@@ -332,5 +332,5 @@ def _same_distribution(a: dist.Distribution, b: dist.Distribution) -> bool:
         return False
     return all(
         np.shape(x) == np.shape(y) and np.allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-6)
-        for x, y in zip(leaves_a, leaves_b)
+        for x, y in zip(leaves_a, leaves_b, strict=True)
     )

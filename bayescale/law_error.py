@@ -46,7 +46,18 @@ import pandas as pd
 
 from bayescale.laws.base import Law
 
-__all__ = ["LawError", "default", "extrapolation_distance", "learn", "learned_from", "resolve", "save", "scale_inputs", "shift", "shift_for_fit"]
+__all__ = [
+    "LawError",
+    "default",
+    "extrapolation_distance",
+    "learn",
+    "learned_from",
+    "resolve",
+    "save",
+    "scale_inputs",
+    "shift",
+    "shift_for_fit",
+]
 
 #: File name of the learned law error inside the zoo folder (``models/``).
 FILE_NAME = "law_error.json"
@@ -106,10 +117,10 @@ class LawError:
         cls, mu: float = 0.0, sd: float = 0.0, *, sd_dataset: float = 0.0, nu: float = np.inf, power: float = 1.0
     ) -> LawError:
         """A law error with known values: gain per decade ``mu``, ladder sd ``sd`` (normal unless ``nu``)."""
-        arrays = [np.array([float(v)]) for v in (mu, sd_dataset, sd, nu, power)]
-        return cls(*arrays, source="fixed by the user")
+        mu_, sd_dataset_, sd_ladder_, nu_, power_ = (np.array([float(v)]) for v in (mu, sd_dataset, sd, nu, power))
+        return cls(mu_, sd_dataset_, sd_ladder_, nu_, power_, source="fixed by the user")
 
-    def slopes(self, n_draws: int, levels: np.ndarray, seed: int, ladder: int = 0) -> np.ndarray:
+    def slopes(self, n_draws: int, levels: np.ndarray, seed: int, ladder: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Draws of the gain, ``(n_draws, len(levels))``, and the power of each draw, ``(n_draws,)``.
 
         The dataset part comes from a stream seeded by ``seed`` alone: fits predicted with one
@@ -146,7 +157,8 @@ class LawError:
     def from_record(cls, record: Mapping[str, Any]) -> LawError:
         """The inverse of :meth:`to_record`."""
         nu = np.array([np.inf if v is None else v for v in record["nu"]], dtype=float)
-        return cls(*(np.asarray(record[name], float) if name != "nu" else nu for name in _FIELDS), record["source"])
+        mu, sd_dataset, sd_ladder, power = (np.asarray(record[name], float) for name in ("mu", "sd_dataset", "sd_ladder", "power"))
+        return cls(mu, sd_dataset, sd_ladder, nu, power, source=record["source"])
 
     def __repr__(self) -> str:
         s = self.summary()

@@ -122,7 +122,10 @@ def fit_many(
         Ray cluster address for ``ray.init(address=...)`` when Ray is not initialised yet;
         None starts (or joins) a local Ray instance.
     progress : bool, optional
-        Log one line per chunk at INFO level (there is no per-draw progress bar in a vectorised run).
+        A tqdm bar of the curves done, advanced as each chunk finishes (a vectorised run has no
+        per-draw bar; a one-chunk run fills it at the end, with the elapsed time); also one line
+        per chunk on the ``bayescale`` logger at INFO level. Default: a bar in Jupyter (through
+        ipywidgets, ``pip install 'bayescale[jupyter]'``) or a terminal, none under ``CI``.
 
     Returns
     -------
@@ -185,14 +188,22 @@ def fit_many(
     n_devices = _devices_for(device)
     logger.info("fit_many: %d curves of up to %d rows in %d chunk(s) of %d", len(keys), curves.length, len(chunks), chunk_size)
 
-    if executor == "ray":
-        results = run_chunks_ray(run_chunk, spec, settings, chunks, n_devices, device, address=address)
-    else:
-        results = []
-        for number, chunk in enumerate(chunks):
-            results.append(run_chunk(spec, settings, chunk, n_devices, device, batching=batching_for(device)))
-            if progress:
-                logger.info("fit_many: chunk %d/%d done in %.1f s", number + 1, len(chunks), results[-1]["_run_s"])
+    bar = _progress_bar(progress, len(keys), f"fit_many {law.name}, {len(chunks)} chunk(s)")
+    try:
+        if executor == "ray":
+            results = run_chunks_ray(run_chunk, spec, settings, chunks, n_devices, device, address=address)
+            if bar is not None:
+                bar.update(len(keys))
+        else:
+            results = []
+            for number, chunk in enumerate(chunks):
+                results.append(run_chunk(spec, settings, chunk, n_devices, device, batching=batching_for(device)))
+                if bar is not None:
+                    bar.update(chunk.n_real)
+                    logger.info("fit_many: chunk %d/%d done in %.1f s", number + 1, len(chunks), results[-1]["_run_s"])
+    finally:
+        if bar is not None:
+            bar.close()
     raw = {
         name: np.concatenate([r[name] for r in results], axis=0)
         for name in results[0]
@@ -232,6 +243,17 @@ def fit_many(
     )
     result.check_convergence()
     return result
+
+
+def _progress_bar(progress: bool | None, total: int, description: str):
+    """A tqdm bar over the curves, or None (``progress`` as in :func:`bayescale.fit`)."""
+    from bayescale.inference import _show_progress
+
+    if not _show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="curve")
 
 
 def _devices_for(device: str | None) -> int:

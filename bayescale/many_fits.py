@@ -206,7 +206,7 @@ class ManyFits:
             )
         out = pd.concat(frames).reset_index()
         order = {key: i for i, key in enumerate(self.keys)}
-        key_values = list(zip(*[out[c] for c in self.by])) if len(self.by) > 1 else list(out[self.by[0]])
+        key_values = list(zip(*[out[c] for c in self.by], strict=True)) if len(self.by) > 1 else list(out[self.by[0]])
         out["_k"] = [order[k] for k in key_values]
         out["_p"] = out["parameter"].map({n: i for i, n in enumerate(self.param_names)})
         out = out.sort_values(["_k", "_p"]).drop(columns=["_k", "_p"])
@@ -262,7 +262,7 @@ class ManyFits:
         missing = [c for c in self.by if c not in data.columns]
         if missing:
             raise ValueError(f"predict(): the key column(s) {missing} are missing; each row needs its key ({self.by})")
-        labels = list(zip(*[data[c] for c in self.by])) if len(self.by) > 1 else list(data[self.by[0]])
+        labels = list(zip(*[data[c] for c in self.by], strict=True)) if len(self.by) > 1 else list(data[self.by[0]])
         unknown = [k for k in dict.fromkeys(labels) if k not in self._position]
         if unknown:
             import difflib
@@ -317,6 +317,7 @@ class ManyFits:
             fitted_inputs = {name: joint.data[name].to_numpy(float) for name in self.law.inputs}
             codes = joint.idata.constant_data[f"{self.by[0]}_index"].values
         else:
+            assert self._curves is not None, "a collection without a joint fit has its curves"
             fitted_inputs, codes = self._curves.design.inputs, self._curves.codes
         distance = np.zeros(len(index))
         for key_index in np.unique(index):
@@ -358,9 +359,10 @@ class ManyFits:
             joint_meta = {**joint.meta, "save_format": io.SAVE_FORMAT, "priors": io.priors_to_json(joint.priors)}
             idata.attrs["bayescale"] = json.dumps({**joint_meta, "kind": "ManyFits", "many": json.loads(text)})
             return io.write(idata, path)
+        assert self._curves is not None and self._raw is not None, "a collection without a joint fit has its curves"
         design = self._curves.design
         keyed = lambda value: np.moveaxis(np.asarray(value), 0, 2)  # noqa: E731  (key, chain, draw) -> (chain, draw, key)
-        constant = {f"input_{name}": values for name, values in design.inputs.items()}
+        constant: dict[str, Any] = {f"input_{name}": values for name, values in design.inputs.items()}
         constant.update({"y": design.y, "key_code": self._curves.codes})
         stats = sample_stats({"diverging": keyed(self.diverging), "num_steps": keyed(self.num_steps)})
         idata = _arviz.from_arrays(
@@ -382,11 +384,13 @@ class ManyFits:
         )
 
     def _repr_html_(self) -> str:
+        from html import escape  # law names, key columns and keys are the user's text
+
         d = self.diagnostics
         return (
-            f"<div><b>bayescale.ManyFits</b> &mdash; law <code>{self.law.name}</code>, {len(self)} curves by "
-            f"<code>{', '.join(self.by)}</code> (pooling {self.pooling}); {int(d['converged'].sum())} converged"
-            f"{d.head(20).round(3).to_html()}</div>"
+            f"<div><b>bayescale.ManyFits</b> &mdash; law <code>{escape(self.law.name)}</code>, {len(self)} curves by "
+            f"<code>{escape(', '.join(map(str, self.by)))}</code> (pooling {escape(str(self.pooling))}); "
+            f"{int(d['converged'].sum())} converged{d.head(20).round(3).to_html()}</div>"
         )
 
 

@@ -208,14 +208,14 @@ def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, 
     """``N*(C)`` and ``D*(C)`` with their median and ``level`` bands on log axes; returns the Axes."""
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     if C is None:
         C_data = 6.0 * fit.data["N"] * fit.data["D"]
         C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
     C = np.asarray(C, dtype=float)
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     draws = optimal_draws(fit, C, group=group)
     tail = (1 - level) / 2
     for quantity, color, label in (("N", "C0", "parameters N*"), ("D", "C1", "tokens D*")):
@@ -226,6 +226,6 @@ def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, 
     ax.set_yscale("log")
     ax.set_xlabel(AXIS_LABELS["C"])
     ax.set_ylabel("parameters N* or tokens D*")
-    ax.set_title(f"{fit.law.name}: compute-optimal allocation", fontsize=FONT["title"])
+    ax.set_title(f"{fit.law.name}: compute-optimal allocation")
     style_axes(ax, legend_loc="upper left")
     return ax

@@ -1,19 +1,27 @@
 """Plots for reports and notebooks: the data, the posterior curve, and its uncertainty bands.
 
 Every function takes ``ax=None`` (a new figure is made) and returns the Axes; none calls
-``plt.show()``. The style is meant to survive a paper's column width: labelled axes with
-units, a legend, log axes, and bands that stay readable in greyscale.
+``plt.show()``. Font sizes, figure size, legend frame and grid follow your matplotlib rcParams
+and style sheets; the plots bring labelled axes with units, a legend, log axes, and bands that
+stay readable in greyscale. For paper figures at column width, opt into bayescale's style sheet:
+
+>>> with bs.plots.style():                     # doctest: +SKIP
+...     fit.plot().figure.savefig("band.pdf")
+>>> plt.style.use(bs.plots.STYLE)               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 #: Axis labels with units for the canonical inputs.
 AXIS_LABELS = {
@@ -25,28 +33,32 @@ AXIS_LABELS = {
     "x": "x",
 }
 BAND_LEVELS = (0.5, 0.9)
-#: Default figure size in inches: a paper column is about 3.3 in wide, so a figure placed at that
-#: width shrinks by ~0.8 and the font sizes below stay at 6-7 pt or more in print.
-FIGSIZE = (4.0, 3.0)
-#: Font sizes (points) of axis labels, tick labels, legend and title.
-FONT = {"label": 9, "tick": 8, "legend": 7.5, "title": 9}
-#: Legend style shared by every plot: small text on a light box that lets the grid show through.
-LEGEND = {"fontsize": FONT["legend"], "frameon": True, "framealpha": 0.85, "edgecolor": "none",
-          "borderaxespad": 0.3, "labelspacing": 0.3}  # fmt: skip
+#: bayescale's matplotlib style sheet for paper figures (column-sized figure, small fonts, light
+#: grid): ``plt.style.use(STYLE)``, or :func:`style` for a with-block. Plots never apply it themselves.
+STYLE = Path(__file__).with_name("bayescale.mplstyle")
+
+
+def style() -> contextlib.AbstractContextManager[None]:
+    """Use bayescale's paper style sheet (:data:`STYLE`) inside a ``with`` block.
+
+    Figures made inside the block are 4 x 3 in (a journal column once scaled), with 9 pt labels,
+    8 pt ticks, a 7.5 pt legend on a light box and a light grid; outside it, your rcParams rule.
+    """
+    return plt.style.context(str(STYLE))
 
 
 def style_axes(ax, *, legend: bool = True, legend_loc: str = "best") -> None:
-    """Apply the package's plot style: readable font sizes, a frameless legend, a light grid."""
-    ax.xaxis.label.set_size(FONT["label"])
-    ax.yaxis.label.set_size(FONT["label"])
-    ax.tick_params(axis="both", which="both", labelsize=FONT["tick"])
+    """Draw the legend (keeping the handles of a legend already made) at ``legend_loc``.
+
+    Its font size and frame, like the axes' fonts and grid, come from the rcParams: the user's
+    own, or bayescale's paper style sheet inside :func:`style`.
+    """
     if legend and ax.get_legend() is not None:  # keep the handles of a legend already made
         handles, labels = ax.get_legend().legend_handles, [t.get_text() for t in ax.get_legend().get_texts()]
     else:
         handles, labels = ax.get_legend_handles_labels()
     if legend and handles:
-        ax.legend(handles, labels, loc=legend_loc, handlelength=1.8, **LEGEND)
-    ax.grid(True, which="major", linewidth=0.4, alpha=0.5)
+        ax.legend(handles, labels, loc=legend_loc)
 
 
 def plain_log_ticks(axis) -> None:
@@ -147,7 +159,7 @@ def plot_fit(
     if x not in data.columns:
         raise ValueError(f"x={x!r} is not an input or derived feature of this fit; choose from {list(data.columns)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     if extrapolate < 1:
         raise ValueError(f"extrapolate={extrapolate!r} must be >= 1 (1 means no extrapolation)")
     lo, hi = float(data[x].min()), float(data[x].max())
@@ -166,7 +178,7 @@ def plot_fit(
         if group is not None:
             frame[group] = level
         _, curve, _ = fit.posterior_draws(frame, seed=seed, law_error=law_error)
-        for band, alpha in zip(BAND_LEVELS, (0.35, 0.18)):
+        for band, alpha in zip(BAND_LEVELS, (0.35, 0.18), strict=True):
             tail = (1 - band) / 2
             lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)
             ax.fill_between(grid, lower, upper, color=color, alpha=alpha, linewidth=0)
@@ -181,7 +193,7 @@ def plot_fit(
     if extrapolate > 1:
         ax.axvspan(hi, grid[-1], color="0.92", zorder=0)
         ax.text(hi * extrapolate**0.5, 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
-                ha="center", va="top", fontsize=8, color="0.35")
+                ha="center", va="top", fontsize="small", color="0.35")
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax.yaxis)
@@ -191,19 +203,20 @@ def plot_fit(
     if x == "C" and x not in fit.law.inputs:
         ratio = (fixed or {}).get("D_per_N", float(np.median(data["D"] / data["N"])))
         title += f"\n(curve at D/N = {ratio:.3g})"
-    ax.set_title(title, fontsize=FONT["title"])
+    ax.set_title(title)
     from matplotlib.legend_handler import HandlerTuple
     from matplotlib.patches import Patch
 
-    handles, labels = [h for h, _ in entries], [text for _, text in entries]
-    for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18)):
+    handles: list[Any] = [h for h, _ in entries]
+    labels = [text for _, text in entries]
+    for band, alpha in zip(BAND_LEVELS, (0.35 + 0.18, 0.18), strict=True):
         handles.append(Patch(facecolor="0.4", alpha=alpha, linewidth=0))
         labels.append(f"{band:.0%} credible band")
     style_axes(ax, legend=False)
     # a falling curve leaves the lower left empty, a rising one the lower right
     ordered = data.sort_values(x)[fit.y].to_numpy()
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
-              loc="lower left" if ordered[-1] <= ordered[0] else "lower right", handlelength=2.4, **LEGEND)
+              loc="lower left" if ordered[-1] <= ordered[0] else "lower right", handlelength=2.4)
     return ax
 
 
@@ -217,7 +230,7 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
         held-out runs inside the interval), one row per method and level; e.g. from
         ``benchmarks/calibration.py``.
     ax : matplotlib Axes, optional
-        Where to draw; a new column-width figure when None.
+        Where to draw; a new figure when None.
     title : str, optional
 
     Returns
@@ -230,7 +243,7 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
         raise ValueError(f"plot_calibration(coverage): columns {sorted(missing)} are missing; "
                          "it needs one row per method and level with columns method, level, coverage")  # fmt: skip
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = plt.subplots()
     ax.plot([0, 1], [0, 1], color="0.5", linewidth=0.8, linestyle=":", label="calibrated")
     markers = "osD^vP*X"
     for i, (method, rows) in enumerate(coverage.groupby("method", sort=False)):
@@ -242,8 +255,8 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("observed coverage")
     if title:
-        ax.set_title(title, fontsize=FONT["title"])
+        ax.set_title(title)
     style_axes(ax, legend=False)
     # below the axes: the lines of miscalibrated methods fill every corner of the square
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, handlelength=1.8, **LEGEND)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     return ax

@@ -171,6 +171,8 @@ def write_report(
     """
     import matplotlib.pyplot as plt  # any backend: figures are rendered to PNG and closed, never shown
 
+    from bayescale.plots import style  # the report's figures use bayescale's column-width style sheet
+
     path = Path(path)
     law = fit.law
     heading = title or f"Scaling-law fit: {law.name}"
@@ -189,9 +191,10 @@ def write_report(
     sections.append(f"<h2>Parameters</h2><p class='note'>Posterior mean, sd and {level:.0%} highest-density "
                     "interval of each population parameter.</p>" + _table(summary, index=True))
 
-    ax = fit.plot(x=x, extrapolate=extrapolate)
+    with style():
+        band_plot = figure_to_data_uri(fit.plot(x=x, extrapolate=extrapolate).figure)
     sections.append("<h2>Fit and uncertainty bands</h2>" + _figure(
-        figure_to_data_uri(ax.figure),
+        band_plot,
         "Runs, posterior median and 50% / 90% credible bands of the curve; the shaded region is extrapolation."))
 
     rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
@@ -225,9 +228,10 @@ def write_report(
                         "<code>dse</code> are not a clear preference.</p>" + _table(table, index=True))
 
     if crossover is not None:
-        ax = crossover.plot()
+        with style():
+            crossover_plot = figure_to_data_uri(crossover.plot().figure)
         sections.append("<h2>Crossover</h2>" + _table(crossover.summary()) + _figure(
-            figure_to_data_uri(ax.figure),
+            crossover_plot,
             "Both curves with 90% credible bands; the grey span is the interval of the first crossing."))
 
     if compute_optimal is not None:
@@ -240,10 +244,12 @@ def write_report(
             table = _compute_optimal(fit, list(compute_optimal), level=level)
         wide = table.pivot(index="C", columns="quantity", values="median").reset_index()
         budgets = np.sort(table["C"].unique())
-        ax = plot_compute_optimal(fit, np.geomspace(budgets.min() / 10, budgets.max() * 10, 60))
+        with style():
+            ax = plot_compute_optimal(fit, np.geomspace(budgets.min() / 10, budgets.max() * 10, 60))
+            allocation_plot = figure_to_data_uri(ax.figure)
         sections.append("<h2>Compute-optimal allocation</h2>" + _table(table) +
                         "<p class='note'>Medians:</p>" + _table(wide) + _figure(
-                            figure_to_data_uri(ax.figure),
+                            allocation_plot,
                             "Compute-optimal parameters N*(C) and tokens D*(C): median and 90% band."))
     plt.close("all")
 

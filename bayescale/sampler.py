@@ -329,7 +329,7 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
     )
     extra_shapes = tuple((k, np.shape(v), str(np.asarray(v).dtype)) for k, v in batch.extra.items())
     key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, batching, bool(progress),
-           str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)
+           str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)  # type: ignore[attr-defined]
     compile_s = 0.0
     if key in _RUNNERS:
         compiled = _RUNNERS[key]

@@ -210,6 +210,7 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
     if curves is None:
         if fit is None:
             raise ValueError("pass a fit (with x= and between=) or curves= and grid=")
+        lo, hi = _range(between)  # a fit needs between=
         if hi / lo < 2:
             raise ValueError(f"between={between!r} must span more than one doubling")
         base = np.geomspace(lo, hi / 2, n_grid)

@@ -301,7 +301,10 @@ class ZooPosterior:
         )
 
     def _repr_html_(self) -> str:
-        return f"<div><b>{self.name}</b>: {self.metadata.get('selection', '')}{self.summary().round(4).to_html()}</div>"
+        from html import escape
+
+        selection = escape(str(self.metadata.get("selection", "")))
+        return f"<div><b>{escape(self.name)}</b>: {selection}{self.summary().round(4).to_html()}</div>"
 
 
 def _path_of(name: str, root: Path) -> Path:

@@ -37,7 +37,7 @@ Gneiting, T. and Raftery, A. E. (2007). Strictly proper scoring rules, predictio
 
 from __future__ import annotations
 
-import bayescale as bs  # noqa: I001  first: configures JAX host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
 
 import argparse
 import time
@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bayescale import law_error
 
 from extrapolation import (
     Split,
@@ -60,7 +62,6 @@ from extrapolation import (
     predict_chinchilla_baseline,
     predict_power_baseline,
 )
-from bayescale import law_error
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 METHODS = ("bayes", "bayes+law_error", "bayes+own_drift", "huber", "bootstrap", "conformal")
@@ -382,8 +383,9 @@ def draw(pts: pd.DataFrame, png: str) -> None:
 
     matplotlib.use("Agg")
     title = f"held-out largest runs, mean over {pts['dataset'].nunique()} datasets"
-    ax = bs.plot_calibration(coverage_table(pts), title=title)
-    ax.figure.savefig(png, dpi=200, bbox_inches="tight")
+    with bs.plots.style():  # the paper figure: bayescale's column-width style sheet
+        ax = bs.plot_calibration(coverage_table(pts), title=title)
+        ax.figure.savefig(png, dpi=200, bbox_inches="tight")
     print(f"reliability diagram: {png}")
 
 

@@ -28,7 +28,7 @@ Run::
 
 from __future__ import annotations
 
-import bayescale as bs  # noqa: I001  first: configures JAX host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
 
 import argparse
 import itertools

@@ -24,7 +24,7 @@ import os
 import time
 import warnings
 
-import bayescale as bs  # first: sets the XLA host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: sets the XLA host devices before JAX starts)
 
 import jax
 import numpy as np

@@ -35,7 +35,7 @@ import os
 import time
 import warnings
 
-import bayescale as bs  # first: sets the XLA host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: sets the XLA host devices before JAX starts)
 
 import jax
 import jax.numpy as jnp

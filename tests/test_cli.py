@@ -80,6 +80,21 @@ def test_console_script_entry_point():
     assert result.returncode == 0 and result.stdout.strip() == bs.__version__
 
 
+def test_version_prints_the_package_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == bs.__version__
+
+
+def test_python_dash_m_bayescale_shows_the_commands():
+    result = subprocess.run([sys.executable, "-m", "bayescale", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: bayescale")
+    for command in ("fit", "predict", "compare", "plot", "report", "zoo", "laws", "demo"):
+        assert command in result.stdout
+    version = subprocess.run([sys.executable, "-m", "bayescale", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == bs.__version__
+
+
 def test_report_writes_a_page_with_embedded_figures(saved_fits, tmp_path, capsys):
     out = tmp_path / "report.html"
     code = main(["report", str(saved_fits / "chinchilla.nc"), "--out", str(out), "--at", "N=7e9,D=2e12",

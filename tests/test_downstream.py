@@ -184,9 +184,9 @@ def test_centred_parameterisation_reaches_downstream_fits():
 
 
 def test_one_definition_per_link():
-    from bayescale.laws.downstream_links import ALIASES, LINKS as CATALOGUE, get_link
-
     import bayescale.downstream as downstream
+    from bayescale.laws.downstream_links import ALIASES, get_link
+    from bayescale.laws.downstream_links import LINKS as CATALOGUE
 
     assert downstream.LINKS is CATALOGUE
     names = {name for name in CATALOGUE if name not in ALIASES}

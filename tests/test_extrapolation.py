@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO_ROOT
 
 import bayescale as bs
-from conftest import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("extrapolation", REPO_ROOT / "benchmarks" / "extrapolation.py")
 extrapolation = importlib.util.module_from_spec(_spec)

@@ -155,3 +155,14 @@ def test_predict_derives_inputs_as_the_fit_did():
     expected = 1.5 + 1e3 * (6 * 1e10 * 2e11) ** -0.15
     assert table["lower"].iloc[0] < expected < table["upper"].iloc[0]
     assert jnp.isfinite(table["median"].iloc[0])
+
+
+def test_html_display_escapes_the_users_text(ladder_fit):
+    import copy
+    import dataclasses
+
+    shown = copy.copy(ladder_fit)  # the same posterior under a law whose formula carries markup
+    shown.law = dataclasses.replace(ladder_fit.law, formula="E + A/N^a <script>alert(1)</script> & more")
+    page = shown._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+

@@ -10,10 +10,10 @@ import pytest
 
 import bayescale as bs
 from bayescale import _arviz
-from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
-from bayescale.sampler import masked_model
 from bayescale.hierarchy import build_spec, make_model, resolve_priors
 from bayescale.likelihoods import get_likelihood
+from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
+from bayescale.sampler import masked_model
 
 TRUTH = {  # key -> (E, A, alpha) of y = E + A x^-alpha
     "a": (0.6, 30.0, 0.30),
@@ -55,7 +55,7 @@ class _quiet:
 def test_recovers_each_key(many):
     summary = many.summary(level=0.98)
     assert list(many.keys) == list(TRUTH)
-    for key, (E, A, alpha) in TRUTH.items():
+    for key, (E, _, alpha) in TRUTH.items():
         for name, true in (("E", E), ("alpha", alpha)):
             row = summary.loc[(key, name)]
             assert row["lower"] <= true <= row["upper"], (key, name, row.to_dict(), true)
@@ -88,7 +88,7 @@ def test_vectorised_diagnostics_on_known_chains():
 def test_predict_uses_each_keys_curve(many):
     new = pd.DataFrame({"task": ["a", "c", "a"], "steps": [1e8, 1e8, 1e4]})
     out = many.predict(new, level=0.9)
-    for row, (key, x) in enumerate(zip(new["task"], new["steps"])):
+    for row, (key, x) in enumerate(zip(new["task"], new["steps"], strict=True)):
         E, A, alpha = TRUTH[key]
         truth = E + A * x**-alpha
         assert out["median"].iloc[row] == pytest.approx(truth, rel=0.05)
@@ -115,6 +115,27 @@ def test_same_seed_same_draws_and_no_recompile(many):
     assert again.meta["compile_s"] == 0.0  # the compiled sampler was reused
     for name in many.param_names:
         np.testing.assert_array_equal(again.samples[name], many.samples[name])
+
+
+def test_progress_shows_a_bar_of_the_curves(many, capsys):
+    with _quiet():
+        again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=True, **SAMPLER)
+    err = capsys.readouterr().err
+    assert "fit_many power, 1 chunk(s)" in err and "4/4" in err and "curve" in err  # a tqdm bar on stderr
+    np.testing.assert_array_equal(again.samples["alpha"], many.samples["alpha"])  # the bar changes no draw
+    with _quiet():
+        fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=False, **SAMPLER)
+    assert "fit_many" not in capsys.readouterr().err
+
+
+def test_html_display_escapes_key_columns_and_keys(many):
+    data = _curves().rename(columns={"task": "<script>task</script>"})
+    data["<script>task</script>"] = "<b>" + data["<script>task</script>"] + "</b>"
+    with _quiet():
+        fits = fit_many(data, "power", by="<script>task</script>", inputs={"x": "steps"}, **SAMPLER)
+    page = fits._repr_html_()
+    assert "<script>" not in page and "<b>a</b>" not in page
+    assert "&lt;script&gt;task&lt;/script&gt;" in page and "&lt;b&gt;a&lt;/b&gt;" in page
 
 
 def test_mask_removes_padded_rows_from_the_density():
@@ -164,7 +185,7 @@ def test_fit_many_on_gpu():
     with _quiet():
         many = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, device="gpu", **SAMPLER)
     summary = many.summary(level=0.98)
-    for key, (E, _, alpha) in TRUTH.items():
+    for key, (_, _, alpha) in TRUTH.items():
         assert summary.loc[(key, "alpha"), "lower"] <= alpha <= summary.loc[(key, "alpha"), "upper"]
 
 

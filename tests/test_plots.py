@@ -6,9 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bayescale.plots import FIGSIZE, FONT, path_inputs  # noqa: E402
+import bayescale as bs  # noqa: E402
+from bayescale.plots import path_inputs  # noqa: E402
+
+#: A user's own settings, far from both matplotlib's defaults and bayescale's style sheet.
+USER_RC = {"figure.figsize": (7.0, 5.0), "axes.labelsize": 17.0, "axes.titlesize": 15.0, "legend.fontsize": 13.0,
+           "xtick.labelsize": 11.0, "axes.grid": False}
 
 
 def test_plot_returns_axes_with_bands_and_labels(ladder_fit):
@@ -42,12 +48,38 @@ def test_bad_axis_is_refused(ladder_fit):
         ladder_fit.plot(extrapolate=0.5)
 
 
-def test_default_figure_is_column_sized_with_a_band_legend_and_a_custom_label(ladder_fit):
-    ax = ladder_fit.plot(x="C", ylabel="validation loss (nats/token)")
-    assert tuple(ax.figure.get_size_inches()) == pytest.approx(FIGSIZE)
+def test_plot_follows_the_users_rcparams(ladder_fit):
+    with plt.rc_context(USER_RC):
+        ax = ladder_fit.plot(x="C", ylabel="validation loss (nats/token)")
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx(USER_RC["figure.figsize"])
     assert ax.get_ylabel() == "validation loss (nats/token)"
-    assert ax.xaxis.label.get_size() == FONT["label"]
+    assert ax.xaxis.label.get_size() == ax.yaxis.label.get_size() == USER_RC["axes.labelsize"]
+    assert ax.title.get_size() == USER_RC["axes.titlesize"]
+    assert all(t.get_size() == USER_RC["xtick.labelsize"] for t in ax.get_xticklabels())
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"runs, posterior median", "50% credible band", "90% credible band"} <= set(labels)
-    assert all(t.get_fontsize() == FONT["legend"] for t in ax.get_legend().get_texts())
+    assert all(t.get_fontsize() == USER_RC["legend.fontsize"] for t in ax.get_legend().get_texts())
+    assert not any(line.get_visible() for line in ax.get_xgridlines())
+    plt.close(ax.figure)
+
+
+def test_paper_style_is_opt_in(ladder_fit):
+    with plt.rc_context(USER_RC), bs.plots.style():
+        ax = ladder_fit.plot(x="C")
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((4.0, 3.0))  # a journal column once scaled
+    assert ax.xaxis.label.get_size() == 9 and ax.title.get_size() == 9
+    assert all(t.get_fontsize() == 7.5 for t in ax.get_legend().get_texts())
+    assert any(line.get_visible() for line in ax.get_xgridlines())
+    plt.close(ax.figure)
+    assert bs.plots.STYLE.is_file() and plt.rcParams["figure.figsize"] != [4.0, 3.0]  # the block restored them
+
+
+def test_calibration_plot_follows_the_users_rcparams():
+    coverage = pd.DataFrame({"method": ["a", "a", "b", "b"], "level": [0.5, 0.9, 0.5, 0.9],
+                             "coverage": [0.4, 0.8, 0.5, 0.9]})  # fmt: skip
+    with plt.rc_context(USER_RC):
+        ax = bs.plot_calibration(coverage, title="reliability")
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx(USER_RC["figure.figsize"])
+    assert ax.title.get_size() == USER_RC["axes.titlesize"]
+    assert all(t.get_fontsize() == USER_RC["legend.fontsize"] for t in ax.get_legend().get_texts())
     plt.close(ax.figure)

@@ -66,3 +66,5 @@ def test_errors_name_the_problem():
         prob_monotone(curves=np.ones((2, 3)))
     with pytest.raises(ValueError, match="kind"):
         turning_point(curves=np.ones((2, 120)), grid=GRID, kind="saddle")
+    with pytest.raises(ValueError, match="between=None must be"):  # a fit without between=
+        saturation_budget(object(), x="N", threshold=0.01, higher_is_better=True)

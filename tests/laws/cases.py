@@ -38,7 +38,7 @@ class Case:
 
 def _grid(**axes) -> pd.DataFrame:
     mesh = np.meshgrid(*axes.values(), indexing="ij")
-    return pd.DataFrame({k: m.ravel() for k, m in zip(axes, mesh)})
+    return pd.DataFrame({k: m.ravel() for k, m in zip(axes, mesh, strict=True)})
 
 
 def _x(lo: float, hi: float, n: int = 40) -> Callable[[], pd.DataFrame]:

@@ -57,7 +57,7 @@ def natural_pivot_draws(law, priors, centres, n: int, key) -> dict[str, jnp.ndar
     exponents = {p.pivot[1] for p in natural if isinstance(p.pivot[1], str)}
     names = [name for name in law.param_names if name in exponents or name in {p.name for p in natural}]
     values = {
-        name: priors[name].sample(k, (n,)) for name, k in zip(names, jax.random.split(key, max(len(names), 1)))
+        name: priors[name].sample(k, (n,)) for name, k in zip(names, jax.random.split(key, max(len(names), 1)), strict=False)
     }
     out = {name: value for name, value in values.items() if name in exponents}
     for p in natural:

@@ -121,7 +121,8 @@ def test_datablations_runs_reproduce_the_published_point_estimate(shared_data_di
         lambda q: float(objective(jnp.array([np.log(MUENNIGHOFF_R["R_D_star"]), q]))), bounds=(-3, 5), method="bounded"
     )
     best = min(
-        (minimize(lambda p: float(objective(jnp.asarray(p))), np.log([rd, rn]), method="Nelder-Mead") for rd in (5, 15, 50) for rn in (1, 5)),
+        (minimize(lambda p: float(objective(jnp.asarray(p))), np.log([rd, rn]), method="Nelder-Mead")
+         for rd in (5, 15, 50) for rn in (1, 5)),
         key=lambda r: r.fun,
     )
     at_published = float(objective(jnp.log(jnp.array([MUENNIGHOFF_R["R_D_star"], MUENNIGHOFF_R["R_N_star"]]))))
@@ -195,9 +196,11 @@ def test_overtraining_by_dataset_extrapolates_to_the_large_runs(shared_data_dir)
             f"{np.quantile(per_level[:, i], 0.95):.4g}]" for i, level in enumerate(fit.levels["dataset"])))
     pred = fit.predict(large)
     error = np.abs(pred["median"].to_numpy() - large["loss"].to_numpy()) / large["loss"].to_numpy()
-    inside = (pred["pred_lower"].to_numpy() <= large["loss"].to_numpy()) & (large["loss"].to_numpy() <= pred["pred_upper"].to_numpy())
-    for (_, row), e, ok in zip(large.iterrows(), error, inside):
-        print(f"  {row['dataset']:10s} N {row['N']:.3g} M {row['M']:5.2f}: loss {row['loss']:.3f}, relative error {e:.2%}, in 90% band {ok}")
+    loss = large["loss"].to_numpy()
+    inside = (pred["pred_lower"].to_numpy() <= loss) & (loss <= pred["pred_upper"].to_numpy())
+    for (_, row), e, ok in zip(large.iterrows(), error, inside, strict=True):
+        print(f"  {row['dataset']:10s} N {row['N']:.3g} M {row['M']:5.2f}: loss {row['loss']:.3f}, "
+              f"relative error {e:.2%}, in 90% band {ok}")
     print(f"  {len(large)} runs >= 1.4B: mean relative error {error.mean():.2%}, max {error.max():.2%}, "
           f"90% predictive coverage {inside.mean():.0%}")
     assert _converged(fit), fit.diagnostics
