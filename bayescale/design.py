@@ -167,10 +167,11 @@ def next_runs(
 
     # One posterior_draws call for all candidates, one for the target rows: with the same seed the
     # draws share their law-error slope (and new-group offsets), as rows of one call would.
-    _, curve_c, predictive_c = fit.posterior_draws(candidates, seed=seed, new_groups=new_groups, law_error=law_error)
+    _, curve_c, predictive_c = _draws(fit, candidates, "candidates", seed=seed, new_groups=new_groups,
+                                      law_error=law_error)
     location_t = None
     if goal.rows() is not None:
-        _, curve_t, _ = fit.posterior_draws(goal.rows(), seed=seed, new_groups=new_groups, law_error=law_error)
+        _, curve_t, _ = _draws(fit, goal.rows(), "target", seed=seed, new_groups=new_groups, law_error=law_error)
         location_t = np.log(curve_t)
     values = np.asarray(goal.values(fit, location_t), dtype=np.float64)
     values = values - values.mean(axis=0)
@@ -198,6 +199,14 @@ def next_runs(
          "cost": cost, "law_error": law_error is not False}  # fmt: skip
     )
     return result
+
+
+def _draws(fit, rows: pd.DataFrame, role: str, **options):
+    """``fit.posterior_draws(rows)``, with a bad input column reported as a problem of ``role``."""
+    try:
+        return fit.posterior_draws(rows, **options)
+    except ValueError as error:
+        raise ValueError(f"{role}: {error}") from None
 
 
 def run_costs(fit, candidates: pd.DataFrame, cost: str) -> np.ndarray:
