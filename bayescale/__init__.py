@@ -11,11 +11,12 @@ from bayescale import _runtime
 
 _runtime.configure()  # before anything starts JAX: host devices for parallel chains, compile cache
 
-from bayescale import datasets, examples, law_error, laws, zoo  # noqa: E402  isort: skip
+from bayescale import datasets, examples, law_error, laws, targets, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
 from bayescale.average import AveragedFit, average
 from bayescale.compare import LOOWarning, compare
 from bayescale.crossover import Crossover, crossover
+from bayescale.design import next_runs
 from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
 from bayescale.fit import PREDICTION_COLUMNS, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
@@ -60,9 +61,11 @@ __all__ = [
     "law_error",
     "laws",
     "load",
+    "next_runs",
     "plot_calibration",
     "prob_monotone",
     "saturation_budget",
+    "targets",
     "turning_point",
     "zoo",
 ]

@@ -1,4 +1,4 @@
-"""The ``bayescale`` command line: fit, predict, compare, plot, laws, demo.
+"""The ``bayescale`` command line: fit, predict, compare, plot, design, laws, demo.
 
 Examples
 --------
@@ -8,6 +8,7 @@ bayescale predict fit.nc --at N=7e9,D=2e12
 bayescale compare a.nc b.nc
 bayescale plot fit.nc --x C --out band.png
 bayescale report fit.nc --out report.html --at N=7e9,D=2e12
+bayescale design fit.nc --candidates runs.csv --target "N=7e9,D=2e12" -k 4
 bayescale zoo rebuild
 """
 
@@ -116,6 +117,31 @@ def cmd_plot(args: argparse.Namespace) -> int:
         ax = fit.plot(x=args.x, extrapolate=args.extrapolate)
         ax.figure.savefig(args.out, dpi=args.dpi)
     print(f"wrote {args.out}")
+    return 0
+
+def cmd_design(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    fit = bs.load(args.fit)
+    candidates = pd.read_csv(args.candidates)
+    if args.target and args.optimum:
+        raise SystemExit("error: give --target (rows to predict) or --optimum (a FLOP budget), not both")
+    if args.target:
+        target = pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
+    elif args.optimum:
+        target = bs.targets.optimum(C=[float(v) for v in args.optimum.split(",")])
+    else:
+        raise SystemExit('error: give the target with --target "N=7e9,D=2e12" (";" between rows) or --optimum 1e23')
+    table = bs.next_runs(fit, candidates, target, cost=args.cost, k=args.k, n_fantasies=args.fantasies,
+                         rank_by=args.rank_by, law_error=not args.no_law_error, seed=args.seed)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    shown = table if args.all else table.head(max(args.k, 10))
+    print(_show(shown))
+    print(f"\ngain: expected reduction of the {table.attrs['units']} (now {table.attrs['var_now']:.4g}); "
+          f"cost: {args.cost}; " + ("pick 1: the best run." if args.k == 1 else
+          f"pick 1..{args.k}: the batch, chosen greedily with fantasised outcomes."))
     return 0
 
 
@@ -268,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--out", required=True, help="image file, e.g. band.png or band.pdf")
     p.set_defaults(run=cmd_plot)
+
+    p = sub.add_parser("design", help="rank candidate runs by how much they would tighten a forecast")
+    p.add_argument("fit", help="a fit saved by `bayescale fit` or Fit.save")
+    p.add_argument("--candidates", required=True, help="CSV of runs one could train (the law's inputs)")
+    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
+    p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
+    p.add_argument("-k", type=int, default=1, help="runs to choose (a batch, chosen greedily)")
+    p.add_argument("--cost", default="C", help="cost column of the candidates, or C (FLOPs 6ND, the default)")
+    p.add_argument("--rank-by", default="gain_per_cost", choices=["gain_per_cost", "gain"])
+    p.add_argument("--fantasies", type=int, default=16, help="fantasised outcomes per candidate")
+    p.add_argument("--no-law-error", action="store_true", help="leave out the drift from the law beyond the fitted runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--all", action="store_true", help="print every candidate, not the first max(k, 10)")
+    p.add_argument("--out", help="write the ranked table to this CSV")
+    p.set_defaults(run=cmd_design)
 
     p = sub.add_parser("report", help="write a self-contained HTML report of a saved fit")
     p.add_argument("fit")

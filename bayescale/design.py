@@ -1,0 +1,367 @@
+r"""Which run to train next: rank candidate runs by how much they would tighten a target.
+
+For a fitted law, a table of runs one could train (``candidates``) and a quantity that must
+become certain (``target``: the prediction at some rows, or the compute-optimal ``N*`` at a
+budget; :mod:`bayescale.targets`), :func:`next_runs` computes for each candidate the expected
+reduction of the target's posterior variance if that run were trained, and ranks the candidates
+by gain per FLOP.
+
+How
+---
+No refit. One call of :meth:`Fit.posterior_draws` gives, per posterior draw ``s``, the curve
+``m_sc`` at every candidate ``c`` (on ``log y``, law error included) and a draw of the run's
+outcome. A fantasised outcome ``z`` at ``c`` reweights the draws by the likelihood of the fit,
+``w_s \propto p(z | m_sc, noise_s)`` (Student-t or normal on ``log y``, with each draw's own
+``sigma`` and ``nu``): importance sampling of the posterior that would follow from that run.
+The expected posterior variance of the target after the run is the average, over ``F``
+quantile-spaced fantasies ``z`` from the current predictive at ``c``, of the target's
+reweighted variance. The gain is the current variance minus that.
+
+What the gain counts
+--------------------
+The gain is the expected reduction of the **predictive variance of the target on the log
+scale** (``log y`` for a prediction; ``log N*`` for an optimum; summed over the target's rows or
+budgets). For a prediction target, the new-run predictive variance is the curve's variance plus
+the mean noise variance; in expectation over the fantasies the mean noise variance does not
+change (its posterior mean is a martingale), so the gain equals the expected reduction of the
+curve's variance, which is what is computed.
+
+The law error (:mod:`bayescale.law_error`) is on by default: the target's curve includes the
+drift beyond the fitted runs, and so does the candidate's fantasised outcome. Each draw's drift
+slope is shared by the candidate and the target (one ladder bends as a whole), so a candidate
+beyond the fitted runs measures the drift and reweighting carries that to the target: a run
+far out shrinks the law-error part of a far target, a run inside the fitted range cannot. What
+is not modelled: that adding the run would also move the edge of the "fitted range" from which
+the drift is measured (the drift's shape ``b d**p`` is kept as seen from the current runs).
+
+Batches (``k > 1``) are chosen greedily with fantasised outcomes: after the best candidate is
+picked, each of the ``F`` fantasy scenarios is conditioned on its fantasised outcome there
+(reweighted), and the next candidate is the one with the largest expected gain under those
+scenarios (fantasies of it drawn from each scenario's reweighted predictive). A near-duplicate
+of a chosen run then gains little, so a batch spreads out where the top ``k`` of one ranking
+would not.
+
+Importance weights lose accuracy when a run would teach a lot (the weights concentrate on few
+draws): the ``ess`` column gives the mean effective number of draws behind each gain; below
+about 50 the gain is rough (fit with more draws, or fewer candidates far out).
+
+References
+----------
+Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review. Statistical
+Science 10(3), 273-304.
+Ginsbourger, D., Le Riche, R. and Carraro, L. (2010). Kriging is well-suited to parallelize
+optimization (the "kriging believer" / fantasy approach to greedy batches).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from bayescale.data import DERIVED
+from bayescale.law_error import LawError
+from bayescale.targets import Target, as_target
+
+__all__ = ["next_runs"]
+
+#: Ranking criteria of :func:`next_runs`.
+RANK_BY = ("gain_per_cost", "gain")
+
+#: Elements (fantasies x candidates x draws) handled at once: bounds memory to ~100 MB.
+_BLOCK = 4_000_000
+
+
+def next_runs(
+    fit,
+    candidates: pd.DataFrame,
+    target: Target | pd.DataFrame,
+    *,
+    cost: str = "C",
+    k: int = 1,
+    n_fantasies: int = 16,
+    rank_by: str = "gain_per_cost",
+    law_error: bool | LawError = True,
+    seed: int = 0,
+    new_groups: str = "population",
+) -> pd.DataFrame:
+    """Rank candidate runs by the expected reduction of a target's variance per unit cost.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit whose likelihood is on ``log y`` (``student_t`` or ``normal``).
+    candidates : DataFrame
+        Runs one could train: the law's inputs (under the fit's column names or the law's own,
+        as for :meth:`Fit.predict`), plus the grouping columns of a grouped fit.
+    target : DataFrame or Target
+        What must become certain: a DataFrame of rows (the new-run prediction there; the variance
+        of ``log y`` summed over rows), or a :mod:`bayescale.targets` target such as
+        ``bs.targets.optimum(C=1e23)`` (``log N*`` at that budget).
+    cost : str
+        The cost of a run: a column of ``candidates``, or a feature bayescale derives from the
+        inputs (``"C"``, FLOPs ``6 N D``, the default).
+    k : int
+        Number of runs to choose. ``k > 1`` chooses a batch greedily with fantasised outcomes
+        (each pick conditioned on the earlier picks' fantasies), not the top ``k`` of one ranking.
+    n_fantasies : int
+        Quantile-spaced fantasised outcomes per candidate (more: smoother gains, slower).
+    rank_by : {"gain_per_cost", "gain"}
+        What "best" means.
+    law_error : bool or LawError
+        As in :meth:`Fit.predict`: the drift beyond the fitted runs, in the target and in the
+        candidates' outcomes (see the module notes for what the gain then counts).
+    seed : int
+        Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
+        of fantasies in a batch.
+    new_groups : {"population", "error"}
+        As in :meth:`Fit.predict`, for candidates or target rows of unseen group levels.
+
+    Returns
+    -------
+    DataFrame
+        The candidates (their own columns and index) ranked best first, with
+
+        * ``pick``: 1..k for the chosen batch (in the order chosen), 0 for the others;
+        * ``gain``: expected reduction of the target's variance (:attr:`DataFrame.attrs`
+          ``["units"]`` says of what); for the batch, given the earlier picks; for the others,
+          as the next pick after the first ``k - 1``;
+        * ``var_after``: expected variance of the target after that run (and the earlier picks);
+        * ``cost`` and ``gain_per_cost``;
+        * ``ess``: mean effective number of posterior draws behind the gain.
+
+        ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance) and ``draws``.
+
+    Raises
+    ------
+    TypeError
+        If ``candidates`` is not a DataFrame, or ``target`` is neither a DataFrame nor a Target.
+    ValueError
+        For empty candidates, missing input or cost columns, a non-positive cost, a bad ``k``,
+        ``n_fantasies`` or ``rank_by``, or a likelihood not on ``log y``.
+
+    Examples
+    --------
+    >>> cands = pd.DataFrame({"N": [4e8, 1e9, 2e9], "D": [8e9, 2e10, 4e10]})      # doctest: +SKIP
+    >>> bs.next_runs(fit, cands, pd.DataFrame({"N": [7e9], "D": [2e12]}), k=2)   # doctest: +SKIP
+    """
+    if not isinstance(candidates, pd.DataFrame):
+        raise TypeError(f"candidates must be a DataFrame of runs (the law's inputs), got {type(candidates).__name__}")
+    if candidates.empty:
+        raise ValueError("candidates is empty: give at least one run one could train (a row of the law's inputs)")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(candidates):
+        raise ValueError(f"k={k!r} must be a whole number from 1 to the number of candidates ({len(candidates)})")
+    if isinstance(n_fantasies, bool) or not isinstance(n_fantasies, numbers.Integral) or n_fantasies < 2:
+        raise ValueError(f"n_fantasies={n_fantasies!r} must be a whole number >= 2 (16 to 32 is plenty)")
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    likelihood = fit.spec.likelihood
+    if not likelihood.log_space:
+        raise ValueError(
+            f"next_runs works with likelihoods on log y (student_t, normal); this fit uses {likelihood.name!r}"
+        )
+    goal = as_target(target)
+    costs = run_costs(fit, candidates, cost)
+
+    # One posterior_draws call for all candidates, one for the target rows: with the same seed the
+    # draws share their law-error slope (and new-group offsets), as rows of one call would.
+    _, curve_c, predictive_c = _draws(fit, candidates, "candidates", seed=seed, new_groups=new_groups,
+                                      law_error=law_error)
+    location_t = None
+    if goal.rows() is not None:
+        _, curve_t, _ = _draws(fit, goal.rows(), "target", seed=seed, new_groups=new_groups, law_error=law_error)
+        location_t = np.log(curve_t)
+    values = np.asarray(goal.values(fit, location_t), dtype=np.float64)
+    values = values - values.mean(axis=0)
+
+    noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
+    kernel = _Kernel(likelihood.name, noise)
+    chosen, gains, after, ess, var_now = _greedy(
+        np.log(curve_c).T.copy(), np.log(predictive_c).T.copy(), values, kernel, k=k, n_fantasies=n_fantasies,
+        costs=costs, rank_by=rank_by, seed=seed,
+    )  # fmt: skip
+
+    out = candidates.copy()
+    out["pick"] = 0
+    out["gain"] = gains
+    out["var_after"] = after
+    out["cost"] = costs
+    out["gain_per_cost"] = gains / costs
+    out["ess"] = ess
+    picks = out.iloc[chosen].copy()
+    picks["pick"] = np.arange(1, len(chosen) + 1)
+    rest = out.drop(out.index[chosen]).sort_values(rank_by, ascending=False, kind="stable")
+    result = pd.concat([picks, rest])
+    result.attrs.update(
+        {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(values.shape[0]),
+         "cost": cost, "law_error": law_error is not False}  # fmt: skip
+    )
+    return result
+
+
+def _draws(fit, rows: pd.DataFrame, role: str, **options):
+    """``fit.posterior_draws(rows)``, with a bad input column reported as a problem of ``role``."""
+    try:
+        return fit.posterior_draws(rows, **options)
+    except ValueError as error:
+        raise ValueError(f"{role}: {error}") from None
+
+
+def run_costs(fit, candidates: pd.DataFrame, cost: str) -> np.ndarray:
+    """The cost of each candidate: the column ``cost``, or the derived feature of that name (``C = 6ND``)."""
+    if not isinstance(cost, str):
+        raise TypeError(f"cost={cost!r} must be a column name of candidates or 'C' (FLOPs, 6ND)")
+    if cost in candidates.columns:
+        values = pd.to_numeric(candidates[cost], errors="coerce").to_numpy(dtype=np.float64)
+    elif cost in DERIVED:
+        sources, function = DERIVED[cost]
+        columns = {name: fit.columns.get(name, name) for name in sources}
+        columns = {name: col if col in candidates.columns else name for name, col in columns.items()}
+        missing = [name for name, col in columns.items() if col not in candidates.columns]
+        if missing:
+            raise ValueError(
+                f"cost={cost!r} is computed from {list(sources)}, but candidates lack {missing} "
+                f"(columns: {list(candidates.columns)}); add them or name a cost column with cost='<column>'"
+            )
+        raw = {name: pd.to_numeric(candidates[col], errors="coerce").to_numpy(dtype=np.float64)
+               for name, col in columns.items()}  # fmt: skip
+        values = np.asarray(function(**raw), dtype=np.float64)
+    else:
+        raise ValueError(
+            f"cost={cost!r} is neither a column of candidates ({list(candidates.columns)}) nor a derived "
+            f"feature ({sorted(DERIVED)}); use cost='C' for FLOPs (6ND) or name your cost column"
+        )
+    bad = ~(values > 0) | ~np.isfinite(values)
+    if bad.any():
+        row = candidates.index[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"cost={cost!r}: candidate row {row!r} has cost {values[bad][0]!r}; costs must be positive numbers")
+    return values
+
+
+class _Kernel:
+    """Log-likelihood of an outcome ``z`` (on ``log y``) under each posterior draw, vectorised.
+
+    ``noise`` holds one value per draw of each noise parameter. The Jacobian ``-z`` of ``log y``
+    is left out: it is the same for every draw, so it cancels in the weights.
+    """
+
+    def __init__(self, name: str, noise: dict[str, np.ndarray]) -> None:
+        sigma = noise["sigma"]
+        self.name = name
+        if name == "student_t":
+            nu = noise["nu"]
+            self.const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
+            self.power = (nu + 1) / 2
+            self.scale = 1.0 / (nu * sigma**2)
+        elif name == "normal":
+            self.const = -np.log(sigma) - 0.5 * np.log(2 * np.pi)
+            self.scale = 0.5 / sigma**2
+        else:  # pragma: no cover - refused by next_runs
+            raise ValueError(f"no design kernel for likelihood {name!r}")
+
+    def __call__(self, residual: np.ndarray) -> np.ndarray:
+        """Log-density of ``residual = z - m`` with draws on the last axis."""
+        r2 = residual * residual
+        r2 *= self.scale
+        if self.name == "student_t":
+            np.log1p(r2, out=r2)
+            r2 *= self.power
+        r2 -= self.const
+        return np.negative(r2, out=r2)
+
+
+def _weights(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised weights over the last axis, and their sum of squares."""
+    log_w = log_w - log_w.max(axis=-1, keepdims=True)
+    w = np.exp(log_w, out=log_w)
+    w /= w.sum(axis=-1, keepdims=True)
+    return w, np.einsum("...s,...s->...", w, w)
+
+
+def _weighted_variance(w: np.ndarray, w2: np.ndarray, values: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """Summed variance of the columns of ``values`` under weights ``w`` (draws last), corrected for
+    the weights' effective sample size (reliability weights: divide by ``1 - sum w**2``)."""
+    mean = w @ values
+    second = w @ squares
+    spread = (second - mean * mean).sum(axis=-1)
+    return np.maximum(spread, 0.0) / np.maximum(1.0 - w2, 1.0 / w.shape[-1])
+
+
+def _fantasies(sorted_z: np.ndarray, order: np.ndarray, w: np.ndarray | None, levels: np.ndarray) -> np.ndarray:
+    """Outcome at quantile ``levels[j]`` of each candidate's predictive under scenario ``j``.
+
+    ``sorted_z`` (candidates, draws) is each candidate's predictive draws sorted, ``order`` the
+    sorting permutation; ``w`` (scenarios, draws) the scenario weights, or None for equal weights.
+    Returns ``(scenarios, candidates)``.
+    """
+    n_draws = sorted_z.shape[1]
+    if w is None:
+        index = np.minimum((levels * n_draws).astype(np.int64), n_draws - 1)
+        return sorted_z[:, index].T
+    cumulative = np.cumsum(w[:, order], axis=-1)  # (scenarios, candidates, draws)
+    index = np.minimum((cumulative < levels[:, None, None]).sum(axis=-1), n_draws - 1)
+    return np.take_along_axis(sorted_z[None, :, :], index[:, :, None], axis=-1)[:, :, 0]
+
+
+def _score(location, sorted_z, order, values, squares, kernel, log_w, levels, uniform):
+    """Expected variance after each candidate, the fantasies used, and the mean ESS."""
+    n_scen, n_draws = log_w.shape
+    n_cand = location.shape[0]
+    w_now = None if uniform else _weights(log_w.copy())[0]
+    after = np.empty(n_cand)
+    ess = np.empty(n_cand)
+    fantasies = np.empty((n_scen, n_cand))
+    step = max(1, _BLOCK // (n_scen * n_draws))
+    for start in range(0, n_cand, step):
+        block = slice(start, min(start + step, n_cand))
+        z = _fantasies(sorted_z[block], order[block], w_now, levels)  # (scenarios, m)
+        fantasies[:, block] = z
+        log_lik = kernel(z[:, :, None] - location[None, block, :])  # (scenarios, m, draws)
+        log_lik += log_w[:, None, :]
+        w, w2 = _weights(log_lik)
+        after[block] = _weighted_variance(w, w2, values, squares).mean(axis=0)
+        ess[block] = (1.0 / w2).mean(axis=0)
+    return after, fantasies, ess
+
+
+def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank_by, seed):
+    """Greedy batch: returns chosen positions, gains, variances after, ESS, the current variance.
+
+    ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``values`` the
+    centred target draws ``(draws, quantities)``.
+    """
+    n_cand, n_draws = location.shape
+    order = np.argsort(predictive, axis=1)
+    sorted_z = np.take_along_axis(predictive, order, axis=1)
+    squares = values * values
+    levels = (np.arange(n_fantasies) + 0.5) / n_fantasies
+    rng = np.random.default_rng([seed, 0xD5])
+    log_w = np.zeros((n_fantasies, n_draws))
+    uniform = np.full(n_draws, 1.0 / n_draws)
+    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values, squares)[0])
+    baseline = var_now
+    chosen: list[int] = []
+    gains = np.zeros(n_cand)
+    after = np.zeros(n_cand)
+    ess = np.zeros(n_cand)
+    for step in range(k):
+        var_after, fantasies, step_ess = _score(
+            location, sorted_z, order, values, squares, kernel, log_w, levels, uniform=step == 0
+        )
+        gain = baseline - var_after
+        score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
+        score[chosen] = -np.inf
+        best = int(np.argmax(score))
+        remaining = np.ones(n_cand, dtype=bool)
+        remaining[chosen] = False
+        # the last step's gains stand for every candidate not chosen; each pick keeps its own
+        gains[remaining], after[remaining], ess[remaining] = gain[remaining], var_after[remaining], step_ess[remaining]
+        chosen.append(best)
+        if step + 1 < k:  # condition every scenario on its fantasised outcome of the pick
+            log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
+            w, w2 = _weights(log_w.copy())
+            baseline = float(_weighted_variance(w, w2, values, squares).mean())
+            levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
+    return chosen, gains, after, ess, var_now

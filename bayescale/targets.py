@@ -1,0 +1,138 @@
+"""What an experimental design must make certain: the targets of :func:`bayescale.next_runs`.
+
+A target turns the posterior draws of a fit into draws of one or more quantities, one column
+each, on a scale where their variance is meaningful (``log y`` for a loss, ``log N*`` for a
+compute-optimal size). :func:`bayescale.next_runs` ranks candidate runs by how much they are
+expected to shrink the variance of those draws.
+
+* :func:`predict` (or a plain DataFrame): the curve of new runs at given rows, with the law error
+  beyond the fitted runs (:mod:`bayescale.law_error`), on ``log y``.
+* :func:`optimum`: the compute-optimal allocation at given budgets (:mod:`bayescale.optimal`),
+  ``log N*`` by default.
+
+Examples
+--------
+>>> import bayescale as bs
+>>> bs.targets.optimum(C=1e23)
+Optimum(C=(1e+23,), quantity='N', group=None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Optimum", "Prediction", "Target", "as_target", "optimum", "predict"]
+
+
+class Target:
+    """A quantity (one or more columns of draws) whose posterior variance a design should shrink.
+
+    Subclasses define :meth:`rows` (prediction rows the quantity needs, or None) and
+    :meth:`values`; :attr:`units` says on which scale the variance is counted.
+    """
+
+    units: str = ""
+
+    def rows(self) -> pd.DataFrame | None:
+        """Rows at which :func:`bayescale.next_runs` must draw the curve for this target (or None)."""
+        return None
+
+    def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        """Draws ``(draws, quantities)`` of the target, given the curve at :meth:`rows` on ``log y``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Prediction(Target):
+    """The curve of a new run at the rows of ``frame`` (the law's inputs, as for :meth:`Fit.predict`).
+
+    Its draws are ``log`` of the curve, law error included when :func:`bayescale.next_runs` is
+    asked for it; the variance of several rows is summed.
+    """
+
+    frame: pd.DataFrame
+    units: str = "variance of log y (the curve of a new run, law error included), summed over the target rows"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frame, pd.DataFrame):
+            raise TypeError(f"target rows must be a DataFrame, got {type(self.frame).__name__}")
+        if self.frame.empty:
+            raise ValueError("target: the DataFrame of target rows is empty; give at least one row, e.g. N=7e9, D=2e12")
+
+    def rows(self) -> pd.DataFrame:
+        return self.frame
+
+    def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        return np.asarray(location, dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"Prediction({len(self.frame)} rows)"
+
+
+@dataclass(frozen=True)
+class Optimum(Target):
+    """The compute-optimal ``N*`` (or ``D*``, ``D/N``) at FLOP budgets ``C``, on the log scale.
+
+    Per posterior draw, from :func:`bayescale.optimal.optimal_draws` (population parameters, or
+    one level's with ``group``); the law error does not enter (it is a property of prediction,
+    not of the parameters the optimum is computed from). Laws of ``N`` and ``D`` only.
+    """
+
+    C: tuple[float, ...]
+    quantity: str = "N"
+    group: Mapping[str, str] | None = None
+
+    @property
+    def units(self) -> str:  # type: ignore[override]
+        return f"variance of log {self.quantity}* at the budget(s), summed over budgets"
+
+    def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        from bayescale.optimal import optimal_draws
+
+        return np.log(optimal_draws(fit, list(self.C), group=self.group)[self.quantity])
+
+
+def predict(rows: pd.DataFrame) -> Prediction:
+    """Target the curve of new runs at ``rows`` (a DataFrame of the law's inputs)."""
+    return Prediction(rows)
+
+
+def optimum(C: float | Sequence[float], *, quantity: str = "N", group: Mapping[str, str] | None = None) -> Optimum:
+    """Target the compute-optimal allocation at the budget(s) ``C`` (FLOPs, ``C = 6ND``).
+
+    Parameters
+    ----------
+    C : float or sequence of float
+        FLOP budgets.
+    quantity : {"N", "D", "D_per_N"}
+        Which side of the allocation must become certain (its log).
+    group : mapping, optional
+        ``{column: label}``: one level's optimum instead of the population's.
+
+    Raises
+    ------
+    ValueError
+        For a budget that is not positive or an unknown ``quantity``.
+    """
+    budgets = tuple(float(c) for c in np.atleast_1d(np.asarray(C, dtype=float)))
+    if not budgets or any(not c > 0 for c in budgets):
+        raise ValueError(f"optimum(C={C!r}): C must be positive FLOP budgets, e.g. C=1e23")
+    if quantity not in ("N", "D", "D_per_N"):
+        raise ValueError(f"optimum(quantity={quantity!r}): use 'N', 'D' or 'D_per_N'")
+    return Optimum(budgets, quantity, dict(group) if group else None)
+
+
+def as_target(target) -> Target:
+    """A :class:`Target` from a Target or a DataFrame of rows; anything else is refused."""
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, pd.DataFrame):
+        return Prediction(target)
+    raise TypeError(
+        f"target={target!r} must be a DataFrame of rows to predict (e.g. pd.DataFrame({{'N': [7e9], 'D': [2e12]}})) "
+        "or a bs.targets target such as bs.targets.optimum(C=1e23)"
+    )

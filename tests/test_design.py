@@ -1,0 +1,143 @@
+"""next_runs: candidate runs ranked by expected variance reduction, in cases with a known answer."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.cli import main
+
+TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+TARGET = pd.DataFrame({"N": [7e10], "D": [1.4e12]})  # ~3 decades beyond the runs in N
+
+
+@pytest.fixture(scope="module")
+def small_ladder():
+    """24 runs with N in 1e7..1e8 (10, 20, 40 tokens per parameter), 1% noise: the floor E is
+    poorly pinned (posterior sd ~0.25) and a 7e10-parameter target is far out."""
+    rng = np.random.default_rng(3)
+    N = np.repeat(np.geomspace(1e7, 1e8, 8), 3)
+    D = N * np.tile([10.0, 20.0, 40.0], 8)
+    mean = TRUTH["E"] + TRUTH["A"] * N ** -TRUTH["alpha"] + TRUTH["B"] * D ** -TRUTH["beta"]
+    return pd.DataFrame({"params": N, "tokens": D, "loss": mean * np.exp(0.01 * rng.standard_normal(N.size))})
+
+
+@pytest.fixture(scope="module")
+def fit(small_ladder):
+    with warnings.catch_warnings():  # 600 draws of a weakly identified floor: r_hat/ESS warnings expected
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        return bs.fit(small_ladder, law="chinchilla", y="loss", inputs={"N": "params", "D": "tokens"},
+                      chains=2, draws=300, warmup=300, seed=1, progress=False)
+
+
+def test_a_run_that_duplicates_a_fitted_one_gains_about_nothing(fit, small_ladder):
+    candidates = pd.concat(
+        [small_ladder.iloc[[10]][["params", "tokens"]], pd.DataFrame({"params": [3e8], "tokens": [6e9]})],
+        ignore_index=True,
+    )
+    table = bs.next_runs(fit, candidates, TARGET, rank_by="gain")
+    gain = table.set_index("params")["gain"]
+    duplicate, far = gain[small_ladder["params"].iloc[10]], gain[3e8]
+    assert table["pick"].iloc[0] == 1 and table["params"].iloc[0] == 3e8
+    assert duplicate < 0.05 * far
+    assert abs(duplicate) < 0.05 * table.attrs["var_now"]
+    assert far > 0.3 * table.attrs["var_now"]  # a run 0.5 decade out pins much of the far target
+    assert list(table.columns[-6:]) == ["pick", "gain", "var_after", "cost", "gain_per_cost", "ess"]
+    np.testing.assert_allclose(table["cost"], 6 * table["params"] * table["tokens"])
+    np.testing.assert_allclose(table["gain"] + table["var_after"], table.attrs["var_now"])
+
+
+@pytest.mark.parametrize(("law_error", "margin"), [(True, 2.0), (False, 1.0)])
+def test_with_the_floor_unknown_a_larger_run_beats_a_denser_small_grid_per_flop(fit, law_error, margin):
+    # with the law error the larger run also measures the drift beyond the ladder (the grid cannot),
+    # so its lead is wider; for the law's parameters alone it still gains more (~1.2x here)
+    small = np.geomspace(1.2e7, 9e7, 10)  # ten more runs inside the fitted range, 20 tokens per parameter
+    grid = pd.DataFrame({"params": small, "tokens": 20 * small})
+    batch = bs.next_runs(fit, grid, TARGET, k=len(grid), law_error=law_error)
+    grid_gain = batch.attrs["var_now"] - batch["var_after"].iloc[-1]
+    one = pd.DataFrame({"params": [1.5e8], "tokens": [3e9]})  # one run of about the grid's total FLOPs
+    larger = bs.next_runs(fit, one, TARGET, law_error=law_error)
+    assert larger["cost"].iloc[0] == pytest.approx(batch["cost"].sum(), rel=0.05)
+    assert larger["gain_per_cost"].iloc[0] > margin * grid_gain / batch["cost"].sum()
+    assert (batch["pick"] == np.arange(1, 11)).all()
+
+
+def test_a_batch_is_not_the_top_two_of_one_ranking(fit):
+    candidates = pd.DataFrame(
+        {"params": [1e9, 1.03e9, 3e7, 1e8], "tokens": [2e9, 2.06e9, 6e10, 2e10]},
+        index=["big", "big_again", "long", "mid"],
+    )
+    ranking = bs.next_runs(fit, candidates, TARGET)
+    assert set(ranking.index[:2]) == {"big", "big_again"}  # the two near-duplicates rank first alone
+    batch = bs.next_runs(fit, candidates, TARGET, k=2)
+    chosen = list(batch.index[:2])
+    assert chosen[0] in {"big", "big_again"} and chosen[1] in {"long", "mid"}
+    assert list(batch["pick"]) == [1, 2, 0, 0]
+    # the near-duplicate, once the first is chosen, is worth a fraction of what it was alone
+    assert batch.loc[chosen[0], "gain"] == pytest.approx(ranking.loc[chosen[0], "gain"])
+    other = ({"big", "big_again"} - {chosen[0]}).pop()
+    assert batch.loc[other, "gain"] < 0.2 * ranking.loc[other, "gain"]
+
+
+def test_optimum_target_and_a_cost_column(fit):
+    from bayescale.optimal import optimal_draws
+
+    candidates = pd.DataFrame({"params": [2e7, 1e9], "tokens": [4e8, 2e10], "gpu_hours": [1.0, 1.0]})
+    table = bs.next_runs(fit, candidates, bs.targets.optimum(C=1e23), cost="gpu_hours", rank_by="gain")
+    assert table.attrs["var_now"] == pytest.approx(np.log(optimal_draws(fit, [1e23])["N"]).var(ddof=1))
+    assert "log N*" in table.attrs["units"]
+    assert table["params"].iloc[0] == 1e9 and table["gain"].iloc[0] > 0
+    np.testing.assert_allclose(table["cost"], 1.0)
+    np.testing.assert_allclose(table["gain_per_cost"], table["gain"])
+
+
+def test_errors_name_the_parameter(fit):
+    good = pd.DataFrame({"params": [1e9], "tokens": [2e10]})
+    with pytest.raises(ValueError, match="candidates is empty"):
+        bs.next_runs(fit, good.iloc[:0], TARGET)
+    with pytest.raises(TypeError, match="candidates must be a DataFrame"):
+        bs.next_runs(fit, [1e9, 2e10], TARGET)
+    for k in (0, 2, 1.5, True):
+        with pytest.raises(ValueError, match=r"k=.* must be a whole number from 1 to .* \(1\)"):
+            bs.next_runs(fit, good, TARGET, k=k)
+    with pytest.raises(ValueError, match=r"cost='C' is computed from \['N', 'D'\].*lack \['D'\]"):
+        bs.next_runs(fit, good[["params"]], TARGET)
+    with pytest.raises(ValueError, match="candidates: column 'D' for input 'D'"):
+        bs.next_runs(fit, good[["params"]].assign(gpu=1.0), TARGET, cost="gpu")
+    with pytest.raises(ValueError, match="cost='gpu_hours' is neither a column"):
+        bs.next_runs(fit, good, TARGET, cost="gpu_hours")
+    with pytest.raises(ValueError, match="costs must be positive"):
+        bs.next_runs(fit, good.assign(gpu=0.0), TARGET, cost="gpu")
+    with pytest.raises(ValueError, match="n_fantasies=1"):
+        bs.next_runs(fit, good, TARGET, n_fantasies=1)
+    with pytest.raises(ValueError, match="rank_by='cheap'"):
+        bs.next_runs(fit, good, TARGET, rank_by="cheap")
+    with pytest.raises(TypeError, match="target=42 must be a DataFrame"):
+        bs.next_runs(fit, good, 42)
+    with pytest.raises(ValueError, match="target: column 'D' for input 'D'"):
+        bs.next_runs(fit, good, TARGET[["N"]])
+    with pytest.raises(ValueError, match="target rows is empty"):
+        bs.next_runs(fit, good, TARGET.iloc[:0])
+    with pytest.raises(ValueError, match=r"optimum\(C=-1\)"):
+        bs.targets.optimum(C=-1)
+
+
+def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
+    path = fit.save(tmp_path / "fit.nc")
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": [1e9, 1.03e9, 3e7, 1e8], "tokens": [2e9, 2.06e9, 6e10, 2e10]}).to_csv(csv, index=False)
+    out_csv = tmp_path / "ranked.csv"
+    assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12", "-k", "2",
+                 "--out", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "gain_per_cost" in printed and "pick 1..2" in printed
+    ranked = pd.read_csv(out_csv)
+    assert list(ranked["pick"]) == [1, 2, 0, 0]
+    assert main(["design", str(path), "--candidates", str(csv), "--optimum", "1e23"]) == 0
+    assert "log N*" in capsys.readouterr().out
+    assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12", "-k", "9"]) == 1
+    assert "k=9" in capsys.readouterr().err
