@@ -260,7 +260,9 @@ def compute_multiplier(
         ``at={"C": [...]}``), or losses (``at={"loss": [2.5, 2.4]}``: ``k(L) = C_B(L) / C_A(L)``).
         Default: 40 compute values from the smallest run of either fit to 10 times the largest.
     x : str
-        The compute axis: ``"C"``, a law input, or the column it was read from.
+        The compute axis: ``"C"``, a law input, or the column it was read from. Other inputs of
+        a law with a compute input (e.g. the tokens per parameter ``M`` of ``overtraining``) are
+        held at their median in each fit's data.
     groups : (str, str), optional
         Two levels of a grouping column of ``fit_a``: recipe A is the first.
     column : str, optional
