@@ -26,12 +26,15 @@ from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS
 from bayescale.many import ManyFits, fit_many
+from bayescale.multiplier import ComputeMultiplier, compute_multiplier
 from bayescale.optimal import allocation_exponents, compute_optimal
 from bayescale.plots import plot_calibration
+from bayescale.ranking import Ranking, rank
 from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
 
 __all__ = [
     "AveragedFit",
+    "ComputeMultiplier",
     "ConvergenceWarning",
     "Crossover",
     "DownstreamFit",
@@ -44,12 +47,14 @@ __all__ = [
     "NewGroupWarning",
     "PREDICTION_COLUMNS",
     "Parameter",
+    "Ranking",
     "__version__",
     "accelerated_emergence",
     "allocation_exponents",
     "average",
     "compare",
     "compare_downstream",
+    "compute_multiplier",
     "compute_optimal",
     "crossover",
     "datasets",
@@ -64,6 +69,7 @@ __all__ = [
     "next_runs",
     "plot_calibration",
     "prob_monotone",
+    "rank",
     "saturation_budget",
     "targets",
     "turning_point",

@@ -1,4 +1,4 @@
-"""The ``bayescale`` command line: fit, predict, compare, plot, design, laws, demo.
+"""The ``bayescale`` command line: fit, predict, compare, plot, design, multiplier, rank, report, laws, demo.
 
 Examples
 --------
@@ -7,6 +7,8 @@ bayescale fit runs.csv --law chinchilla --y loss --inputs N=params,D=tokens --gr
 bayescale predict fit.nc --at N=7e9,D=2e12
 bayescale compare a.nc b.nc
 bayescale plot fit.nc --x C --out band.png
+bayescale multiplier new.nc base.nc --at C=1e22 --at C=1e23 --plot k.png
+bayescale rank c4.nc rpj.nc rw.nc --at C=1e23
 bayescale report fit.nc --out report.html --at N=7e9,D=2e12
 bayescale design fit.nc --candidates runs.csv --target "N=7e9,D=2e12" -k 4
 bayescale zoo rebuild
@@ -119,6 +121,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     return 0
 
+
 def cmd_design(args: argparse.Namespace) -> int:
     import bayescale as bs
 
@@ -142,6 +145,92 @@ def cmd_design(args: argparse.Namespace) -> int:
     print(f"\ngain: expected reduction of the {table.attrs['units']} (now {table.attrs['var_now']:.4g}); "
           f"cost: {args.cost}; " + ("pick 1: the best run." if args.k == 1 else
           f"pick 1..{args.k}: the batch, chosen greedily with fantasised outcomes."))
+    return 0
+
+
+def _names(paths: Sequence[str], names: str | None) -> list[str]:
+    """Labels of saved fits: ``--names`` (comma-separated) or the file names without suffix."""
+    labels = [n.strip() for n in names.split(",")] if names else [Path(p).stem for p in paths]
+    if len(labels) != len(paths):
+        raise SystemExit(f"error: --names gives {len(labels)} labels for {len(paths)} fits")
+    if len(set(labels)) != len(labels):
+        raise SystemExit(f"error: the fits need distinct names, got {labels}; pass --names a,b,...")
+    return labels
+
+
+def _groups(text: str | None) -> list[str] | None:
+    return [g.strip() for g in text.split(",") if g.strip()] if text else None
+
+
+def cmd_multiplier(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    groups = _groups(args.groups)
+    if groups is None and len(args.fits) != 2:
+        raise SystemExit("error: give two saved fits (recipe A, recipe B), or one grouped fit and --groups a,b")
+    if groups is not None and len(args.fits) != 1:
+        raise SystemExit("error: --groups compares two levels of one fit; give exactly one saved fit")
+    fits = [bs.load(path) for path in args.fits]
+    at = None
+    if args.at:
+        points = [_floats(point, "--at") for point in args.at]
+        keys = {key for point in points for key in point}
+        if len(keys) != 1:
+            raise SystemExit(f"error: every --at must name one and the same quantity (C=1e23 or loss=2.5), got {sorted(keys)}")
+        key = keys.pop()
+        at = {key: [point[key] for point in points]}
+    if groups is None:
+        names = tuple(_names(args.fits, args.names))
+    else:
+        names = tuple(n.strip() for n in args.names.split(",")) if args.names else None
+    result = bs.compute_multiplier(fits[0], fits[1] if groups is None else None, groups=groups, at=at, x=args.x,
+                                   names=names, path=args.path, level=args.level, law_error=not args.no_law_error)  # fmt: skip
+    table = result.summary()
+    print(_show(table))
+    a, b = result.names
+    print(f"\nk = compute {b} needs / compute {a} needs for the same {fits[0].y} (k > 1: {a} needs less); "
+          f"median and {args.level:.0%} credible interval of the curves"
+          + ("" if args.no_law_error else ", law error beyond the fitted runs included") + "; "
+          "prob_a_better = P(k > 1).")
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = result.plot()
+        ax.figure.savefig(args.plot, dpi=150)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    groups = _groups(args.groups)
+    if groups is None and len(args.fits) < 2:
+        raise SystemExit("error: give two or more saved fits, or one grouped fit and --groups a,b,c")
+    if groups is not None and len(args.fits) != 1:
+        raise SystemExit("error: --groups ranks the levels of one fit; give exactly one saved fit")
+    target = _floats(args.at, "--at")
+    if groups is None:
+        fits = dict(zip(_names(args.fits, args.names), (bs.load(p) for p in args.fits), strict=True))
+        result = bs.rank(fits, at=target, path=args.path, level=args.level, law_error=not args.no_law_error)
+    else:
+        result = bs.rank(bs.load(args.fits[0]), groups=groups, at=target, path=args.path, level=args.level,
+                         law_error=not args.no_law_error)  # fmt: skip
+    table = result.summary()
+    print(_show(table))
+    print("\nP(row better than column):")
+    print(_show(result.pairwise(), digits=3))
+    better = "lower" if result.lower_is_better else "higher"
+    print(f"\nbest (least expected regret): {result.best}. median/lower/upper: the curve at the target "
+          f"({args.level:.0%} credible interval{'' if args.no_law_error else ', law error included'}; {better} is "
+          "better); expected_regret: what picking it costs on average against the best, in the target's units.")
+    if args.out:
+        table.to_csv(args.out)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -309,6 +398,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="print every candidate, not the first max(k, 10)")
     p.add_argument("--out", help="write the ranked table to this CSV")
     p.set_defaults(run=cmd_design)
+
+    p = sub.add_parser("multiplier", help="compute multiplier of recipe A over recipe B (saved fits), with intervals")
+    p.add_argument("fits", nargs="+", help="two saved fits (A, B), or one grouped fit with --groups")
+    p.add_argument("--at", action="append",
+                   help="compute of A (C=1e23) or a loss (loss=2.5) at which to evaluate; repeatable (default: a grid)")
+    p.add_argument("--groups", help="two levels of one grouped fit, e.g. web,books")
+    p.add_argument("--names", help="labels of A and B, comma-separated (default: the file names)")
+    p.add_argument("--x", default="C", help="the compute input or column (default: C; C = 6ND for laws of N and D)")
+    p.add_argument("--path", default="optimal", choices=["optimal", "ratio", "N"],
+                   help="for laws of N and D: compute-optimal frontier (default) or the data's median D/N")
+    p.add_argument("--level", type=float, default=0.9)
+    p.add_argument("--no-law-error", action="store_true", help="the laws' curves alone, no drift beyond the runs")
+    p.add_argument("--out", help="write the table to this CSV")
+    p.add_argument("--plot", help="draw k against compute to this image, e.g. k.png")
+    p.set_defaults(run=cmd_multiplier)
+
+    p = sub.add_parser("rank", help="rank recipes (saved fits) at a target scale: P(best), pairwise, regret")
+    p.add_argument("fits", nargs="+", help="two or more saved fits, or one grouped fit with --groups")
+    p.add_argument("--at", required=True, help="the target: C=1e23 (along --path), or every input, e.g. N=7e9,D=1.4e11")
+    p.add_argument("--groups", help="levels of one grouped fit to rank, e.g. C4,RedPajama,RefinedWeb")
+    p.add_argument("--names", help="labels of the fits, comma-separated (default: the file names)")
+    p.add_argument("--path", default="optimal", choices=["optimal", "ratio", "N"],
+                   help="for --at C=... with laws of N and D: compute-optimal allocation (default) or median D/N")
+    p.add_argument("--level", type=float, default=0.9)
+    p.add_argument("--no-law-error", action="store_true", help="the laws' curves alone, no drift beyond the runs")
+    p.add_argument("--out", help="write the ranking table to this CSV")
+    p.set_defaults(run=cmd_rank)
 
     p = sub.add_parser("report", help="write a self-contained HTML report of a saved fit")
     p.add_argument("fit")

@@ -50,8 +50,12 @@ def curve_draws_along(
     N: float | None = None,
     level: tuple[str, str] | None = None,
     seed: int = 0,
+    law_error=True,
 ) -> np.ndarray:
     """Draws ``(draws, len(grid))`` of a fit's curve along a path on which ``x`` takes ``grid``.
+
+    Curve draws: the law's curve under the posterior, with the law error beyond the fitted runs
+    (:mod:`bayescale.law_error`), without run-to-run noise.
 
     Parameters
     ----------
@@ -63,6 +67,12 @@ def curve_draws_along(
         the compute-optimal allocation of every draw, or fixed ``N``.
     level : (column, label), optional
         Evaluate the curve of one level of a grouping column.
+    seed : int
+        Seed of the law error's drift. Curves drawn with one seed share the drift's dataset part
+        (:meth:`bayescale.law_error.LawError.slopes`): pass the same seed for recipes compared on
+        one benchmark.
+    law_error : bool or LawError
+        As in :meth:`Fit.predict`; on every path, the compute-optimal one included.
     """
     from bayescale.plots import path_inputs
 
@@ -71,10 +81,10 @@ def curve_draws_along(
     inputs = set(fit.law.inputs)
     if name == "C" and {"N", "D"} <= inputs and "C" not in inputs:
         if path == "optimal":
-            from bayescale.optimal import optimal_draws
+            from bayescale.optimal import frontier_draws
 
             group = None if level is None else {level[0]: level[1]}
-            return optimal_draws(fit, grid, group=group)["loss"]
+            return frontier_draws(fit, grid, group=group, law_error=law_error, seed=seed)
         if path == "N":
             if N is None:
                 raise ValueError("path='N' needs N=<model size>, e.g. N=1e9")
@@ -92,8 +102,53 @@ def curve_draws_along(
         )
     if level is not None:
         frame[level[0]] = level[1]
-    _, curve, _ = fit.posterior_draws(frame, seed=seed)
+    _, curve, _ = fit.posterior_draws(frame, seed=seed, law_error=law_error)
     return curve
+
+
+def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
+    """The two curves of a pairwise comparison: ``(fits, where, names, lower_is_better)``.
+
+    Two fits, or one fit and ``groups=(level_a, level_b)`` of a grouping ``column`` (found when
+    not given). ``where`` holds ``(column, label)`` or None for each curve.
+    """
+    if (fit_b is None) == (groups is None):
+        raise ValueError("pass either two fits (fit_a, fit_b) or one fit and groups=(level_a, level_b)")
+    if groups is not None:
+        if isinstance(groups, str) or len(groups) != 2:
+            raise ValueError(f"groups={groups!r} must name two levels, e.g. groups=('clip', 'mammut')")
+        levels = fit_a.levels if hasattr(fit_a, "levels") else fit_a.meta["levels"]
+        candidates = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
+        if column is None:
+            if not candidates:
+                raise ValueError(f"groups={groups!r}: no grouping column of the fit has both levels ({levels})")
+            column = candidates[0]
+        elif column not in candidates:
+            raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
+        fits = (fit_a, fit_a)
+        where = ((column, str(groups[0])), (column, str(groups[1])))
+        names = names or (str(groups[0]), str(groups[1]))
+    else:
+        fits = (fit_a, fit_b)
+        where = (None, None)
+        names = names or ("A", "B")
+        if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
+            raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
+    if isinstance(names, str) or len(names) != 2:
+        raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
+    return fits, where, (str(names[0]), str(names[1])), _lower_is_better(fit_a, lower_is_better)
+
+
+def data_range(fits, x: str) -> tuple[float, float]:
+    """Smallest and largest ``x`` over the runs of ``fits`` (``C = 6ND`` for laws of N and D)."""
+    lows, highs = [], []
+    for f in fits:
+        name = _input_name(f, x)
+        data = f.data
+        values = data[name] if name in data else data[x] if x in data else 6.0 * data["N"] * data["D"]
+        lows.append(float(values.min()))
+        highs.append(float(values.max()))
+    return min(lows), max(highs)
 
 
 def _lower_is_better(fit, override: bool | None) -> bool:
@@ -214,6 +269,7 @@ def crossover(
     level: float = 0.9,
     lower_is_better: bool | None = None,
     seed: int = 0,
+    law_error=True,
 ) -> Crossover:
     """Posterior probability and location of a crossover between two scaling curves.
 
@@ -241,6 +297,11 @@ def crossover(
     lower_is_better : bool, optional
         Direction of "better"; default the law's (``Law.lower_is_better``) or the downstream fit's.
     seed : int
+        Seed of the law error's drift, the same for both curves, so that they share its dataset
+        part (two recipes measured on one benchmark; :meth:`bayescale.law_error.LawError.slopes`).
+    law_error : bool or LawError
+        Curves beyond the fitted runs carry the law error (default; as :meth:`Fit.predict`),
+        on every ``path``; ``False`` compares the laws' curves alone.
 
     Returns
     -------
@@ -260,54 +321,24 @@ def crossover(
 
     >>> res = bs.crossover(fit, groups=("clip", "mammut"), x="C", between=(1e17, 1e22))  # doctest: +SKIP
     """
-    if (fit_b is None) == (groups is None):
-        raise ValueError("pass either two fits (crossover(fit_a, fit_b)) or one fit and groups=(level_a, level_b)")
-    if groups is not None:
-        if len(groups) != 2:
-            raise ValueError(f"groups={groups!r} must name two levels, e.g. groups=('clip', 'mammut')")
-        levels = fit_a.levels if hasattr(fit_a, "levels") else fit_a.meta["levels"]
-        candidates = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
-        if column is None:
-            if not candidates:
-                raise ValueError(f"groups={groups!r}: no grouping column of the fit has both levels ({levels})")
-            column = candidates[0]
-        elif column not in candidates:
-            raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
-        fits = (fit_a, fit_a)
-        where: tuple[tuple[str, str] | None, tuple[str, str] | None] = ((column, str(groups[0])), (column, str(groups[1])))
-        names = names or (str(groups[0]), str(groups[1]))
-    else:
-        fits = (fit_a, fit_b)
-        where = (None, None)
-        names = names or ("A", "B")
-        if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
-            raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
-    if isinstance(names, str) or len(names) != 2:
-        raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
-    names = (str(names[0]), str(names[1]))
+    fits, where, names, better = resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better)
     if between is None:
-        lows, highs = [], []
-        for f in fits:
-            name = _input_name(f, x)
-            data = f.data
-            values = data[name] if name in data else data[x] if x in data else 6.0 * data["N"] * data["D"]
-            lows.append(float(values.min()))
-            highs.append(float(values.max()))
-        between = (min(lows), max(highs))
+        between = data_range(fits, x)
     lo, hi = float(between[0]), float(between[1])
     if not 0 < lo < hi:
         raise ValueError(f"between={between!r} must be (low, high) with 0 < low < high")
     grid = np.geomspace(lo, hi, n_grid)
 
     def evaluate(values):
-        a = curve_draws_along(fits[0], x, values, path=path, ratio=ratio, N=N, level=where[0], seed=seed)
-        b = curve_draws_along(fits[1], x, values, path=path, ratio=ratio, N=N, level=where[1], seed=seed + 1)
+        # one seed for both curves: they share the dataset part of the law error (one benchmark)
+        a, b = (curve_draws_along(f, x, values, path=path, ratio=ratio, N=N, level=w, seed=seed, law_error=law_error)
+                for f, w in zip(fits, where, strict=True))  # fmt: skip
         n = min(a.shape[0], b.shape[0])
         return a[:n], b[:n]
 
     a, b = evaluate(grid)
     observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
-    return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=_lower_is_better(fit_a, lower_is_better),
+    return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=better,
                      names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None),
                      observed=None if any(o is None for o in observed) else observed)
 

@@ -305,13 +305,16 @@ def shift(
 ) -> np.ndarray:
     """Draws of the curve's shift on the likelihood's scale, ``(n_draws, rows)``.
 
-    ``level_codes`` gives each row's group level (non-negative integers, stable across calls;
-    all 0 for an ungrouped fit); rows of a level share its drift. ``ladder`` identifies the fit
-    (see :meth:`LawError.slopes`). Positive gains move the curve towards "better".
+    ``distance`` is ``(rows,)``, or ``(n_draws, rows)`` where each draw is evaluated at its own
+    inputs (a compute-optimal frontier). ``level_codes`` gives each row's group level
+    (non-negative integers, stable across calls; all 0 for an ungrouped fit); rows of a level
+    share its drift. ``ladder`` identifies the fit (see :meth:`LawError.slopes`). Positive gains
+    move the curve towards "better".
     """
     levels, index = np.unique(np.asarray(level_codes, dtype=np.int64), return_inverse=True)
     gain, power = law_error.slopes(n_draws, levels, seed, ladder)
-    distance = np.asarray(distance, dtype=float)[None, :]
+    distance = np.asarray(distance, dtype=float)
+    distance = distance[None, :] if distance.ndim == 1 else distance
     sign = -1.0 if lower_is_better else 1.0
     return sign * gain[:, index.reshape(-1)] * distance ** power[:, None]
 
@@ -330,21 +333,26 @@ def shift_for_fit(
 ) -> np.ndarray | None:
     """The law-error shift of one fit's predictions, ``(n_draws, rows)``, or None when there is none.
 
-    ``fitted`` holds the fitted runs' law inputs, ``inputs`` the new rows' ones; ``group_index``
-    gives each row's code in every grouping column of ``levels`` (unseen levels numbered after the
-    seen ones), and each combination of labels is one level with its own drift. ``data_hash``
-    names the ladder (:func:`ladder_id`). None when ``law_error`` is off or every row lies inside
-    the fitted range.
+    ``fitted`` holds the fitted runs' law inputs, ``inputs`` the new rows' ones: arrays of shape
+    ``(rows,)``, or ``(n_draws, rows)`` where each posterior draw has its own inputs (the
+    compute-optimal allocation of each draw). ``group_index`` gives each row's code in every
+    grouping column of ``levels`` (unseen levels numbered after the seen ones), and each
+    combination of labels is one level with its own drift. ``data_hash`` names the ladder
+    (:func:`ladder_id`). None when ``law_error`` is off or every row lies inside the fitted range.
     """
     chosen = resolve(law_error)
     if chosen is None:
         return None
-    distance = extrapolation_distance(law, fitted, pd.DataFrame(inputs))
+    arrays = {name: np.asarray(value, dtype=float) for name, value in inputs.items()}
+    shape = np.broadcast_shapes(*(value.shape for value in arrays.values()))
+    flat = pd.DataFrame({name: np.broadcast_to(value, shape).reshape(-1) for name, value in arrays.items()})
+    distance = extrapolation_distance(law, fitted, flat).reshape(shape)
     if not distance.any():
         return None
-    codes = np.zeros(len(distance), dtype=np.int64)
+    rows = shape[-1]
+    codes = np.zeros(rows, dtype=np.int64)
     for column, labels in levels.items():  # one level per combination of group labels
-        codes = codes * (len(labels) + len(distance)) + np.asarray(group_index[column], dtype=np.int64)
+        codes = codes * (len(labels) + rows) + np.asarray(group_index[column], dtype=np.int64)
     return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,
                  ladder=ladder_id(data_hash))  # fmt: skip
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-__all__ = ["allocation_exponents", "compute_optimal", "optimal_draws", "param_draws", "plot_compute_optimal"]
+__all__ = ["allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws", "plot_compute_optimal"]
 
 QUANTITIES = ("N", "D", "D_per_N", "loss")
 
@@ -133,6 +133,46 @@ def optimal_draws(
     else:
         N, D, loss = _numerical(fit.law, C, params, fixed, n_grid)
     return {"N": N, "D": D, "D_per_N": D / N, "loss": loss}
+
+
+def frontier_draws(
+    fit,
+    C: Sequence[float] | np.ndarray,
+    *,
+    group: Mapping[str, str] | None = None,
+    law_error=True,
+    seed: int = 0,
+    method: str = "auto",
+) -> np.ndarray:
+    """Draws ``(draws, len(C))`` of the loss on the compute-optimal frontier, law error included.
+
+    The loss at each draw's own optimum (:func:`optimal_draws`), moved by the law error
+    (:mod:`bayescale.law_error`) at that draw's ``(N*, D*)``, as :meth:`Fit.posterior_draws`
+    moves a curve at given inputs: the same drift (same ``seed``, same level) as a prediction of
+    this fit, zero inside the fitted range. ``law_error`` is as in :meth:`Fit.predict`.
+    """
+    from bayescale.law_error import shift_for_fit
+    from bayescale.posterior import shifted_location
+
+    draws = optimal_draws(fit, C, group=group, method=method)
+    loss = draws["loss"]
+    group = dict(group or {})
+    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    # the level's code in each grouping column; a column not named is a new level, as in posterior_draws
+    group_index = {column: np.full(loss.shape[1], labels.index(str(group[column])) if column in group else len(labels))
+                   for column, labels in levels.items()}  # fmt: skip
+    inputs = {"N": draws["N"], "D": draws["D"]}
+    for name in fit.law.inputs:
+        if name not in inputs:
+            inputs[name] = np.full(loss.shape, float(np.median(fit.data[name])))
+    law_inputs = fit.data[list(fit.law.inputs)]
+    shift = shift_for_fit(law_error, fit.law, law_inputs, inputs, group_index, levels, loss.shape[0], seed=seed,
+                          data_hash=fit.meta.get("data_hash", ""))  # fmt: skip
+    if shift is None:
+        return loss
+    log_space = fit.spec.likelihood.log_space
+    location = shifted_location(fit.spec, np.log(loss) if log_space else loss, shift)
+    return np.exp(location) if log_space else location
 
 
 def compute_optimal(

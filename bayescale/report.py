@@ -3,7 +3,7 @@
 ``write_report(fit, "report.html")`` writes one HTML file with every figure embedded as a
 base64 PNG (no external files, no JavaScript), ready to open in a browser or paste into a
 write-up. Optional sections: predictions at requested scales, a model-comparison table, a
-crossover result and a compute-optimal table.
+crossover result, a compute multiplier, a ranking of recipes and a compute-optimal table.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ def write_report(
     extrapolate: float = 10.0,
     calibration=None,
     notes: str | None = None,
+    multiplier=None,
+    ranking=None,
 ) -> Path:
     """Write a self-contained HTML report of ``fit``.
 
@@ -163,6 +165,10 @@ def write_report(
         runs): how often the intervals would have covered the largest runs.
     notes : str, optional
         Free text placed under the title (escaped).
+    multiplier : ComputeMultiplier, optional
+        A :func:`bayescale.compute_multiplier` result: its table and its plot of ``k`` against compute.
+    ranking : Ranking, optional
+        A :func:`bayescale.rank` result: the ranking table and the pairwise probabilities.
 
     Returns
     -------
@@ -233,6 +239,24 @@ def write_report(
         sections.append("<h2>Crossover</h2>" + _table(crossover.summary()) + _figure(
             crossover_plot,
             "Both curves with 90% credible bands; the grey span is the interval of the first crossing."))
+
+    if multiplier is not None:
+        a, b = multiplier.names
+        ax = multiplier.plot()
+        sections.append(
+            f"<h2>Compute multiplier</h2><p class='note'>k = compute {html.escape(b)} needs / compute "
+            f"{html.escape(a)} needs for the same {html.escape(str(multiplier.ylabel or 'loss'))} (k &gt; 1: "
+            f"{html.escape(a)} needs less); median and {multiplier.level:.0%} credible interval of the curves"
+            f"{', law error beyond the fitted runs included' if multiplier.law_error else ''}; "
+            "<code>prob_a_better</code> = P(k &gt; 1).</p>" + _table(multiplier.summary()) + _figure(
+                figure_to_data_uri(ax.figure), "Compute multiplier k against compute: median and credible band."))
+
+    if ranking is not None:
+        sections.append(
+            f"<h2>Ranking of recipes</h2><p class='note'>At {html.escape(ranking._at_text())}; best first (least "
+            "expected regret, in the target's units); <code>p_best</code>: probability of being the best.</p>"
+            + _table(ranking.summary(), index=True) + "<p class='note'>P(row better than column):</p>"
+            + _table(ranking.pairwise(), index=True))
 
     if compute_optimal is not None:
         from bayescale.optimal import compute_optimal as _compute_optimal

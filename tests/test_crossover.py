@@ -18,7 +18,7 @@ def _curve_fit(E, A, alpha, n=400, spread=0.01, seed=0):
     a = A * np.exp(spread * rng.standard_normal(n))[:, None]
     al = alpha * np.exp(spread * rng.standard_normal(n))[:, None]
 
-    def posterior_draws(frame, seed=0):
+    def posterior_draws(frame, seed=0, law_error=True):
         x = frame["x"].to_numpy()[None, :]
         curve = e + a * x**-al
         return frame, curve, curve
