@@ -319,6 +319,23 @@ def shift(
     return sign * gain[:, index.reshape(-1)] * distance ** power[:, None]
 
 
+def level_codes(columns: list[np.ndarray], rows: int) -> np.ndarray:
+    """One stable code per combination of group labels: a level's own drift stream.
+
+    ``columns`` holds each grouping column's label codes per row. One column: its codes. More:
+    a 32-bit hash of the codes, so that a level's code depends on its labels alone, never on which
+    or how many rows are predicted with it.
+    """
+    import zlib
+
+    if not columns:
+        return np.zeros(rows, dtype=np.int64)
+    if len(columns) == 1:
+        return columns[0]
+    keys = ["/".join(str(int(c)) for c in combo) for combo in zip(*columns, strict=True)]
+    return np.array([zlib.crc32(key.encode()) for key in keys], dtype=np.int64)
+
+
 def shift_for_fit(
     law_error: bool | LawError | None,
     law: Law,
@@ -349,10 +366,7 @@ def shift_for_fit(
     distance = extrapolation_distance(law, fitted, flat).reshape(shape)
     if not distance.any():
         return None
-    rows = shape[-1]
-    codes = np.zeros(rows, dtype=np.int64)
-    for column, labels in levels.items():  # one level per combination of group labels
-        codes = codes * (len(labels) + rows) + np.asarray(group_index[column], dtype=np.int64)
+    codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in levels], shape[-1])
     return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,
                  ladder=ladder_id(data_hash))  # fmt: skip
 

@@ -149,3 +149,13 @@ def test_bad_names_are_refused_with_the_valid_ones():
         law_error.default(without="nope")
     with pytest.raises(ValueError, match=r"columns \['coverage'\] are missing"):
         bs.plot_calibration(pd.DataFrame({"method": ["a"], "level": [0.9]}))
+
+
+def test_a_level_of_two_grouping_columns_keeps_its_code_whatever_is_predicted_with_it():
+    from bayescale.law_error import level_codes
+
+    a, b = np.array([0, 1, 1, 2]), np.array([1, 0, 1, 1])
+    four = level_codes([a, b], 4)
+    two = level_codes([a[2:], b[2:]], 2)
+    assert (four[2:] == two).all() and len(set(four)) == 4
+    assert (level_codes([a], 4) == a).all() and (level_codes([], 3) == 0).all()
