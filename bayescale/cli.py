@@ -306,11 +306,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n3. comparison by PSIS-LOO (higher elpd_loo is better)")
     print(_show(table[["rank", "elpd_loo", "p_loo", "elpd_diff", "dse", "weight"]]))
 
-    c_max = float((6 * data["params"] * data["tokens"]).max())
+    from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, training_compute
+
+    c_max = float(training_compute(data["params"], data["tokens"]).max())
     points = []
     for factor in (10, 100):
         C = factor * c_max
-        N = np.sqrt(C / (6 * 20))
+        N = np.sqrt(C / (FLOPS_PER_PARAMETER_TOKEN * 20))  # 20 tokens per parameter
         for corpus in sorted(data["dataset"].unique()):
             points.append({"dataset": corpus, "params": N, "tokens": 20 * N, "C": C, "x": f"{factor}x"})
     grid = pd.DataFrame(points)

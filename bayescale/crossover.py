@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayescale.data import tokens_for_compute, training_compute
+
 __all__ = ["Crossover", "crossover", "curve_draws_along", "plot_crossover"]
 
 
@@ -88,7 +90,7 @@ def curve_draws_along(
         if path == "N":
             if N is None:
                 raise ValueError("path='N' needs N=<model size>, e.g. N=1e9")
-            frame = pd.DataFrame({"N": np.full_like(grid, float(N)), "D": grid / (6.0 * float(N))})
+            frame = pd.DataFrame({"N": np.full_like(grid, float(N)), "D": tokens_for_compute(grid, float(N))})
         elif path == "ratio":
             frame = path_inputs(fit, "C", grid, None if ratio is None else {"D_per_N": float(ratio)})
         else:
@@ -145,7 +147,7 @@ def data_range(fits, x: str) -> tuple[float, float]:
     for f in fits:
         name = _input_name(f, x)
         data = f.data
-        values = data[name] if name in data else data[x] if x in data else 6.0 * data["N"] * data["D"]
+        values = data[name] if name in data else data[x] if x in data else training_compute(data["N"], data["D"])
         lows.append(float(values.min()))
         highs.append(float(values.max()))
     return min(lows), max(highs)
@@ -355,7 +357,7 @@ def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, n
     elif x in data:
         values = data[x]
     elif {"N", "D"} <= set(data.columns) and x == "C":
-        values = 6.0 * data["N"] * data["D"]
+        values = training_compute(data["N"], data["D"])
     else:
         return None
     rows = np.ones(len(data), dtype=bool)

@@ -149,9 +149,24 @@ def annealing_areas(
     return S1, S2
 
 
+#: Training FLOPs per parameter per token: the forward and backward pass of a dense transformer
+#: (Kaplan et al. 2020, "Scaling laws for neural language models", sec. 2.1: C ~ 6ND).
+FLOPS_PER_PARAMETER_TOKEN = 6.0
+
+
+def training_compute(N, D):
+    """Training compute ``C = 6 N D`` (FLOPs) of a run with ``N`` parameters and ``D`` tokens."""
+    return FLOPS_PER_PARAMETER_TOKEN * N * D
+
+
+def tokens_for_compute(C, N):
+    """Tokens ``D = C / (6 N)`` that a budget of ``C`` FLOPs buys a model of ``N`` parameters."""
+    return C / (FLOPS_PER_PARAMETER_TOKEN * N)
+
+
 #: Derived features: name -> (the inputs it is computed from, the function).
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray]]] = {
-    "C": (("N", "D"), lambda N, D: 6.0 * N * D),
+    "C": (("N", "D"), training_compute),
     "D_per_N": (("N", "D"), lambda N, D: D / N),
     "M": (("N", "D"), lambda N, D: D / N),
     "N_avg": (("N", "sparsity", "prune_start", "prune_end"), average_parameter_count),

@@ -39,6 +39,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from bayescale.data import tokens_for_compute, training_compute
+
 __all__ = [
     "ENV_VAR",
     "ChecksumError",
@@ -269,7 +271,7 @@ def _load_chinchilla(paths: Mapping[str, Path]) -> pd.DataFrame:
     raw = pd.read_csv(_only(paths))
     n, c = raw["Model Size"].astype(float), raw["Training FLOP"].astype(float)
     df = pd.DataFrame(
-        {"N": n, "D": c / (6.0 * n), "C": c, "loss": raw["loss"].astype(float)}
+        {"N": n, "D": tokens_for_compute(c, n), "C": c, "loss": raw["loss"].astype(float)}
     ).assign(family="chinchilla", dataset="MassiveText")
     return _tidy(df)
 
@@ -327,7 +329,7 @@ def _load_overtraining(paths: Mapping[str, Path]) -> pd.DataFrame:
                 rec["loss_upper"] = float(result["loss_tokens_upper_95"])
         records.append(rec)
     df = pd.DataFrame.from_records(records)
-    df.insert(3, "C", 6.0 * df["N"] * df["D"])
+    df.insert(3, "C", training_compute(df["N"], df["D"]))
     return _tidy(df, sort=["dataset", "N", "M"])
 
 

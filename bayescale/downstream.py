@@ -50,7 +50,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io, sampler
-from bayescale.data import group_codes, input_values, prepare_design, resolve_columns
+from bayescale.data import group_codes, input_values, prepare_design, resolve_columns, training_compute
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import (
     ModelSpec,
@@ -770,7 +770,7 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         from bayescale.plots import path_inputs
 
         source = pd.concat([train, data]) if data is not None else train
-        values = source[x] if x in source else 6 * source["N"] * source["D"]
+        values = source[x] if x in source else training_compute(source["N"], source["D"])
         grid = np.geomspace(float(values.min()), float(values.max()), n_grid)
         from bayescale.crossover import _input_name
 
@@ -778,8 +778,8 @@ def plot_downstream(fit: DownstreamFit, x: str = "loss", *, ax=None, data: pd.Da
         if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
             frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
         _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
-        xs_train = train[x] if x in train else 6 * train["N"] * train["D"]
-        xs_data = None if data is None else (data[x] if x in data else 6 * data["N"] * data["D"])
+        xs_train = train[x] if x in train else training_compute(train["N"], train["D"])
+        xs_data = None if data is None else (data[x] if x in data else training_compute(data["N"], data["D"]))
         ax.set_xscale("log")
         label = AXIS_LABELS.get(x, x)
     lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)

@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute, training_compute
+
 __all__ = ["allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws", "plot_compute_optimal"]
 
 QUANTITIES = ("N", "D", "D_per_N", "loss")
@@ -69,14 +71,14 @@ def _chinchilla_closed_form(C, E, A, alpha, B, beta):
     G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
     a = beta / (alpha + beta)
     b = alpha / (alpha + beta)
-    N = G[:, None] * (C[None, :] / 6.0) ** a[:, None]
-    D = (C[None, :] / 6.0) ** b[:, None] / G[:, None]
+    N = G[:, None] * (C[None, :] / FLOPS_PER_PARAMETER_TOKEN) ** a[:, None]
+    D = (C[None, :] / FLOPS_PER_PARAMETER_TOKEN) ** b[:, None] / G[:, None]
     return N, D
 
 
 def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapping[str, float], n_grid: int):
     """Per-draw, per-budget argmin over log N of the law at D = C / (6N)."""
-    logC6 = jnp.log(jnp.asarray(np.asarray(C) / 6.0, dtype=jnp.float32))
+    logC6 = jnp.log(jnp.asarray(np.asarray(C) / FLOPS_PER_PARAMETER_TOKEN, dtype=jnp.float32))
     others = {k: jnp.asarray(v) for k, v in fixed.items()}
 
     def loss_at(logN, logc6, p):
@@ -101,7 +103,7 @@ def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapp
     over_draws = jax.jit(jax.vmap(over_c, in_axes=(0, None)))
     logN, log_loss = over_draws({k: jnp.asarray(v) for k, v in params.items()}, logC6)
     N = np.exp(np.asarray(logN, dtype=np.float64))
-    D = np.asarray(C, dtype=np.float64)[None, :] / (6.0 * N)
+    D = tokens_for_compute(np.asarray(C, dtype=np.float64)[None, :], N)
     return N, D, np.exp(np.asarray(log_loss, dtype=np.float64))
 
 
@@ -251,7 +253,7 @@ def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, 
     from bayescale.plots import AXIS_LABELS, style_axes
 
     if C is None:
-        C_data = 6.0 * fit.data["N"] * fit.data["D"]
+        C_data = training_compute(fit.data["N"], fit.data["D"])
         C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
     C = np.asarray(C, dtype=float)
     if ax is None:

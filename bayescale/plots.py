@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
+from bayescale.data import FLOPS_PER_PARAMETER_TOKEN
+
 #: Axis labels with units for the canonical inputs.
 AXIS_LABELS = {
     "N": "parameters N",
@@ -98,7 +100,7 @@ def path_inputs(fit, x: str, grid: np.ndarray, fixed: Mapping[str, float] | None
         return frame
     if x == "C" and {"N", "D"} <= set(law_inputs):
         ratio = fixed.get("D_per_N", float(np.median(data["D"] / data["N"])))
-        N = np.sqrt(grid / (6.0 * ratio))
+        N = np.sqrt(grid / (FLOPS_PER_PARAMETER_TOKEN * ratio))  # C = 6 N D, D = ratio N
         frame = pd.DataFrame({"N": N, "D": ratio * N})
         for name in law_inputs:
             if name not in frame:
