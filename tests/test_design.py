@@ -97,7 +97,8 @@ def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
     table = bs.next_runs(fit, candidates, TARGET, budget=budget, law_error=law_error)
     assert list(table.index[table["pick"] > 0]) == ["larger"]
     assert table.attrs["rule"] == "gain" and table.attrs["batch_cost"] == pytest.approx(budget)
-    assert table.attrs["batch_gain"] == pytest.approx(table.loc["larger", "gain"])
+    # the batch's joint gain (linearised update) agrees with the importance-weighted gain of one run
+    assert table.attrs["batch_gain"] == pytest.approx(table.loc["larger", "gain"], rel=0.25)
     # with half that budget the larger run does not fit, and the small runs are bought instead
     half = bs.next_runs(fit, candidates, TARGET, budget=budget / 2, law_error=law_error)
     assert half.loc["larger", "pick"] == 0 and (half["pick"] > 0).sum() >= 3
