@@ -135,16 +135,21 @@ def cmd_design(args: argparse.Namespace) -> int:
         target = bs.targets.optimum(C=[float(v) for v in args.optimum.split(",")])
     else:
         raise SystemExit('error: give the target with --target "N=7e9,D=2e12" (";" between rows) or --optimum 1e23')
-    table = bs.next_runs(fit, candidates, target, cost=args.cost, k=args.k, n_fantasies=args.fantasies,
-                         rank_by=args.rank_by, law_error=not args.no_law_error, seed=args.seed)
+    table = bs.next_runs(fit, candidates, target, cost=args.cost, k=args.k, budget=args.budget,
+                         n_fantasies=args.fantasies, rank_by=args.rank_by, law_error=not args.no_law_error,
+                         seed=args.seed)
+    picked = int((table["pick"] > 0).sum())
     if args.out:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
-    shown = table if args.all else table.head(max(args.k, 10))
+    shown = table if args.all else table.head(max(picked, 10))
     print(_show(shown))
     print(f"\ngain: expected reduction of the {table.attrs['units']} (now {table.attrs['var_now']:.4g}); "
-          f"cost: {args.cost}; " + ("pick 1: the best run." if args.k == 1 else
-          f"pick 1..{args.k}: the batch, chosen greedily with fantasised outcomes."))
+          f"cost: {args.cost}; " + ("pick 1: the best run." if picked == 1 else
+          f"pick 1..{picked}: the batch, chosen greedily with fantasised outcomes."))
+    if args.budget is not None:
+        print(f"budget {args.budget:.4g}: the batch costs {table.attrs['batch_cost']:.4g} and is expected to remove "
+              f"{table.attrs['batch_gain']:.4g} of the variance (greedy by {table.attrs['rule']}).")
     return 0
 
 
@@ -391,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", required=True, help="CSV of runs one could train (the law's inputs)")
     p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
     p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
-    p.add_argument("-k", type=int, default=1, help="runs to choose (a batch, chosen greedily)")
+    p.add_argument("-k", type=int, default=None, help="runs to choose (a batch, chosen greedily; default 1, "
+                   "or as many as fit with --budget)")
+    p.add_argument("--budget", type=float, help="total cost the batch may spend (units of --cost), e.g. 1e21")
     p.add_argument("--cost", default="C", help="cost column of the candidates, or C (FLOPs 6ND, the default)")
     p.add_argument("--rank-by", default="gain_per_cost", choices=["gain_per_cost", "gain"])
     p.add_argument("--fantasies", type=int, default=16, help="fantasised outcomes per candidate")

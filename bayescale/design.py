@@ -41,6 +41,18 @@ scenarios (fantasies of it drawn from each scenario's reweighted predictive). A 
 of a chosen run then gains little, so a batch spreads out where the top ``k`` of one ranking
 would not.
 
+Budgets (``budget=``) use the same greedy: each step considers only the candidates whose cost
+still fits in what is left of the budget, and stops when none fits (or after ``k`` picks).
+Greedy by gain per cost alone is not enough under a budget: it fills the budget with cheap runs
+whose first one teaches a lot per FLOP, although one expensive run next to the target can teach
+more than all of them together. So the greedy runs twice, once by gain per cost and once by gain,
+and the batch with the larger *joint* expected gain is returned: the standard rule for budgeted
+greedy selection (Khuller, Moss and Naor 1999; Leskovec et al. 2007), which keeps a
+constant-factor guarantee that either greedy alone lacks. The joint gain of a whole batch is
+computed by the linearised (Gaussian) update from the draws' covariance of the target and the
+batch's curves, with the mean noise variance: importance weights conditioned on tens of
+fantasised runs collapse onto a few draws and then promise nearly all of the variance.
+
 Importance weights lose accuracy when a run would teach a lot (the weights concentrate on few
 draws): the ``ess`` column gives the mean effective number of draws behind each gain; below
 about 50 the gain is rough (fit with more draws, or fewer candidates far out).
@@ -51,11 +63,17 @@ Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review. 
 Science 10(3), 273-304.
 Ginsbourger, D., Le Riche, R. and Carraro, L. (2010). Kriging is well-suited to parallelize
 optimization (the "kriging believer" / fantasy approach to greedy batches).
+Khuller, S., Moss, A. and Naor, J. (1999). The budgeted maximum coverage problem. Information
+Processing Letters 70(1), 39-45.
+Leskovec, J., Krause, A., Guestrin, C., Faloutsos, C., VanBriesen, J. and Glance, N. (2007).
+Cost-effective outbreak detection in networks. KDD (the better of the cost-ratio and the plain
+greedy under a budget).
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -80,7 +98,8 @@ def next_runs(
     target: Target | pd.DataFrame,
     *,
     cost: str = "C",
-    k: int = 1,
+    k: int | None = None,
+    budget: float | None = None,
     n_fantasies: int = 16,
     rank_by: str = "gain_per_cost",
     law_error: bool | LawError = True,
@@ -103,13 +122,20 @@ def next_runs(
     cost : str
         The cost of a run: a column of ``candidates``, or a feature bayescale derives from the
         inputs (``"C"``, FLOPs ``6 N D``, the default).
-    k : int
-        Number of runs to choose. ``k > 1`` chooses a batch greedily with fantasised outcomes
-        (each pick conditioned on the earlier picks' fantasies), not the top ``k`` of one ranking.
+    k : int, optional
+        Number of runs to choose (the most, with a ``budget``). ``k > 1`` chooses a batch greedily
+        with fantasised outcomes (each pick conditioned on the earlier picks' fantasies), not the
+        top ``k`` of one ranking. Default: 1 without a budget, no limit with one.
+    budget : float, optional
+        Total cost the batch may spend, in the units of ``cost`` (FLOPs by default). The batch is
+        the better, by joint expected gain, of two greedy batches within the budget: by gain per
+        cost and by gain (see the module notes). ``attrs["rule"]`` says which won, and
+        ``attrs["batch_gain"]`` / ``attrs["batch_cost"]`` give the batch's joint gain and cost.
     n_fantasies : int
         Quantile-spaced fantasised outcomes per candidate (more: smoother gains, slower).
     rank_by : {"gain_per_cost", "gain"}
-        What "best" means.
+        What "best" means (without a budget); with a budget, how the candidates not picked are
+        ordered.
     law_error : bool or LawError
         As in :meth:`Fit.predict`: the drift beyond the fitted runs, in the target and in the
         candidates' outcomes (see the module notes for what the gain then counts).
@@ -132,7 +158,9 @@ def next_runs(
         * ``cost`` and ``gain_per_cost``;
         * ``ess``: mean effective number of posterior draws behind the gain.
 
-        ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance) and ``draws``.
+        ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance), ``draws``,
+        ``batch_gain`` (expected reduction of the target's variance by the whole batch),
+        ``batch_cost``, ``budget`` and ``rule`` (the greedy criterion that chose the batch).
 
     Raises
     ------
@@ -140,17 +168,21 @@ def next_runs(
         If ``candidates`` is not a DataFrame, or ``target`` is neither a DataFrame nor a Target.
     ValueError
         For empty candidates, missing input or cost columns, a non-positive cost, a bad ``k``,
-        ``n_fantasies`` or ``rank_by``, or a likelihood not on ``log y``.
+        ``budget`` (not positive, or below the cheapest candidate), ``n_fantasies`` or
+        ``rank_by``, or a likelihood not on ``log y``.
 
     Examples
     --------
     >>> cands = pd.DataFrame({"N": [4e8, 1e9, 2e9], "D": [8e9, 2e10, 4e10]})      # doctest: +SKIP
     >>> bs.next_runs(fit, cands, pd.DataFrame({"N": [7e9], "D": [2e12]}), k=2)   # doctest: +SKIP
+    >>> bs.next_runs(fit, cands, target, budget=1e21)   # runs worth at most 1e21 FLOPs # doctest: +SKIP
     """
     if not isinstance(candidates, pd.DataFrame):
         raise TypeError(f"candidates must be a DataFrame of runs (the law's inputs), got {type(candidates).__name__}")
     if candidates.empty:
         raise ValueError("candidates is empty: give at least one run one could train (a row of the law's inputs)")
+    if k is None:
+        k = 1 if budget is None else len(candidates)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(candidates):
         raise ValueError(f"k={k!r} must be a whole number from 1 to the number of candidates ({len(candidates)})")
     if isinstance(n_fantasies, bool) or not isinstance(n_fantasies, numbers.Integral) or n_fantasies < 2:
@@ -164,6 +196,14 @@ def next_runs(
         )
     goal = as_target(target)
     costs = run_costs(fit, candidates, cost)
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0 < budget < np.inf:
+            raise ValueError(f"budget={budget!r} must be a positive number in the units of cost={cost!r}")
+        if budget < costs.min():
+            raise ValueError(
+                f"budget={budget:.4g} is below the cheapest candidate's cost={cost!r} of {costs.min():.4g}: "
+                "no run fits; raise the budget or add cheaper candidates"
+            )
 
     # One posterior_draws call for all candidates, one for the target rows: with the same seed the
     # draws share their law-error slope (and new-group offsets), as rows of one call would.
@@ -178,10 +218,17 @@ def next_runs(
 
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
-    chosen, gains, after, ess, var_now = _greedy(
-        np.log(curve_c).T.copy(), np.log(predictive_c).T.copy(), values, kernel, k=k, n_fantasies=n_fantasies,
-        costs=costs, rank_by=rank_by, seed=seed,
-    )  # fmt: skip
+    location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
+    rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
+    batches = [_greedy(location, predictive, values, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
+                       rank_by=rule, seed=seed, budget=budget) for rule in rules]  # fmt: skip
+    # the joint gain of a whole batch by the linearised (Gaussian) update: importance weights
+    # conditioned on many fantasised runs collapse onto a few draws and then promise ~all the variance
+    noise_var = float(np.mean(noise["sigma"] ** 2))
+    joint = [_linear_variance(location, values, noise_var, batch.chosen) for batch in batches]
+    best = int(np.argmin(joint))  # ties: gain per cost (cheaper)
+    rule = rules[best]
+    chosen, gains, after, ess, var_now = batches[best][:5]
 
     out = candidates.copy()
     out["pick"] = 0
@@ -196,9 +243,26 @@ def next_runs(
     result = pd.concat([picks, rest])
     result.attrs.update(
         {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(values.shape[0]),
-         "cost": cost, "law_error": law_error is not False}  # fmt: skip
+         "cost": cost, "law_error": law_error is not False, "budget": budget, "rule": rule,
+         "batch_gain": float(var_now - joint[best]), "batch_cost": float(costs[chosen].sum())}  # fmt: skip
     )
     return result
+
+
+def _linear_variance(location: np.ndarray, values: np.ndarray, noise_var: float, chosen: list[int]) -> float:
+    """Expected variance of the target after observing the runs ``chosen``, linearised.
+
+    Treats the curve at the chosen runs (``location[chosen]``, draws last) and the target draws
+    ``values`` as jointly Gaussian with their covariance over the posterior draws, each run
+    observed with noise variance ``noise_var`` on ``log y``: the target's variance minus
+    ``c' (S + noise I)^-1 c``. Unlike importance weights it does not degrade with the batch's size.
+    """
+    n_draws = values.shape[0]
+    runs = location[chosen] - location[chosen].mean(axis=1, keepdims=True)
+    target = values - values.mean(axis=0)
+    cov = runs @ runs.T / (n_draws - 1) + noise_var * np.eye(len(chosen))
+    cross = runs @ target / (n_draws - 1)
+    return float((target * target).sum() / (n_draws - 1) - np.trace(cross.T @ np.linalg.solve(cov, cross)))
 
 
 def _draws(fit, rows: pd.DataFrame, role: str, **options):
@@ -326,11 +390,22 @@ def _score(location, sorted_z, order, values, squares, kernel, log_w, levels, un
     return after, fantasies, ess
 
 
-def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank_by, seed):
-    """Greedy batch: returns chosen positions, gains, variances after, ESS, the current variance.
+class _Batch(NamedTuple):
+    chosen: list[int]
+    gains: np.ndarray
+    after: np.ndarray
+    ess: np.ndarray
+    var_now: float
+    var_batch: float  # expected variance of the target after the whole batch
+
+
+def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None):
+    """Greedy batch of at most ``k`` picks whose costs sum to at most ``budget`` (None: no limit).
 
     ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``values`` the
-    centred target draws ``(draws, quantities)``.
+    centred target draws ``(draws, quantities)``. Each step picks, among the candidates not yet
+    chosen that still fit in the budget, the best by ``rank_by`` given the fantasies of the
+    earlier picks; it stops after ``k`` picks or when nothing fits.
     """
     n_cand, n_draws = location.shape
     order = np.argsort(predictive, axis=1)
@@ -346,6 +421,7 @@ def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank
     gains = np.zeros(n_cand)
     after = np.zeros(n_cand)
     ess = np.zeros(n_cand)
+    left = np.inf if budget is None else float(budget)
     for step in range(k):
         var_after, fantasies, step_ess = _score(
             location, sorted_z, order, values, squares, kernel, log_w, levels, uniform=step == 0
@@ -353,15 +429,19 @@ def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank
         gain = baseline - var_after
         score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
         score[chosen] = -np.inf
+        score[costs > left * (1 + 1e-12)] = -np.inf
+        if step > 0 and not np.isfinite(score).any():
+            break  # nothing else fits in the budget
         best = int(np.argmax(score))
         remaining = np.ones(n_cand, dtype=bool)
         remaining[chosen] = False
         # the last step's gains stand for every candidate not chosen; each pick keeps its own
         gains[remaining], after[remaining], ess[remaining] = gain[remaining], var_after[remaining], step_ess[remaining]
         chosen.append(best)
-        if step + 1 < k:  # condition every scenario on its fantasised outcome of the pick
-            log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
-            w, w2 = _weights(log_w.copy())
-            baseline = float(_weighted_variance(w, w2, values, squares).mean())
-            levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
-    return chosen, gains, after, ess, var_now
+        left -= costs[best]
+        # condition every scenario on its fantasised outcome of the pick
+        log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
+        w, w2 = _weights(log_w.copy())
+        baseline = float(_weighted_variance(w, w2, values, squares).mean())
+        levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
+    return _Batch(chosen, gains, after, ess, var_now, baseline)

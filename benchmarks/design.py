@@ -1,21 +1,40 @@
-"""Replay of run selection on a public ladder: does ``next_runs`` tighten the forecast per FLOP?
+"""Replay of run selection on public ladders: does ``next_runs`` tighten the forecast per FLOP?
 
-On the Chinchilla runs (Hoffmann et al. 2022, digitised by Besiroglu et al. 2024): the runs at the
-largest budgets are held out as the forecast target; the rest are the pool one could train.
-Every strategy starts from the cheapest few runs of the pool, then repeatedly adds a batch of
-runs from what is left, refits (small draw counts), and records, against the cumulative FLOPs of
-the runs it has trained, the 90% new-run interval width (on log loss, mean over the held-out
-runs), the error of the median and whether the intervals cover the held-out runs.
+Four ladders from the shared data, each split by scale as in ``benchmarks/calibration.py`` and
+``benchmarks/extrapolation.py``: the largest runs are held out as the forecast target, the rest
+are the pool one could train.
 
-Strategies: ``next_runs`` (batch of ``--batch`` by gain per FLOP, target = the held-out rows'
-inputs), ``random``, ``cheapest`` first, and a fixed ``grid_20tpp`` (pool runs within a factor 2
-of 20 tokens per parameter, smallest budget first).
+* ``chinchilla``: Hoffmann et al.'s runs (the five diverged tiny-D runs dropped); hold out >= 3e21 FLOPs;
+* ``overtraining``: Gadre et al.; pool N <= 411M, hold out the 1.4B and 6.9B runs (E by dataset);
+* ``datablations``: Muennighoff et al., <= 4 epochs; pool N <= 2.8B, hold out 4.2B and 8.7B;
+* ``porian``: Porian et al.'s tuned isoFLOP points; pool C <= 6.4e18, hold out 1.28e19 and 2.56e19.
 
-Also times ``next_runs`` ranking 1,000 candidates against a 4,000-draw posterior.
+Every strategy starts from the same cheapest runs of the pool (the cheapest 8; with groups, the
+cheapest 3 of each), then, round after round, buys runs from what is left of the pool within the
+same cumulative FLOP schedule (geometric, from the start's FLOPs to ``--final-share`` of twice
+the pool's largest run, in ``--rounds`` rounds; what a strategy leaves unspent carries over),
+refits (2 chains x 300 draws) and records, against the cumulative FLOPs of its runs, the mean 90%
+new-run interval width on log loss at the held-out runs, the error of the median and the coverage
+of the held-out runs.
+
+Strategies:
+
+* ``next_runs``: ``bs.next_runs(fit, pool_left, held_out_rows, budget=round_budget)``;
+* ``random`` (``--seeds`` seeds): the pool left in random order, each run bought if it still fits;
+* ``cheapest`` first;
+* ``grid_20tpp``: runs within a factor 2 of 20 tokens per parameter, smallest first;
+* ``isoflop``: whole isoFLOP sweeps (the pool binned by quarter decades of C), the largest
+  sweep that fits first, then the next largest that fits in what is left.
+
+The issue's target, per ladder: the best other strategy (random: mean of its seeds) ends at a
+width ``w`` after ``F`` FLOPs; ``next_runs`` must reach ``w`` within ``F / 2`` FLOPs (its first round
+at or below ``w``), with the coverage of the held-out runs >= 0.85 (mean over its rounds).
+
+Also times ``next_runs`` ranking 1,000 candidates against a 4,000-draw posterior (``--timing``).
 
 Run::
 
-    BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 5] [--batch 4]
+    BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 4] [--seeds 2]
 """
 
 from __future__ import annotations
@@ -23,86 +42,177 @@ from __future__ import annotations
 import bayescale as bs  # noqa: I001  first: configures JAX host devices before JAX starts
 
 import argparse
+import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-FIT = {"chains": 2, "draws": 200, "warmup": 200, "progress": False}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extrapolation import datablations_split, overtraining_split, porian_split  # noqa: E402
+
+FIT = {"chains": 2, "draws": 300, "warmup": 300, "progress": False}
 LEVEL = 0.9
 
 
-def load(held_out_c: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    runs = bs.datasets.load("chinchilla")[["N", "D", "C", "loss"]].reset_index(drop=True)
-    runs = runs[runs["loss"] < 4.0].reset_index(drop=True)  # the five diverged tiny-D runs (Besiroglu et al.)
-    return runs[runs["C"] < held_out_c].reset_index(drop=True), runs[runs["C"] >= held_out_c].reset_index(drop=True)
+@dataclass
+class Ladder:
+    name: str
+    pool: pd.DataFrame
+    held: pd.DataFrame
+    fit_kwargs: dict = field(default_factory=dict)
+    group: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return ["N", "D"] + ([self.group] if self.group else [])
 
 
-def fit_runs(runs: pd.DataFrame, seed: int):
+def _ladder(name, train, test, fit_kwargs) -> Ladder:
+    group = (fit_kwargs.get("hierarchy") or {}).get("E")
+    keep = ["N", "D", "C", "loss"] + ([group] if group else [])
+    return Ladder(name, train[keep].reset_index(drop=True), test[keep].reset_index(drop=True),
+                  {"hierarchy": fit_kwargs["hierarchy"]} if group else {}, group)  # fmt: skip
+
+
+def load(name: str) -> Ladder:
+    if name == "chinchilla":
+        runs = bs.datasets.load("chinchilla")
+        runs = runs[runs["loss"] < 4.0]  # the five diverged tiny-D runs (Besiroglu et al.)
+        return _ladder(name, runs[runs["C"] < 3e21], runs[runs["C"] >= 3e21], {})
+    split = {"overtraining": overtraining_split, "datablations": datablations_split, "porian": porian_split}[name]()
+    return _ladder(name, split.train, split.test, split.fit_kwargs)
+
+
+def fit_runs(ladder: Ladder, runs: pd.DataFrame, seed: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bs.fit(runs, law="chinchilla", y="loss", seed=seed, **FIT)
+        return bs.fit(runs, law="chinchilla", y="loss", seed=seed, **ladder.fit_kwargs, **FIT)
 
 
-def score(fit, held: pd.DataFrame) -> dict[str, float]:
-    table = fit.predict(held[["N", "D"]], level=LEVEL)
+def score(fit, ladder: Ladder) -> dict[str, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = fit.predict(ladder.held[ladder.columns], level=LEVEL)
     width = np.log(table["pred_upper"]) - np.log(table["pred_lower"])
-    y = held["loss"].to_numpy()
-    covered = (y >= table["pred_lower"]) & (y <= table["pred_upper"])
-    return {"width": float(width.mean()), "abs_error": float(np.abs(np.log(table["median"] / y)).mean()),
+    y = ladder.held["loss"].to_numpy()
+    covered = (y >= table["pred_lower"].to_numpy()) & (y <= table["pred_upper"].to_numpy())
+    return {"width": float(width.mean()), "abs_error": float(np.abs(np.log(table["median"].to_numpy() / y)).mean()),
             "coverage": float(covered.mean())}
 
 
-def choose(strategy: str, fit, pool: pd.DataFrame, taken: list[int], held: pd.DataFrame, batch: int,
-           rng: np.random.Generator) -> list[int]:
-    left = pool.drop(index=taken)
+def _fill(order: pd.Index, cost: pd.Series, budget: float) -> list:
+    """Runs of ``order``, in that order, each bought while it still fits in ``budget``."""
+    out = []
+    for i in order:
+        if cost[i] <= budget:
+            out.append(i)
+            budget -= cost[i]
+    return out
+
+
+def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: np.random.Generator) -> list:
+    left = ladder.pool.drop(index=taken)
+    left = left[left["C"] <= budget]
+    if left.empty:
+        return []
     if strategy == "next_runs":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = bs.next_runs(fit, left[["N", "D"]], held[["N", "D"]], k=min(batch, len(left)))
-        return list(table.index[: min(batch, len(left))])
-    if strategy == "random":
-        return list(rng.choice(left.index.to_numpy(), size=min(batch, len(left)), replace=False))
+            table = bs.next_runs(fit, left[ladder.columns], ladder.held[ladder.columns], budget=budget)
+        print(f"    next_runs: {int((table['pick'] > 0).sum())} runs, greedy by {table.attrs['rule']}, "
+              f"expected gain {table.attrs['batch_gain']:.3g} of {table.attrs['var_now']:.3g}", flush=True)
+        return list(table.index[table["pick"] > 0])
+    if strategy.startswith("random"):
+        return _fill(pd.Index(rng.permutation(left.index.to_numpy())), left["C"], budget)
     if strategy == "cheapest":
-        return list(left.sort_values("C").index[:batch])
+        return _fill(left.sort_values("C").index, left["C"], budget)
     if strategy == "grid_20tpp":
         ratio = left["D"] / left["N"]
-        near = left[(ratio > 10) & (ratio < 40)].sort_values("C")
-        return list(near.index[:batch])
+        return _fill(left[(ratio > 10) & (ratio < 40)].sort_values("C").index, left["C"], budget)
+    if strategy == "isoflop":
+        level = (4 * np.log10(left["C"])).round()
+        out = []
+        for lvl in sorted(level.unique(), reverse=True):  # the largest whole sweep that fits, then the next
+            sweep = left.index[level == lvl]
+            if left.loc[sweep, "C"].sum() <= budget:
+                out += list(sweep)
+                budget -= left.loc[sweep, "C"].sum()
+        if not out:  # no whole sweep fits: as much of the largest affordable one as fits
+            top = level[left["C"].idxmax()]
+            out = _fill(left.index[level == top], left["C"], budget)
+        return out
     raise ValueError(strategy)
 
 
-def replay(pool, held, *, start: int, rounds: int, batch: int, seed: int) -> pd.DataFrame:
+def schedule(ladder: Ladder, start_flops: float, rounds: int, final_share: float) -> np.ndarray:
+    """Cumulative FLOPs allowed after each round: geometric up to ``final_share`` x twice the largest pool run."""
+    final = min(final_share * 2 * ladder.pool["C"].max(), ladder.pool["C"].sum())
+    return start_flops * (final / start_flops) ** (np.arange(1, rounds + 1) / rounds)
+
+
+def replay(ladder: Ladder, *, start: int, rounds: int, seeds: int, final_share: float, seed: int) -> pd.DataFrame:
+    pool = ladder.pool
+    if ladder.group:
+        per = int(np.ceil(start / pool[ladder.group].nunique()))
+        first = list(pool.sort_values("C").groupby(ladder.group, sort=False).head(per).index)
+    else:
+        first = list(pool.sort_values("C").index[:start])
+    start_fit = fit_runs(ladder, pool.loc[first], seed)
+    start_score = score(start_fit, ladder)
+    plan = schedule(ladder, pool.loc[first, "C"].sum(), rounds, final_share)
+    strategies = ["next_runs", *(f"random{s}" for s in range(seeds)), "cheapest", "grid_20tpp", "isoflop"]
     rows = []
-    first = list(pool.sort_values("C").index[:start])
-    strategies = ("next_runs", "random", "cheapest", "grid_20tpp")
-    start_fit = fit_runs(pool.loc[first], seed)
-    start_score = score(start_fit, held)
     for strategy in strategies:
-        rng = np.random.default_rng(seed)
-        taken, fit = list(first), start_fit
-        rows.append({"strategy": strategy, "round": 0, "runs": len(taken), "flops": pool.loc[taken, "C"].sum(),
-                     **start_score})
-        for r in range(1, rounds + 1):
+        rng = np.random.default_rng([seed, strategies.index(strategy)])
+        taken, fit, now = list(first), start_fit, dict(start_score)
+        rows.append({"ladder": ladder.name, "strategy": strategy, "round": 0, "runs": len(taken),
+                     "flops": pool.loc[taken, "C"].sum(), "allowed": pool.loc[taken, "C"].sum(), **now})
+        for r, allowed in enumerate(plan, start=1):
             started = time.perf_counter()
-            new = choose(strategy, fit, pool, taken, held, batch, rng)
-            if not new:
-                break
-            taken += new
-            fit = fit_runs(pool.loc[taken], seed)
-            rows.append({"strategy": strategy, "round": r, "runs": len(taken), "flops": pool.loc[taken, "C"].sum(),
-                         **score(fit, held), "seconds": time.perf_counter() - started})
-            print(rows[-1], flush=True)
+            new = choose(strategy, fit, ladder, taken, allowed - pool.loc[taken, "C"].sum(), rng)
+            if new:
+                taken += new
+                fit = fit_runs(ladder, pool.loc[taken], seed)
+                now = score(fit, ladder)
+            rows.append({"ladder": ladder.name, "strategy": strategy, "round": r, "runs": len(taken),
+                         "flops": pool.loc[taken, "C"].sum(), "allowed": allowed, **now,
+                         "seconds": time.perf_counter() - started})
+        print(f"  {ladder.name} {strategy}: " + ", ".join(f"{row['flops']:.2g}:{row['width']:.3f}"
+              for row in rows if row["strategy"] == strategy), flush=True)
     return pd.DataFrame(rows)
 
 
-def timing(pool: pd.DataFrame, n_candidates: int = 1000) -> dict[str, float]:
+def verdict(table: pd.DataFrame) -> pd.DataFrame:
+    """Per ladder: the issue's target (reach the best other strategy's final width with <= half its FLOPs)."""
+    out = []
+    for name, part in table.groupby("ladder", sort=False):
+        part = part.assign(base=part["strategy"].str.replace(r"random\d+", "random", regex=True))
+        mean = part.groupby(["base", "round"], sort=False)[["flops", "width", "coverage"]].mean().reset_index()
+        final = mean[mean["round"] == mean["round"].max()].set_index("base")
+        others = final.drop(index="next_runs")
+        best = others["width"].idxmin()
+        w, flops = others.loc[best, "width"], others.loc[best, "flops"]
+        mine = mean[mean["base"] == "next_runs"]
+        reached = mine[mine["width"] <= w]
+        first = reached["flops"].iloc[0] if len(reached) else np.nan
+        coverage = mine.loc[mine["round"] > 0, "coverage"].mean()
+        ratio = first / flops
+        out.append({"ladder": name, "best_other": best, "its_width": w, "its_flops": flops,
+                    "next_runs_final_width": final.loc["next_runs", "width"],
+                    "next_runs_flops_to_reach": first, "flops_ratio": ratio, "next_runs_coverage": coverage,
+                    "met": bool(ratio <= 0.5 and coverage >= 0.85)})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def timing(ladder: Ladder, n_candidates: int = 1000) -> dict[str, float]:
     """Seconds to rank ``n_candidates`` against a 4,000-draw posterior (first call, then the next)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bs.fit(pool, law="chinchilla", y="loss", chains=2, draws=2000, warmup=300, seed=0, progress=False)
+        fit = bs.fit(ladder.pool, law="chinchilla", y="loss", chains=2, draws=2000, warmup=300, seed=0, progress=False)
     rng = np.random.default_rng(0)
     N = 10 ** rng.uniform(7.5, 10.5, n_candidates)
     candidates = pd.DataFrame({"N": N, "D": N * 10 ** rng.uniform(0.5, 2.5, n_candidates)})
@@ -124,38 +234,52 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for strategy, part in table.groupby("strategy", sort=False):
-        ax.plot(part["flops"], part["width"], marker="o", label=strategy)
-    ax.set_xscale("log")
-    ax.set_xlabel("cumulative training FLOPs of the runs fitted")
-    ax.set_ylabel("90% new-run interval width (log loss) at held-out runs")
-    ax.set_title("Chinchilla replay: forecast width vs FLOPs spent")
-    ax.legend()
-    fig.savefig(path, dpi=120)
+    ladders = list(dict.fromkeys(table["ladder"]))
+    fig, axes = plt.subplots(1, len(ladders), figsize=(4 * len(ladders), 3.6), constrained_layout=True, squeeze=False)
+    for ax, name in zip(axes[0], ladders):
+        for strategy, part in table[table["ladder"] == name].groupby("strategy", sort=False):
+            style = {"lw": 2.5, "color": "k"} if strategy == "next_runs" else {"lw": 1, "alpha": 0.8}
+            ax.plot(part["flops"], part["width"], marker="o", ms=3, label=strategy, **style)
+        ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("cumulative FLOPs of the runs fitted")
+    axes[0][0].set_ylabel("90% new-run width (log loss), held-out runs")
+    axes[0][-1].legend(fontsize=7)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--held-out-c", type=float, default=3e21, help="hold out runs at or above this budget")
+    parser.add_argument("--ladders", nargs="*", default=["chinchilla", "overtraining", "datablations", "porian"])
     parser.add_argument("--start", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=2, help="seeds of the random strategy")
+    parser.add_argument("--final-share", type=float, default=1.0,
+                        help="the schedule ends at this share of twice the pool's largest run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--timing", action="store_true", help="also time 1,000 candidates x 4,000 draws")
     parser.add_argument("--plot", default=str(Path(__file__).with_name("design.png")))
+    parser.add_argument("--csv", help="write the full table here")
     args = parser.parse_args()
     started = time.perf_counter()
-    pool, held = load(args.held_out_c)
-    print(f"pool {len(pool)} runs (C {pool.C.min():.2g}-{pool.C.max():.2g}), held out {len(held)} "
-          f"(C {held.C.min():.2g}-{held.C.max():.2g})")
-    table = replay(pool, held, start=args.start, rounds=args.rounds, batch=args.batch, seed=args.seed)
-    with pd.option_context("display.width", 160):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    tables = []
+    for name in args.ladders:
+        ladder = load(name)
+        print(f"{name}: pool {len(ladder.pool)} runs (C {ladder.pool.C.min():.2g}-{ladder.pool.C.max():.2g}), "
+              f"held out {len(ladder.held)} (C {ladder.held.C.min():.2g}-{ladder.held.C.max():.2g})", flush=True)
+        tables.append(replay(ladder, start=args.start, rounds=args.rounds, seeds=args.seeds,
+                             final_share=args.final_share, seed=args.seed))  # fmt: skip
+    table = pd.concat(tables, ignore_index=True)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(table.drop(columns=["seconds"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print("\nThe issue's target (next_runs reaches the best other final width with <= half its FLOPs, coverage >= 0.85):")
+        print(verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     plot(table, Path(args.plot))
     print(f"wrote {args.plot}")
-    if not args.no_timing:
-        print("next_runs, 1,000 candidates x 4,000 draws (seconds):", timing(pool))
+    if args.timing:
+        print("next_runs, 1,000 candidates x 4,000 draws (seconds):", timing(load("chinchilla")))
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -83,6 +83,44 @@ def test_a_batch_is_not_the_top_two_of_one_ranking(fit):
     assert batch.loc[other, "gain"] < 0.2 * ranking.loc[other, "gain"]
 
 
+@pytest.mark.parametrize("law_error", [True, False])
+def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
+    # ten small runs inside the fitted range and one larger run of about their total FLOPs; the budget
+    # buys either. The first small run alone gains the most per FLOP, so greedy by gain per cost
+    # alone would spend the budget on the grid; the joint comparison gives it to the larger run.
+    small = np.geomspace(1.2e7, 9e7, 10)
+    candidates = pd.DataFrame({"params": [*small, 1.5e8], "tokens": [*(20 * small), 3e9]},
+                              index=[*(f"small{i}" for i in range(10)), "larger"])
+    budget = 6 * 1.5e8 * 3e9
+    ranking = bs.next_runs(fit, candidates, TARGET, law_error=law_error)
+    assert ranking.index[0].startswith("small")  # the trap: best gain per FLOP is a small run
+    table = bs.next_runs(fit, candidates, TARGET, budget=budget, law_error=law_error)
+    assert list(table.index[table["pick"] > 0]) == ["larger"]
+    assert table.attrs["rule"] == "gain" and table.attrs["batch_cost"] == pytest.approx(budget)
+    # the batch's joint gain (linearised update) agrees with the importance-weighted gain of one run
+    assert table.attrs["batch_gain"] == pytest.approx(table.loc["larger", "gain"], rel=0.25)
+    # with half that budget the larger run does not fit, and the small runs are bought instead
+    half = bs.next_runs(fit, candidates, TARGET, budget=budget / 2, law_error=law_error)
+    assert half.loc["larger", "pick"] == 0 and (half["pick"] > 0).sum() >= 3
+    assert half.attrs["batch_gain"] < table.attrs["batch_gain"]
+
+
+@pytest.mark.parametrize("budget", [3e16, 4e17, 2e18])
+def test_a_budget_is_respected_and_filled(fit, budget):
+    rng = np.random.default_rng(7)
+    params = 10 ** rng.uniform(7, 8.5, 12)
+    candidates = pd.DataFrame({"params": params, "tokens": params * 10 ** rng.uniform(1, 2, 12)})
+    table = bs.next_runs(fit, candidates, TARGET, budget=budget)
+    picked = table[table["pick"] > 0]
+    assert list(picked["pick"]) == list(range(1, len(picked) + 1))
+    assert picked["cost"].sum() <= budget and table.attrs["batch_cost"] == pytest.approx(picked["cost"].sum())
+    left = budget - picked["cost"].sum()
+    assert (table.loc[table["pick"] == 0, "cost"] > left).all()  # greedy stops only when nothing fits
+    assert table.attrs["rule"] in ("gain_per_cost", "gain") and table.attrs["budget"] == budget
+    capped = bs.next_runs(fit, candidates, TARGET, budget=budget, k=1)
+    assert (capped["pick"] > 0).sum() == 1 and capped["cost"].iloc[0] <= budget
+
+
 def test_optimum_target_and_a_cost_column(fit):
     from bayescale.optimal import optimal_draws
 
@@ -112,6 +150,11 @@ def test_errors_name_the_parameter(fit):
         bs.next_runs(fit, good, TARGET, cost="gpu_hours")
     with pytest.raises(ValueError, match="costs must be positive"):
         bs.next_runs(fit, good.assign(gpu=0.0), TARGET, cost="gpu")
+    for budget in (0.0, -1.0, np.inf, "1e21", True):
+        with pytest.raises(ValueError, match=r"budget=.* must be a positive number in the units of cost='C'"):
+            bs.next_runs(fit, good, TARGET, budget=budget)
+    with pytest.raises(ValueError, match=r"budget=1e\+10 is below the cheapest candidate's cost='C' of 1\.2e\+20"):
+        bs.next_runs(fit, good, TARGET, budget=1e10)
     with pytest.raises(ValueError, match="n_fantasies=1"):
         bs.next_runs(fit, good, TARGET, n_fantasies=1)
     with pytest.raises(ValueError, match="rank_by='cheap'"):
@@ -137,6 +180,10 @@ def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
     assert "gain_per_cost" in printed and "pick 1..2" in printed
     ranked = pd.read_csv(out_csv)
     assert list(ranked["pick"]) == [1, 2, 0, 0]
+    assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12",
+                 "--budget", "2e19"]) == 0
+    printed = capsys.readouterr().out
+    assert "budget 2e+19: the batch costs" in printed and "greedy by gain" in printed
     assert main(["design", str(path), "--candidates", str(csv), "--optimum", "1e23"]) == 0
     assert "log N*" in capsys.readouterr().out
     assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12", "-k", "9"]) == 1
