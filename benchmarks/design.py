@@ -39,7 +39,7 @@ Run::
 
 from __future__ import annotations
 
-import bayescale as bs  # noqa: I001  first: configures JAX host devices before JAX starts
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
 
 import argparse
 import sys
@@ -236,7 +236,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
     ladders = list(dict.fromkeys(table["ladder"]))
     fig, axes = plt.subplots(1, len(ladders), figsize=(4 * len(ladders), 3.6), constrained_layout=True, squeeze=False)
-    for ax, name in zip(axes[0], ladders):
+    for ax, name in zip(axes[0], ladders, strict=True):
         for strategy, part in table[table["ladder"] == name].groupby("strategy", sort=False):
             style = {"lw": 2.5, "color": "k"} if strategy == "next_runs" else {"lw": 1, "alpha": 0.8}
             ax.plot(part["flops"], part["width"], marker="o", ms=3, label=strategy, **style)
