@@ -19,6 +19,7 @@ Besiroglu, T. et al. (2024). Chinchilla Scaling: A replication attempt. arXiv:24
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -66,14 +67,10 @@ def _check_law(fit) -> None:
         )
 
 
-@jax.jit
-def _chinchilla_closed_form(C, E, A, alpha, B, beta):
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    a = beta / (alpha + beta)
-    b = alpha / (alpha + beta)
-    N = G[:, None] * (C[None, :] / FLOPS_PER_PARAMETER_TOKEN) ** a[:, None]
-    D = (C[None, :] / FLOPS_PER_PARAMETER_TOKEN) ** b[:, None] / G[:, None]
-    return N, D
+@functools.cache
+def _jitted(function):
+    """One compiled program per closed-form allocation (a law's ``compute_optimal``)."""
+    return jax.jit(function)
 
 
 def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapping[str, float], n_grid: int):
@@ -123,14 +120,17 @@ def optimal_draws(
     if method not in ("auto", "closed_form", "numerical"):
         raise ValueError(f"method={method!r} must be 'auto', 'closed_form' or 'numerical'")
     params = param_draws(fit, group)
-    closed = fit.law.name == "chinchilla" and method in ("auto", "closed_form")
-    if method == "closed_form" and fit.law.name != "chinchilla":
-        raise ValueError(f"method='closed_form' exists for the chinchilla law only, not {fit.law.name!r}")
+    closed = fit.law.compute_optimal is not None and method in ("auto", "closed_form")
+    if method == "closed_form" and fit.law.compute_optimal is None:
+        raise ValueError(
+            f"method='closed_form': law {fit.law.name!r} has no closed-form allocation (Law.compute_optimal); "
+            "use method='numerical'"
+        )
     extra_inputs = [name for name in fit.law.inputs if name not in ("N", "D")]
     fixed = {name: float(np.median(fit.data[name])) for name in extra_inputs}
     if closed:
         p = {k: jnp.asarray(v) for k, v in params.items()}
-        N, D = (np.asarray(v, dtype=np.float64) for v in _chinchilla_closed_form(jnp.asarray(C), **p))
+        N, D = (np.asarray(v, dtype=np.float64) for v in _jitted(fit.law.compute_optimal)(jnp.asarray(C), **p))
         loss = np.asarray(fit.law.evaluate(N=N, D=D, **{k: v[:, None] for k, v in params.items()}), dtype=np.float64)
     else:
         N, D, loss = _numerical(fit.law, C, params, fixed, n_grid)

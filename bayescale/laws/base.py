@@ -101,6 +101,11 @@ class Law:
         Allowed values of each input; inputs not listed are positive.
     description : str
         One paragraph on when to use the law.
+    compute_optimal : callable, optional
+        Closed-form compute-optimal allocation for laws of ``N`` and ``D``:
+        ``compute_optimal(C, **params) -> (N, D)`` with ``C`` of shape ``(budgets,)``, parameters of
+        shape ``(draws,)`` and results ``(draws, budgets)``, pure ``jax.numpy``.
+        :func:`bayescale.optimal.optimal_draws` uses it when present and searches numerically otherwise.
     """
 
     name: str
@@ -113,6 +118,7 @@ class Law:
     lower_is_better: bool = True
     input_domains: Mapping[str, InputDomain] = field(default_factory=dict)
     description: str = ""
+    compute_optimal: Callable[..., tuple[jnp.ndarray, jnp.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]

@@ -30,6 +30,21 @@ def chinchilla_log_mean(N, D, E, A, alpha, B, beta):
     return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
 
 
+def chinchilla_compute_optimal(C, E, A, alpha, B, beta):
+    """The compute-optimal ``N*, D*`` at budgets ``C = 6ND`` (Hoffmann et al. 2022, eq. 4).
+
+    ``N* = G (C/6)^a``, ``D* = G^-1 (C/6)^b`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
+    ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``; per draw (rows) and budget (columns).
+    """
+    from bayescale.data import FLOPS_PER_PARAMETER_TOKEN  # data imports the laws: here, not at the top
+
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    a = beta / (alpha + beta)
+    b = alpha / (alpha + beta)
+    scaled = C[None, :] / FLOPS_PER_PARAMETER_TOKEN
+    return G[:, None] * scaled ** a[:, None], scaled ** b[:, None] / G[:, None]
+
+
 CHINCHILLA = register(
     Law(
         name="chinchilla",
@@ -75,5 +90,6 @@ CHINCHILLA = register(
         formula="L = E + A / N^alpha + B / D^beta",
         reference="Hoffmann et al. 2022, arXiv:2203.15556; Besiroglu et al. 2024, arXiv:2404.10102",
         description="Pre-training loss of a language model with N parameters trained on D tokens.",
+        compute_optimal=chinchilla_compute_optimal,
     )
 )
