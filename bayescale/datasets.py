@@ -60,7 +60,7 @@ ENV_VAR = "BAYESCALE_DATA_DIR"
 GITHUB_RAW = "https://raw.githubusercontent.com"
 
 # Canonical columns, in the order they are placed first in every table.
-_CANONICAL = ("N", "D", "C", "M", "loss", "accuracy", "error", "miou", "family", "dataset", "task")
+_CANONICAL = ("N", "D", "C", "chinchilla_multiplier", "loss", "accuracy", "error", "miou", "family", "dataset", "task")
 
 
 class ChecksumError(ValueError):
@@ -308,7 +308,7 @@ def _load_overtraining(paths: Mapping[str, Path]) -> pd.DataFrame:
             "run": run["name"],
             "N": float(hp["params"]),
             "D": float(hp["tokens"]),
-            "M": float(hp["chinchilla_multiplier"]),
+            "chinchilla_multiplier": float(hp["chinchilla_multiplier"]),  # D / (20 N); not M
             "family": "open_lm",
             "dataset": _GADRE_DATASETS[run["dataset_name"]],
             "model": run["results"][0]["model"],
@@ -330,7 +330,7 @@ def _load_overtraining(paths: Mapping[str, Path]) -> pd.DataFrame:
         records.append(rec)
     df = pd.DataFrame.from_records(records)
     df.insert(3, "C", training_compute(df["N"], df["D"]))
-    return _tidy(df, sort=["dataset", "N", "M"])
+    return _tidy(df, sort=["dataset", "N", "chinchilla_multiplier"])
 
 
 def _load_overtraining_downstream(paths: Mapping[str, Path]) -> pd.DataFrame:
@@ -354,11 +354,11 @@ def _load_overtraining_downstream(paths: Mapping[str, Path]) -> pd.DataFrame:
     long["task_type"] = task_meta["Task Type"].to_numpy()
     long["shots"] = task_meta["#shots"].to_numpy(dtype=int)
     long["n_examples"] = task_meta["#datapoints"].to_numpy(dtype=int)
-    cols = ["N", "D", "C", "M", "loss", "family", "dataset", "model"]
+    cols = ["N", "D", "C", "chinchilla_multiplier", "loss", "family", "dataset", "model"]
     df = long.join(runs[cols], on="run")
     extras = ["run", "model", "chance", "task_category", "task_type", "shots", "n_examples"]
     df = df[[c for c in df.columns if c not in extras] + extras]
-    return _tidy(df, sort=["dataset", "N", "M", "task"])
+    return _tidy(df, sort=["dataset", "N", "chinchilla_multiplier", "task"])
 
 
 def _load_datablations(paths: Mapping[str, Path]) -> pd.DataFrame:

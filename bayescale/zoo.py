@@ -94,9 +94,9 @@ def nsl_lm_16m(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def gadre_multiplier(df: pd.DataFrame) -> pd.DataFrame:
-    """All over-training runs, with Gadre et al.'s token multiplier M = D / N (the dataset's ``M``
-    column, D / N relative to Chinchilla's 20, is dropped so that M is derived from N and D)."""
-    return df.drop(columns=["M"])
+    """All over-training runs; Gadre et al.'s token multiplier M = D / N is derived from N and D
+    (the dataset's ``chinchilla_multiplier`` is D / N relative to Chinchilla's 20: not M)."""
+    return df
 
 
 def porian_tuned(df: pd.DataFrame) -> pd.DataFrame:

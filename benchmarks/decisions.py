@@ -212,10 +212,10 @@ def overtraining_task() -> Task:
     train = {name: rows for name, rows in small.groupby("dataset", sort=True)}
     largest = small["N"].max()
     decisions = []
-    for (N, M), rows in big.groupby(["N", "M"]):
+    for (N, M), rows in big.groupby(["N", "chinchilla_multiplier"]):
         if rows["dataset"].nunique() < len(train):
             continue  # a held-out size not measured for every corpus
-        single = small[(small["N"] == largest) & (small["M"] == M)]
+        single = small[(small["N"] == largest) & (small["chinchilla_multiplier"] == M)]
         decisions.append(Decision(f"N={N:.3g}, M={M:g}", {"N": float(N), "D": float(rows["D"].iloc[0])},
                                   rows.groupby("dataset")["loss"].mean().to_dict(),
                                   single.groupby("dataset")["loss"].mean().to_dict(),

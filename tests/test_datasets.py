@@ -48,8 +48,8 @@ EXPECTED_ROWS = {
 # Canonical columns that must be present, positive and finite in every row.
 POSITIVE_FINITE = {
     "chinchilla": ["N", "D", "C", "loss"],
-    "overtraining": ["N", "D", "C", "M", "loss", "loss_lower", "loss_upper", "loss_openlm"],
-    "overtraining_downstream": ["N", "D", "C", "M", "loss", "n_examples"],
+    "overtraining": ["N", "D", "C", "chinchilla_multiplier", "loss", "loss_lower", "loss_upper", "loss_openlm"],
+    "overtraining_downstream": ["N", "D", "C", "chinchilla_multiplier", "loss", "n_examples"],
     "datablations": ["N", "D", "C", "loss", "U", "epochs"],
     "obs_scaling": ["N"],
     "nsl_lang": ["D", "loss"],
@@ -277,8 +277,9 @@ def test_overtraining_runs(shared_data_dir: Path) -> None:
     assert df["run"].is_unique
     assert set(df["dataset"]) == {"C4", "RedPajama", "RefinedWeb"}
     assert df.groupby("dataset").size().to_dict() == {"C4": 34, "RedPajama": 35, "RefinedWeb": 35}
-    np.testing.assert_allclose(df["D"], 20 * df["M"] * df["N"], rtol=1e-9)
-    assert set(df["M"]) == {0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0}
+    np.testing.assert_allclose(df["D"], 20 * df["chinchilla_multiplier"] * df["N"], rtol=1e-9)
+    assert "M" not in df  # the law input M (D / N) is derived, never this column
+    assert set(df["chinchilla_multiplier"]) == {0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0}
     assert (df["loss_lower"] <= df["loss"]).all() and (df["loss"] <= df["loss_upper"]).all()
     assert set(df.loc[df["N"] > 1e9, "model"]) == {"open_lm_1b", "open_lm_7b"}
 

@@ -199,7 +199,7 @@ def test_overtraining_by_dataset_extrapolates_to_the_large_runs(shared_data_dir)
     loss = large["loss"].to_numpy()
     inside = (pred["pred_lower"].to_numpy() <= loss) & (loss <= pred["pred_upper"].to_numpy())
     for (_, row), e, ok in zip(large.iterrows(), error, inside, strict=True):
-        print(f"  {row['dataset']:10s} N {row['N']:.3g} M {row['M']:5.2f}: loss {row['loss']:.3f}, "
+        print(f"  {row['dataset']:10s} N {row['N']:.3g} x{row['chinchilla_multiplier']:5.2f} Chinchilla: loss {row['loss']:.3f}, "
               f"relative error {e:.2%}, in 90% band {ok}")
     print(f"  {len(large)} runs >= 1.4B: mean relative error {error.mean():.2%}, max {error.max():.2%}, "
           f"90% predictive coverage {inside.mean():.0%}")
