@@ -184,10 +184,11 @@ def cmd_multiplier(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: every --at must name one and the same quantity (C=1e23 or loss=2.5), got {sorted(keys)}")
         key = keys.pop()
         at = {key: [point[key] for point in points]}
+    names: list[str] | None
     if groups is None:
-        names = tuple(_names(args.fits, args.names))
+        names = _names(args.fits, args.names)
     else:
-        names = tuple(n.strip() for n in args.names.split(",")) if args.names else None
+        names = [n.strip() for n in args.names.split(",")] if args.names else None
     result = bs.compute_multiplier(fits[0], fits[1] if groups is None else None, groups=groups, at=at, x=args.x,
                                    names=names, path=args.path, level=args.level, law_error=not args.no_law_error)  # fmt: skip
     table = result.summary()

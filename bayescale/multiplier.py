@@ -197,7 +197,7 @@ class ComputeMultiplier:
 
 def _parse_at(at, fits, x: str) -> tuple[str, np.ndarray]:
     """``("C", values)`` or ``("loss", values)`` from the ``at`` argument."""
-    ys = {getattr(f, "y", None) for f in fits} - {None}
+    ys = {str(f.y) for f in fits if getattr(f, "y", None) is not None}
     if at is None:
         lo, hi = data_range(fits, x)
         return "C", np.geomspace(lo, hi * 10.0, 40)
@@ -230,9 +230,9 @@ def compute_multiplier(
     *,
     at: float | Sequence[float] | np.ndarray | Mapping[str, Sequence[float]] | pd.DataFrame | None = None,
     x: str = "C",
-    groups: tuple[str, str] | None = None,
+    groups: Sequence[str] | None = None,
     column: str | None = None,
-    names: tuple[str, str] | None = None,
+    names: Sequence[str] | None = None,
     path: str = "optimal",
     ratio: float | None = None,
     N: float | None = None,
@@ -361,7 +361,7 @@ def compute_multiplier(
     censored = ~np.isfinite(compute_a) | ~np.isfinite(compute_b) | (compute_a == 0) | (compute_b == 0)
     ranges = tuple(data_range([f], x) for f in fits)
     return ComputeMultiplier(at=at_values, by=by, k=k, compute_a=compute_a, compute_b=compute_b, loss=loss,
-                             names=names, x=x, lower_is_better=better, level=level, max_factor=float(max_factor),
+                             names=(str(names[0]), str(names[1])), x=x, lower_is_better=better, level=level, max_factor=float(max_factor),
                              data_ranges=ranges, law_error=law_error is not False, ylabel=getattr(fits[0], "y", None),
                              censored=censored)  # fmt: skip
 
@@ -383,11 +383,11 @@ def plot_multiplier(result: ComputeMultiplier, *, ax=None, band: float | None = 
     """
     import matplotlib.pyplot as plt
 
-    from bayescale.plots import AXIS_LABELS, FIGSIZE, FONT, style_axes
+    from bayescale.plots import AXIS_LABELS, style_axes
 
     band = result.level if band is None else float(band)
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+        _, ax = plt.subplots()
     tail = (1 - band) / 2
     lower, median, upper = _quantiles(result.k, (tail, 0.5, 1 - tail))
     finite = np.isfinite(np.log(np.where(result.k > 0, result.k, np.nan)))
@@ -411,7 +411,7 @@ def plot_multiplier(result: ComputeMultiplier, *, ax=None, band: float | None = 
         if xs[-1] > edge:
             ax.axvspan(max(edge, xs[0]), xs[-1], color="0.92", zorder=0)
             ax.text(np.sqrt(max(edge, xs[0]) * xs[-1]), 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize=8, color="0.35")  # fmt: skip
+                    ha="center", va="top", fontsize="small", color="0.35")  # fmt: skip
     ax.set_yscale("log")
     if result.by == "C":
         ax.set_xscale("log")
@@ -424,6 +424,6 @@ def plot_multiplier(result: ComputeMultiplier, *, ax=None, band: float | None = 
     ax.set_ylabel(f"compute multiplier k = C_{b} / C_{a}")
     p = result.prob_a_better
     ax.set_title(f"{a} over {b}: k > 1 means {a} needs less compute\n"
-                 f"P(k > 1) from {p[order][0]:.2f} to {p[order][-1]:.2f}", fontsize=FONT["title"])  # fmt: skip
+                 f"P(k > 1) from {p[order][0]:.2f} to {p[order][-1]:.2f}")  # fmt: skip
     style_axes(ax)
     return ax

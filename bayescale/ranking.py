@@ -138,10 +138,10 @@ class Ranking:
         """Each recipe's median and interval at the target, labelled with P(best); returns the Axes."""
         import matplotlib.pyplot as plt
 
-        from bayescale.plots import FIGSIZE, FONT, style_axes
+        from bayescale.plots import style_axes
 
         if ax is None:
-            _, ax = plt.subplots(figsize=FIGSIZE, constrained_layout=True)
+            _, ax = plt.subplots()
         s = self.summary()
         ys = np.arange(len(s))[::-1]
         ax.errorbar(s["median"], ys, xerr=[s["median"] - s["lower"], s["upper"] - s["median"]], fmt="o", color="C0",
@@ -149,7 +149,7 @@ class Ranking:
         ax.set_yticks(ys, [f"{name}  (P best {p:.2f})" for name, p in zip(s.index, s["p_best"], strict=True)])
         better = "lower" if self.lower_is_better else "higher"
         ax.set_xlabel(f"{self.ylabel or 'curve'} at {self._at_text()} ({better} is better)")
-        ax.set_title(f"ranking: best {self.best}", fontsize=FONT["title"])
+        ax.set_title(f"ranking: best {self.best}")
         style_axes(ax)
         return ax
 
