@@ -146,7 +146,7 @@ class Likelihood:
     name : str
         ``"student_t"``, ``"normal"``, ``"beta"`` or ``"frontier"``.
     noise_priors : mapping of str to Distribution
-        Priors of the noise parameters (``sigma``, ``nu``, ``kappa``, ``excess``).
+        Priors of the noise parameters (``sigma``, ``nu``, ``kappa``, ``excess``, ``tuned``).
     support : {"positive", "unit_interval"}
         Values ``y`` may take.
     """
