@@ -98,8 +98,10 @@ class Calibration:
 
         The curve columns (``median``, ``lower``, ``upper``) are unchanged; ``pred_lower`` and
         ``pred_upper`` move away from the median by ``factor`` times their distance on the
-        likelihood's scale.
+        likelihood's scale. With ``likelihood="frontier"`` the new run is by default one like
+        the held-out runs the factor was measured on (``new_run="any"``, untuned excess included).
         """
+        options.setdefault("new_run", "any")
         table = self.fit.predict(data, self.level, seed=seed, **options)
         centre = _to_scale(self.fit, table["median"])
         for column in ("pred_lower", "pred_upper"):
@@ -179,7 +181,8 @@ def calibrate(
         )
     train, held = frame.iloc[order[:-n_out]], frame.iloc[order[-n_out:]].reset_index(drop=True)
     again, converged = refit(fit, train, refit_kwargs)
-    _, curve, predictive = again.posterior_draws(held, seed=seed, law_error=law_error)
+    # held-out rows are runs like the fitted ones (for ``frontier``: untuned ones too)
+    _, curve, predictive = again.posterior_draws(held, seed=seed, law_error=law_error, new_run="any")
     y = _to_scale(fit, held[fit.y].to_numpy(float))
     draws = _to_scale(fit, predictive)
     median = np.median(draws, axis=0)
@@ -203,7 +206,7 @@ def calibrate(
     if law_error is False:  # the checked draws are already the law's alone
         plain = draws
     else:
-        plain = _to_scale(fit, again.posterior_draws(held, seed=seed, law_error=False)[2])
+        plain = _to_scale(fit, again.posterior_draws(held, seed=seed, law_error=False, new_run="any")[2])
     lo16, hi84 = np.quantile(plain, [0.16, 0.84], axis=0)
     better = -1.0 if fit.law.lower_is_better else 1.0
     own = update_drift(

@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", help="law input to column, e.g. N=params,D=tokens")
     p.add_argument("--groups", help="grouping column(s) for every parameter, comma-separated")
     p.add_argument("--hierarchy", help="per-parameter grouping, e.g. E=dataset,A=dataset+family")
-    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "beta"])
+    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "beta", "frontier"])
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=1000)

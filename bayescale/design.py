@@ -190,9 +190,11 @@ def next_runs(
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
     likelihood = fit.spec.likelihood
-    if not likelihood.log_space:
+    if likelihood.name not in ("student_t", "normal"):
         raise ValueError(
-            f"next_runs works with likelihoods on log y (student_t, normal); this fit uses {likelihood.name!r}"
+            f"next_runs works with the symmetric likelihoods on log y (student_t, normal); this fit uses "
+            f"{likelihood.name!r}" + (": refit the tuned runs with student_t to plan the next ones"
+                                      if likelihood.name == "frontier" else "")
         )
     goal = as_target(target)
     costs = run_costs(fit, candidates, cost)

@@ -226,6 +226,7 @@ class Fit:
         seed: int = 0,
         new_groups: str = "population",
         law_error: bool | LawError = True,
+        new_run: str = "tuned",
     ) -> pd.DataFrame:
         """Posterior predictions at new inputs.
 
@@ -252,6 +253,11 @@ class Fit:
             gives the law's curve alone (parameter uncertainty only, as in earlier versions),
             a :class:`~bayescale.law_error.LawError` uses your own. Inside the fitted range it
             changes nothing.
+        new_run : {"tuned", "any"}
+            What a new run is, for ``likelihood="frontier"`` (other likelihoods ignore it).
+            ``"tuned"`` (default): a run on the frontier, the law plus run-to-run noise, i.e.
+            a run whose learning rate and batch size are tuned. ``"any"``: a run as tuned as
+            the fitted ones, the excess of an untuned run included (wider, above the frontier).
 
         Returns
         -------
@@ -277,7 +283,9 @@ class Fit:
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
-        out, curve, predictive = self.posterior_draws(data, seed=seed, new_groups=new_groups, law_error=law_error)
+        out, curve, predictive = self.posterior_draws(
+            data, seed=seed, new_groups=new_groups, law_error=law_error, new_run=new_run
+        )
         return prediction_table(out, curve, predictive, level)
 
     def posterior_draws(
@@ -287,10 +295,11 @@ class Fit:
         seed: int = 0,
         new_groups: str = "population",
         law_error: bool | LawError = True,
+        new_run: str = "tuned",
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Draws of the curve and of a new run at the rows of ``data``.
 
-        ``new_groups`` and ``law_error`` are as in :meth:`predict`.
+        ``new_groups``, ``law_error`` and ``new_run`` are as in :meth:`predict`.
 
         Returns
         -------
@@ -318,7 +327,7 @@ class Fit:
         shift = shift_for_fit(law_error, self.law, self.data, inputs, group_index, self.levels,
                               len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         curve, predictive = curve_and_predictive(
-            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift
+            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift, new_run=new_run
         )
         return data[kept].copy(), curve, predictive
 

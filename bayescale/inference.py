@@ -84,8 +84,10 @@ def fit(
     priors : mapping or Fit, optional
         Parameter name to a numpyro distribution replacing its default prior; or a previous
         :class:`~bayescale.Fit` (or any object with ``as_priors()``) whose posterior becomes the prior.
-    likelihood : {"student_t", "normal", "beta"}
-        Observation model; ``student_t`` in log space is the robust default for losses.
+    likelihood : {"student_t", "normal", "beta", "frontier"}
+        Observation model; ``student_t`` in log space is the robust default for losses;
+        ``frontier`` for ladders whose runs lie on or above the law (untuned learning rate or
+        batch size): the fit gives the frontier of the tuned runs (:mod:`bayescale.likelihoods`).
     chains, draws, warmup : int
         Number of chains, kept draws per chain and warm-up steps per chain.
     seed : int

@@ -69,10 +69,16 @@ def _draw_args(sites, inputs, group_index, centres) -> tuple:
     return _as_jax(sites), _as_jax(inputs), codes, _as_jax(centres)
 
 
-def _new_observations(spec: ModelSpec, sites: Mapping[str, np.ndarray], location, seed: int) -> np.ndarray:
-    """Draws of a new observation around each curve draw (noise from the same posterior draw)."""
+def _new_observations(
+    spec: ModelSpec, sites: Mapping[str, np.ndarray], location, seed: int, new_run: str = "tuned"
+) -> np.ndarray:
+    """Draws of a new observation around each curve draw (noise from the same posterior draw).
+
+    ``new_run``: see :meth:`bayescale.likelihoods.Likelihood.sample` (``frontier`` only).
+    """
     noise = {name: np.asarray(sites[name]) for name in spec.likelihood.noise_names}
-    return spec.likelihood.sample(np.random.default_rng(seed), np.asarray(location, dtype=np.float64), noise)
+    location = np.asarray(location, dtype=np.float64)
+    return spec.likelihood.sample(np.random.default_rng(seed), location, noise, new_run=new_run)
 
 
 def curve_and_predictive(
@@ -83,19 +89,21 @@ def curve_and_predictive(
     centres: Mapping[str, float],
     seed: int,
     shift: np.ndarray | None = None,
+    new_run: str = "tuned",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``.
 
     ``shift`` (``(draws, rows)``, optional) moves each curve draw on the likelihood's scale
     (``log y``, or ``logit y`` for metrics in (0, 1)) before the noise is drawn: the law error of
-    :mod:`bayescale.law_error`.
+    :mod:`bayescale.law_error`. ``new_run`` (``"tuned"`` or ``"any"``) matters for the
+    ``frontier`` likelihood only: a run on the frontier, or one with the fitted runs' excess.
     """
     curve_fn, _ = _functions(spec)
     location = np.asarray(curve_fn(*_draw_args(sites, inputs, group_index, centres)), dtype=np.float64)
     if shift is not None:
         location = shifted_location(spec, location, shift)
     curve = np.exp(location) if spec.likelihood.log_space else location
-    return curve, _new_observations(spec, sites, location, seed)
+    return curve, _new_observations(spec, sites, location, seed, new_run)
 
 
 def shifted_location(spec: ModelSpec, location, shift, xp=np):
@@ -118,12 +126,16 @@ def pointwise_log_likelihood(
     y: np.ndarray,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Replicated data and pointwise log-likelihood, each ``(draws, rows)``."""
+    """Replicated data and pointwise log-likelihood, each ``(draws, rows)``.
+
+    The replicated data follow the whole likelihood (``new_run="any"``: for ``frontier``, with
+    the excess of an untuned run), as the observed rows do.
+    """
     _, curve_and_log_lik = _functions(spec)
     location, log_lik = curve_and_log_lik(
         *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32)
     )
-    return _new_observations(spec, sites, location, seed), np.asarray(log_lik, dtype=np.float64)
+    return _new_observations(spec, sites, location, seed, "any"), np.asarray(log_lik, dtype=np.float64)
 
 
 def prediction_table(frame: pd.DataFrame, curve: np.ndarray, predictive: np.ndarray, level: float) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 InputDomain = Literal["positive", "nonnegative", "real"]
 
 #: Names a law may not use: the likelihoods' noise parameters and the observed site.
-RESERVED_NAMES = frozenset({"sigma", "nu", "kappa", "y", "obs"})
+RESERVED_NAMES = frozenset({"sigma", "nu", "kappa", "excess", "tuned", "y", "obs"})
 
 
 @dataclass(frozen=True)
