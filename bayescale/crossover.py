@@ -108,6 +108,19 @@ def curve_draws_along(
     return curve
 
 
+def grouping_column(fit, groups, column: str | None) -> str:
+    """The grouping column of ``fit`` whose levels include all of ``groups`` (``column`` if given, checked)."""
+    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    found = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
+    if column is None:
+        if not found:
+            raise ValueError(f"groups={list(groups)!r}: no grouping column of the fit has all of them ({levels})")
+        return found[0]
+    if column not in found:
+        raise ValueError(f"column={column!r} is not a grouping column with levels {list(groups)!r}; columns: {levels}")
+    return column
+
+
 def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
     """The two curves of a pairwise comparison: ``(fits, where, names, lower_is_better)``.
 
@@ -119,14 +132,7 @@ def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
     if groups is not None:
         if isinstance(groups, str) or len(groups) != 2:
             raise ValueError(f"groups={groups!r} must name two levels, e.g. groups=('clip', 'mammut')")
-        levels = fit_a.levels if hasattr(fit_a, "levels") else fit_a.meta["levels"]
-        candidates = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
-        if column is None:
-            if not candidates:
-                raise ValueError(f"groups={groups!r}: no grouping column of the fit has both levels ({levels})")
-            column = candidates[0]
-        elif column not in candidates:
-            raise ValueError(f"column={column!r} is not a grouping column with levels {groups!r}; columns: {levels}")
+        column = grouping_column(fit_a, groups, column)
         fits = (fit_a, fit_a)
         where = ((column, str(groups[0])), (column, str(groups[1])))
         names = names or (str(groups[0]), str(groups[1]))

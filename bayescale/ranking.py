@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossover import _input_name, _lower_is_better, curve_draws_along
+from bayescale.crossover import _input_name, _lower_is_better, curve_draws_along, grouping_column
 
 __all__ = ["Ranking", "rank"]
 
@@ -161,14 +161,7 @@ def _candidates(fits, groups, column) -> tuple[list[str], list[tuple[object, dic
             raise ValueError("groups= ranks the levels of one fit; pass the fit itself, e.g. rank(fit, groups=[...])")
         if isinstance(groups, str) or len(groups) < 2:
             raise ValueError(f"groups={groups!r} must name two or more levels, e.g. groups=['C4', 'RedPajama']")
-        levels = fits.levels if hasattr(fits, "levels") else fits.meta["levels"]
-        found = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
-        if column is None:
-            if not found:
-                raise ValueError(f"groups={list(groups)!r}: no grouping column of the fit has all of them ({levels})")
-            column = found[0]
-        elif column not in found:
-            raise ValueError(f"column={column!r} is not a grouping column with levels {list(groups)!r}; columns: {levels}")
+        column = grouping_column(fits, groups, column)
         return [str(g) for g in groups], [(fits, {column: str(g)}) for g in groups]
     if not isinstance(fits, Mapping):
         raise TypeError(f"rank() takes a mapping {{name: fit}} (or one fit with groups=[...]), got {type(fits).__name__}")
