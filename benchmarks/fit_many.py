@@ -14,7 +14,10 @@ them one ``bs.fit`` call at a time (a different number of rows means a new compi
 user's loop would meet it), and throughput is curves per second of wall time. Both use the
 same sampler settings. Run::
 
-    BAYESCALE_DATA_DIR=../shared/data python benchmarks/fit_many.py [--loop 12] [--draws 500]
+    BAYESCALE_DATA_DIR=../shared/data python benchmarks/fit_many.py [--loop 12] [--draws 500] [--curves 40]
+
+``--curves N`` keeps a fixed random subset of N curves (the same N curves on every run), for a
+before/after measurement that takes a few minutes.
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--curves", type=int, default=None, help="a fixed random subset of this many curves")
     args = parser.parse_args()
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=0)
     table = curves()
+    if args.curves is not None:
+        names = np.array(sorted(table["curve"].unique()))
+        keep = np.random.default_rng(0).choice(names, size=min(args.curves, len(names)), replace=False)
+        table = table[table["curve"].isin(keep)].reset_index(drop=True)
     n_curves = table["curve"].nunique()
     sizes = table.groupby("curve").size()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}; jax devices {jax.devices()}")
