@@ -213,6 +213,12 @@ def fit_ladder(split: Split, *, chains: int, draws: int, warmup: int, seed: int)
     return ladder
 
 
+def noise_scale(fit) -> float:
+    """Posterior median of the fit's noise scale ``sigma`` (NaN for likelihoods without one)."""
+    posterior = fit.idata.posterior
+    return float(np.median(posterior["sigma"].values)) if "sigma" in posterior else np.nan
+
+
 def residual_table(ladders: Sequence[Ladder]) -> pd.DataFrame:
     """The input of :func:`bayescale.law_error.learn`: held-out residuals signed towards "better"."""
     rows = []
@@ -221,8 +227,7 @@ def residual_table(ladders: Sequence[Ladder]) -> pd.DataFrame:
         median = np.median(draws, axis=0)
         lo, hi = np.quantile(draws, [0.16, 0.84], axis=0)
         better = -1.0 if ladder.fit.law.lower_is_better else 1.0
-        posterior = ladder.fit.idata.posterior
-        sigma = float(np.median(posterior["sigma"].values)) if "sigma" in posterior else np.nan
+        sigma = noise_scale(ladder.fit)
         for j in range(len(ladder.y)):
             rows.append({"dataset": ladder.split.dataset, "ladder": f"{ladder.split.curve or i}",
                          "distance": ladder.distance[j], "residual": better * (ladder.y[j] - median[j]),
@@ -422,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     pts = points(ladders)
     if args.check_runs:
         pd.concat([ladder.check.assign(dataset=ladder.split.dataset, ladder=f"{ladder.split.curve or i}",
-                                       sigma=table.loc[table["ladder"] == f"{ladder.split.curve or i}", "sigma"].iloc[0])
+                                       sigma=noise_scale(ladder.fit))
                    for i, ladder in enumerate(ladders)], ignore_index=True).to_csv(args.check_runs, index=False)  # fmt: skip
     if args.points:
         pts.to_csv(args.points, index=False)
