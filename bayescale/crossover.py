@@ -147,13 +147,25 @@ def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
     return fits, where, (str(names[0]), str(names[1])), _lower_is_better(fit_a, lower_is_better)
 
 
+def _x_values(fit, data: pd.DataFrame, x: str) -> pd.Series | None:
+    """The fitted runs' values of ``x`` (the input, the column, or ``C = 6ND``); None when absent."""
+    name = _input_name(fit, x)
+    if name in data:
+        return data[name]
+    if x in data:
+        return data[x]
+    if x == "C" and {"N", "D"} <= set(data.columns):
+        return training_compute(data["N"], data["D"])
+    return None
+
+
 def data_range(fits, x: str) -> tuple[float, float]:
     """Smallest and largest ``x`` over the runs of ``fits`` (``C = 6ND`` for laws of N and D)."""
     lows, highs = [], []
     for f in fits:
-        name = _input_name(f, x)
-        data = f.data
-        values = data[name] if name in data else data[x] if x in data else training_compute(data["N"], data["D"])
+        values = _x_values(f, f.data, x)
+        if values is None:
+            raise ValueError(f"x={x!r} is neither an input nor a column of the fitted runs; pass between=(low, high)")
         lows.append(float(values.min()))
         highs.append(float(values.max()))
     return min(lows), max(highs)
@@ -357,14 +369,8 @@ def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, n
     y = getattr(fit, "y", None)
     if not isinstance(data, pd.DataFrame) or not isinstance(y, str) or y not in data:
         return None
-    name = _input_name(fit, x)
-    if name in data:
-        values = data[name]
-    elif x in data:
-        values = data[x]
-    elif {"N", "D"} <= set(data.columns) and x == "C":
-        values = training_compute(data["N"], data["D"])
-    else:
+    values = _x_values(fit, data, x)
+    if values is None:
         return None
     rows = np.ones(len(data), dtype=bool)
     if where is not None:

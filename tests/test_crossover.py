@@ -63,6 +63,9 @@ def test_argument_errors():
         crossover(a, a, x="x", between=(10, 1))
     with pytest.raises(ValueError, match="not an input"):
         crossover(a, a, x="tokens", between=(1, 10))
+    with pytest.raises(ValueError, match=r"x='tokens' is neither an input nor a column.*between="):
+        crossover(a, a, x="tokens")  # no range to read from the runs
+    assert crossover(a, a, x="x").grid[[0, -1]].tolist() == pytest.approx([1e3, 1e6])  # the runs' range
 
 
 def test_groups_of_one_fit_synthetic():
