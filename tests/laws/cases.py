@@ -31,6 +31,9 @@ class Case:
     inputs: dict[str, str] = field(default_factory=dict)
     #: Draws (and warm-up) per chain of the recovery fit; more where the unchecked parameters mix slowly.
     draws: int = 300
+    #: The posterior of this design has several modes: a fit that misses the truth must then say
+    #: so (a ConvergenceWarning), never return a wrong answer silently.
+    multimodal: bool = False
 
     def likelihood(self, name: str) -> str:
         return "beta" if name in BOUNDED else "student_t"
@@ -94,6 +97,10 @@ CASES: dict[str, Case] = {
         {"E": 0.05, "A": 2.0, "alpha": 0.1, "delta_1": 0.3, "delta_2": -0.2, "delta_3": 0.3, "x_break": 1e2,
          "gap_2": 5.0, "gap_3": 5.0, "s_1": 0.5, "s_2": 0.5, "s_3": 0.5},
         check=("E", "alpha", "x_break"),
+        # multimodal in where the first break sits: x_break ~1e2 with alpha 0.10 (the truth) or
+        # ~4e3 with alpha 0.03 (a worse fit); 2 chains at seeds 1 and 2 split between the two
+        # (r_hat 1.8 and 2.6) or both sit in the second (seed 1 with nu > 1, ESS 108)
+        multimodal=True,
     ),
     "chinchilla": Case(
         lambda: _grid(N=np.geomspace(1e7, 1e10, 6), D=np.geomspace(1e9, 1e12, 7)),
