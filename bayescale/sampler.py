@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -40,7 +40,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, find_valid_initial_params, initialize_model, potential_energy
 from numpyro.primitives import Messenger
 
-from bayescale.hierarchy import ModelSpec, make_model
+from bayescale.hierarchy import ModelSpec, floor_pair_start, make_model
 
 _RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
 #: Compiled samplers kept alive at once. Every compiled XLA CPU program maps ~1,500 memory regions
@@ -182,6 +182,16 @@ class _ProgressBar:
                 bar.update(done - bar.n)
 
 
+def _start_at(site=None, *, values: Mapping[str, float], otherwise: Callable):
+    """An init strategy: ``values`` for the sites it names, ``otherwise`` for the rest (a
+    ``functools.partial`` of this function, as numpyro expects of a strategy)."""
+    if site is None:
+        return partial(_start_at, values=values, otherwise=otherwise)
+    if site["type"] == "sample" and not site["is_observed"] and site["name"] in values:
+        return jnp.asarray(values[site["name"]], dtype=jnp.float32)
+    return otherwise(site)
+
+
 def _runner(
     spec: ModelSpec, settings: Settings, n_devices: int, per_device: int, batching: str, example: tuple, progress: bool,
     model: Callable | None = None,
@@ -190,7 +200,7 @@ def _runner(
     each device, batched by ``jax.vmap`` (``batching="vmap"``) or run one after another by
     ``jax.lax.map`` (``"map"``)."""
     model = masked_model(spec) if model is None else model
-    init_strategy = init_to_median(num_samples=31)
+    init_strategy = _start_at(values=floor_pair_start(spec), otherwise=init_to_median(num_samples=31))
     fallback = init_to_uniform(radius=2.0)
     inputs0, group0, centres0, y0, mask0, extra0 = example
 

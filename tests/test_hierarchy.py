@@ -92,3 +92,84 @@ def test_two_grouping_columns_add_up():
     ratio_code = by_cell["f2", "code"] / by_cell["f1", "code"]
     assert ratio_web > 1.03 and ratio_code > 1.05
     assert abs(np.log(by_cell["f2", "code"] - 0) - np.log(by_cell["f1", "code"])) > abs(np.log(ratio_web)) * 0.9
+
+
+def _power_spec(grouping=None, levels=None):
+    from bayescale.hierarchy import build_spec, resolve_priors
+    from bayescale.likelihoods import get_likelihood
+
+    law = bs.laws.get("power")
+    likelihood = get_likelihood("student_t")
+    grouping = grouping or {}
+    return build_spec(law, likelihood, grouping, levels or {}, resolve_priors(law, likelihood, grouping, None))
+
+
+def test_floor_pair_has_the_plain_parameterisation_s_density():
+    """Sampling (E + A_c, E's share, alpha A_c) keeps the model: the joint density is the plain
+    one times the Jacobian T / A_c, at any point and with the priors of E, A_c and alpha."""
+    import dataclasses
+
+    import jax.numpy as jnp
+    from numpyro.infer.util import log_density
+
+    from bayescale.hierarchy import make_model
+
+    spec = _power_spec()
+    assert spec.floor_pair == ("E", "A")
+    plain = dataclasses.replace(spec, law=dataclasses.replace(spec.law, floor=None))
+    assert plain.floor_pair is None
+    x = jnp.geomspace(1e6, 1e9, 9)
+    y = 0.8 + 3.0 * (x / 3e7) ** -0.3
+    args = ({"x": x}, {}, {"x": jnp.log(3e7)})
+    for total, share, alpha in [(3.8, 0.2, 0.3), (1.1, 0.9, 0.05), (12.0, 0.01, 1.2)]:
+        noise = {"sigma": 0.02, "nu": 5.0}
+        term = (1 - share) * total
+        floor_point = {"E_plus_A_c": total, "E_share": share, "A_slope_c": alpha * term, **noise}
+        plain_point = {"E": share * total, "A_c": term, "alpha": alpha, **noise}
+        got, trace = log_density(make_model(spec), args, {"y": jnp.log(y)}, floor_point)
+        want, _ = log_density(make_model(plain), args, {"y": jnp.log(y)}, plain_point)
+        assert float(got) == pytest.approx(float(want) + np.log(total / term), abs=1e-3)
+        assert float(trace["E"]["value"]) == pytest.approx(share * total, rel=1e-6)
+        assert float(trace["alpha"]["value"]) == pytest.approx(alpha, rel=1e-5)
+
+
+def test_floor_pair_starts_where_the_plain_parameterisation_starts():
+    from bayescale.hierarchy import floor_pair_start
+
+    start = floor_pair_start(_power_spec())
+    # prior medians: E 0.5, A_c 1, alpha 0.3
+    assert start["E_plus_A_c"] == pytest.approx(1.5, rel=0.1)
+    assert start["E_share"] == pytest.approx(1 / 3, rel=0.1)
+    assert start["A_slope_c"] == pytest.approx(0.3, rel=0.1)
+    assert floor_pair_start(_power_spec({"E": ("corpus",)}, {"corpus": ["a", "b", "c"]})) == {}
+
+
+def test_floor_pair_is_used_only_when_neither_parameter_is_grouped():
+    from bayescale.hierarchy import floor_pair_start
+
+    assert _power_spec({"E": ("corpus",)}, {"corpus": ["a", "b", "c"]}).floor_pair is None
+    by_corpus = _power_spec({"alpha": ("corpus",)}, {"corpus": ["a", "b", "c"]})
+    assert by_corpus.floor_pair == ("E", "A")
+    assert "A_slope_c" not in floor_pair_start(by_corpus)  # a grouped exponent keeps its own site
+
+
+def test_floor_pair_fit_recovers_a_curve_and_reports_the_law_s_parameters():
+    rng = np.random.default_rng(3)
+    x = np.geomspace(1e6, 1e9, 12)
+    y = (0.9 + 40.0 * x**-0.25) * np.exp(0.01 * rng.standard_normal(x.size))
+    fit = bs.fit(pd.DataFrame({"x": x, "y": y}), law="power", y="y", **FAST)
+    assert {"E", "A", "A_c", "E_plus_A_c", "E_share", "A_slope_c"} <= set(fit.idata.posterior.data_vars)
+    summary = fit.summary(level=0.95)
+    assert summary.loc["E", "hdi_2.5%"] <= 0.9 <= summary.loc["E", "hdi_97.5%"]
+    assert summary.loc["alpha", "hdi_2.5%"] <= 0.25 <= summary.loc["alpha", "hdi_97.5%"]
+    assert fit.diagnostics["divergences"] == 0
+
+
+def test_a_floor_pair_must_name_a_floor_and_a_pivoted_coefficient():
+    import dataclasses
+
+    law = bs.laws.get("power")
+    with pytest.raises(ValueError, match="must name two of its parameters"):
+        dataclasses.replace(law, floor=("E", "B"))
+    with pytest.raises(ValueError, match="unpivoted floor"):
+        dataclasses.replace(law, floor=("A", "E"))

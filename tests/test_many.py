@@ -147,7 +147,8 @@ def test_mask_removes_padded_rows_from_the_density():
     x = jnp.geomspace(1e3, 1e6, 8)
     y = 0.5 + 3.0 * x**-0.3
     centres = {"x": jnp.mean(jnp.log(x))}
-    params = {"E": 0.5, "A_c": 0.2, "alpha": 0.3, "sigma": 0.02, "nu": 5.0}
+    # E 0.5, A_c 0.2, alpha 0.3 on the sites the sampler moves (see hierarchy.sample_floor_pair)
+    params = {"E_plus_A_c": 0.7, "E_share": 0.5 / 0.7, "A_slope_c": 0.3 * 0.2, "sigma": 0.02, "nu": 5.0}
     plain, _ = log_density(make_model(spec), ({"x": x}, {}, centres), {"y": y}, params)
     padded_x = jnp.concatenate([x, jnp.full(5, x[0])])
     padded_y = jnp.concatenate([y, jnp.full(5, 9.0)])  # far-off values that must not count

@@ -26,6 +26,7 @@ from typing import Literal
 
 import jax.numpy as jnp
 import numpyro.distributions as dist
+from numpyro.distributions import constraints
 
 InputDomain = Literal["positive", "nonnegative", "real"]
 
@@ -106,6 +107,16 @@ class Law:
         ``compute_optimal(C, **params) -> (N, D)`` with ``C`` of shape ``(budgets,)``, parameters of
         shape ``(draws,)`` and results ``(draws, budgets)``, pure ``jax.numpy``.
         :func:`bayescale.optimal.optimal_draws` uses it when present and searches numerically otherwise.
+    floor : tuple of (str, str), optional
+        ``(E, A)`` for a law ``y = E + A * g(x)`` with a floor ``E`` and a pivoted coefficient
+        ``A`` (both positive, and the pivot exponent too when it is a parameter): the sampler then
+        moves the curve's value ``E + A_c``, the floor's share of it and the slope ``alpha A_c``
+        at the centre of the data (for ``power``; the pivot's exponent ``alpha``), which the data
+        pin or leave to the prior one at a time, instead of ``E``, ``A_c`` and ``alpha``, which
+        trade off along a curved ridge when the floor is far below the data or the curve has not
+        bent yet. The priors and the model are unchanged (the prior is carried over with its
+        Jacobian); only the geometry NUTS sees changes. Used when ``E`` and ``A`` do not vary by
+        group (see :func:`bayescale.hierarchy.sample_floor_pair`).
     """
 
     name: str
@@ -119,6 +130,7 @@ class Law:
     input_domains: Mapping[str, InputDomain] = field(default_factory=dict)
     description: str = ""
     compute_optimal: Callable[..., tuple[jnp.ndarray, jnp.ndarray]] | None = None
+    floor: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -156,6 +168,24 @@ class Law:
                 )
             if self.domain(pivot_input) != "positive":
                 raise ValueError(f"law {self.name!r}: pivot input {pivot_input!r} must be positive")
+        if self.floor is not None:
+            self._check_floor(names)
+
+    def _check_floor(self, names: list[str]) -> None:
+        assert self.floor is not None
+        floor, term = self.floor
+        if floor not in names or term not in names:
+            raise ValueError(f"law {self.name!r}: floor={self.floor!r} must name two of its parameters {names}")
+        if self.param(floor).pivot is not None or self.param(term).pivot is None:
+            raise ValueError(
+                f"law {self.name!r}: floor=({floor!r}, {term!r}) needs an unpivoted floor {floor!r} and a "
+                f"pivoted coefficient {term!r}"
+            )
+        pivot = self.param(term).pivot
+        exponent = pivot[1] if pivot is not None else None
+        for name in (*self.floor, *([exponent] if isinstance(exponent, str) else [])):
+            if self.param(name).prior.support is not constraints.positive:
+                raise ValueError(f"law {self.name!r}: floor={self.floor!r} needs a prior on (0, inf) for {name!r}")
 
     @property
     def param_names(self) -> tuple[str, ...]:

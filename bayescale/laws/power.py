@@ -58,5 +58,6 @@ POWER = register(
         formula="y = E + A * x^-alpha",
         reference="Hestness et al. 2017, arXiv:1712.00409; Henighan et al. 2020, arXiv:2010.14701",
         description="A learning curve or model-size curve that saturates at a floor E.",
+        floor=("E", "A"),
     ),
 )
