@@ -412,7 +412,7 @@ def learn(
         residual_j ~ Normal(b_l * distance_j ** power, spread_j)
         b_l = m_k + s_ladder * t_l,   t_l ~ StudentT(nu),   m_k ~ Normal(mu, s_dataset)
         mu ~ Normal(0, 0.05) (or 0),   s_dataset, s_ladder ~ HalfNormal(0.05)
-        nu ~ Gamma(2, 0.5),   power ~ Uniform(0.2, 1.5)
+        nu - 2 ~ Gamma(2, 0.5),   power ~ Uniform(0.2, 1.5)
 
     A ladder of a dataset never seen draws ``m`` from ``Normal(mu, s_dataset)``: that is what
     :meth:`LawError.slopes` does.
@@ -437,7 +437,9 @@ def learn(
         mu = numpyro.sample("mu", dist.Normal(0.0, 0.05)) if mean else 0.0
         s_dataset = numpyro.sample("sd_dataset", dist.HalfNormal(0.05))
         s_ladder = numpyro.sample("sd_ladder", dist.HalfNormal(0.05))
-        nu = numpyro.sample("nu", dist.Gamma(2.0, 0.5))
+        # nu > 2: the drift keeps a finite variance, so averages over draws (expected regret,
+        # variance reduction, posterior means of the predicted loss) stay meaningful
+        nu = numpyro.deterministic("nu", 2.0 + numpyro.sample("nu_minus_2", dist.Gamma(2.0, 0.5)))
         power = numpyro.sample("power", dist.Uniform(0.2, 1.5))
         with numpyro.plate("datasets", len(datasets)):
             m = mu + s_dataset * numpyro.sample("m_z", dist.Normal(0.0, 1.0))
