@@ -40,7 +40,8 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, find_valid_initial_params, initialize_model, potential_energy
 from numpyro.primitives import Messenger
 
-from bayescale.hierarchy import ModelSpec, floor_pair_start, make_model
+from bayescale.floor_pair import floor_pair_start
+from bayescale.hierarchy import ModelSpec, make_model
 
 _RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
 #: Compiled samplers kept alive at once. Every compiled XLA CPU program maps ~1,500 memory regions

@@ -134,7 +134,7 @@ def test_floor_pair_has_the_plain_parameterisation_s_density():
 
 
 def test_floor_pair_starts_where_the_plain_parameterisation_starts():
-    from bayescale.hierarchy import floor_pair_start
+    from bayescale.floor_pair import floor_pair_start
 
     start = floor_pair_start(_power_spec())
     # prior medians: E 0.5, A_c 1, alpha 0.3
@@ -145,7 +145,7 @@ def test_floor_pair_starts_where_the_plain_parameterisation_starts():
 
 
 def test_floor_pair_is_used_only_when_neither_parameter_is_grouped():
-    from bayescale.hierarchy import floor_pair_start
+    from bayescale.floor_pair import floor_pair_start
 
     assert _power_spec({"E": ("corpus",)}, {"corpus": ["a", "b", "c"]}).floor_pair is None
     by_corpus = _power_spec({"alpha": ("corpus",)}, {"corpus": ["a", "b", "c"]})
