@@ -188,3 +188,23 @@ def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
     assert "log N*" in capsys.readouterr().out
     assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12", "-k", "9"]) == 1
     assert "k=9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["student_t", "normal"])
+def test_the_design_kernel_is_the_likelihood_s_own_density(name):
+    """next_runs reweights draws with a numpy copy of the log-density (no compilation per shape in
+    the hot path); it must equal ``Likelihood.distribution``'s, up to the Jacobian -log y, which
+    is the same for every draw."""
+    import jax.numpy as jnp
+
+    from bayescale.design import _Kernel
+    from bayescale.likelihoods import get_likelihood
+
+    rng = np.random.default_rng(0)
+    noise = {"sigma": rng.uniform(0.005, 0.2, 50), "nu": 1.0 + rng.gamma(2.0, 10.0, 50)}
+    location = rng.normal(0.5, 0.1, 50)
+    log_y = 0.5 + rng.normal(0.0, 0.1, (7, 1))
+    got = _Kernel(name, noise)(log_y - location)
+    want = get_likelihood(name).distribution(jnp.asarray(location), {k: jnp.asarray(v) for k, v in noise.items()})
+    want = np.asarray(want.log_prob(jnp.exp(jnp.asarray(log_y)))) + log_y
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
