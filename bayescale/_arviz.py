@@ -63,6 +63,30 @@ def to_inference_data(
     return idata
 
 
+def add_prior(
+    idata: az.InferenceData,
+    prior: Mapping[str, np.ndarray],
+    prior_predictive: np.ndarray,
+    *,
+    dims: Mapping[str, Sequence[str]],
+) -> az.InferenceData:
+    """Add (or replace) the ``prior`` and ``prior_predictive`` groups; arrays are ``(draw, ...)``
+    (one chain). The observed variable is ``y`` on the ``obs`` dimension, as in the other groups."""
+    for group in ("prior", "prior_predictive"):
+        if group in idata.groups():
+            del idata[group]
+    posterior = idata["posterior"]
+    coords = {name: posterior.coords[name].values for d in dims.values() for name in d if name in posterior.coords}
+    idata.add_groups(
+        {"prior": {name: value[None] for name, value in prior.items()},
+         "prior_predictive": {"y": prior_predictive[None]}},  # fmt: skip
+        coords={**coords, "obs": np.arange(prior_predictive.shape[-1])},
+        dims={**{name: list(d) for name, d in dims.items()}, "y": ["obs"]},
+    )
+    idata["prior_predictive"]["y"].attrs.update(idata["observed_data"]["y"].attrs)
+    return idata
+
+
 def from_arrays(
     *,
     posterior: Mapping[str, np.ndarray],

@@ -135,6 +135,24 @@ class Fit:
         value = self.idata.posterior[name].values
         return value.reshape((-1,) + value.shape[2:])
 
+    def sample_prior(self, draws: int = 500, *, seed: int = 0):
+        """Add draws from the priors alone to :attr:`idata` and return it.
+
+        Groups ``prior`` (the law's parameters, per-level values, group spreads and noise, named as
+        in ``posterior``) and ``prior_predictive`` (``y`` at the fitted rows), for ArviZ's prior
+        checks: ``az.plot_dist``, ``az.plot_ppc(fit.idata, group="prior")``. Calling it again
+        replaces them; :meth:`save` writes them with the rest.
+        """
+        from bayescale.posterior import prior_draws
+
+        const = self.idata.constant_data
+        inputs = {name: const[name].values for name in self.law.inputs}
+        group_index = {column: const[f"{column}_index"].values for column in self.levels}
+        values, replicated = prior_draws(self.spec, inputs, group_index, self.meta["centres"],
+                                         self.idata.observed_data["y"].values, n_draws=draws, seed=seed)  # fmt: skip
+        dims = {f"{name}_{column}": [column] for name, columns in self.spec.grouping for column in columns}
+        return _arviz.add_prior(self.idata, values, replicated, dims=dims)
+
     # --- diagnostics -----------------------------------------------------------------------
     @cached_property
     def diagnostics(self) -> dict[str, float]:

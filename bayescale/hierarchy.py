@@ -439,6 +439,34 @@ def curve_location(spec: ModelSpec, inputs: Mapping[str, jnp.ndarray], params: M
     return spec.law.evaluate(**inputs, **params)
 
 
+def prior_sites(spec: ModelSpec, centres: Mapping[str, float], n_draws: int, seed: int) -> dict[str, np.ndarray]:
+    """Draws from the priors alone of the sites :func:`sampled_site_names` lists, ``(n_draws, ...)``.
+
+    A pivoted parameter's draws are of its value at ``centres`` (``p_c``): drawn there when its
+    prior is at the centre, else drawn on the natural scale and moved to the centre. Group offsets
+    are standard normal; spreads and noise parameters come from their priors.
+    """
+    keys = iter(jax.random.split(jax.random.PRNGKey(seed), 4 * len(spec.prior_of) + 4))
+
+    def draw(prior: dist.Distribution, shape: tuple[int, ...] = ()) -> np.ndarray:
+        return np.asarray(prior.sample(next(keys), (n_draws, *shape)), dtype=np.float64)
+
+    sites: dict[str, np.ndarray] = {}
+    for parameter in sorted(spec.law.params, key=lambda p: p.pivot is not None):  # exponents first
+        value = draw(spec.prior_of[parameter.name])
+        if parameter.pivot is not None and parameter.prior_at == "natural":
+            pivot_input, exponent = parameter.pivot
+            k = sites[exponent] if isinstance(exponent, str) else exponent
+            value = value * np.exp(-k * float(centres[pivot_input]))
+        sites[_site(parameter)] = value
+        for column in spec.groups_of[parameter.name]:
+            sites[f"{parameter.name}_{column}_sd"] = draw(spec.prior_of[f"{parameter.name}_{column}_sd"])
+            sites[f"{parameter.name}_{column}_z"] = draw(dist.Normal(0.0, 1.0), (spec.levels_of[column],))
+    for name in spec.likelihood.noise_names:
+        sites[name] = draw(spec.prior_of[name])
+    return sites
+
+
 def sampled_site_names(spec: ModelSpec) -> list[str]:
     """Names of the latent sites needed to recompute the curve (for prediction)."""
     names = []

@@ -213,7 +213,11 @@ class Likelihood:
                     for k, v in noise.items()}  # fmt: skip
         if self.name == "student_t":
             shape = np.broadcast_shapes(location.shape, per_draw["nu"].shape)
-            return np.exp(location + per_draw["sigma"] * rng.standard_t(np.broadcast_to(per_draw["nu"], shape)))
+            log_y = location + per_draw["sigma"] * rng.standard_t(np.broadcast_to(per_draw["nu"], shape))
+            # with nu near 1 a rare draw lies beyond the float range of y: it is inf, quietly
+            # (quantile intervals ignore it; a RuntimeWarning on each PPC would only alarm)
+            with np.errstate(over="ignore"):
+                return np.exp(log_y)
         if self.name == "normal":
             return np.exp(location + per_draw["sigma"] * rng.standard_normal(location.shape))
         if self.name == "beta":

@@ -15,7 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayescale.hierarchy import ModelSpec, curve_location, parameter_values, sampled_site_names
+from bayescale.hierarchy import (
+    ModelSpec,
+    curve_location,
+    level_values,
+    parameter_values,
+    prior_sites,
+    sampled_site_names,
+)
 
 _COMPILED: dict[tuple, tuple] = {}
 
@@ -136,6 +143,34 @@ def pointwise_log_likelihood(
         *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32)
     )
     return _new_observations(spec, sites, location, seed, "any"), np.asarray(log_lik, dtype=np.float64)
+
+
+def prior_draws(
+    spec: ModelSpec,
+    inputs: Mapping[str, np.ndarray],
+    group_index: Mapping[str, np.ndarray],
+    centres: Mapping[str, float],
+    y: np.ndarray,
+    *,
+    n_draws: int,
+    seed: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Draws from the priors alone: the parameters as the posterior names them (population values
+    of the law's parameters on their natural scale, ``p_<column>`` per level, group spreads and
+    noise), each ``(n_draws, ...)``, and replicated data at the rows, ``(n_draws, rows)``."""
+    sites = prior_sites(spec, centres, n_draws, seed)
+    jax_sites = _as_jax(sites)
+    codes = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()}
+    jax_centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in centres.items()}
+
+    def one_draw(draw):
+        population = parameter_values(spec, draw, codes, jax_centres)[1]
+        return {**{name: population[name] for name in spec.law.param_names}, **level_values(spec, draw, jax_centres)}
+
+    values = {name: np.asarray(v, dtype=np.float64) for name, v in jax.vmap(one_draw)(jax_sites).items()}
+    values.update({name: sites[name] for name in sites if name.endswith("_sd") or name in spec.likelihood.noise_names})
+    replicated, _ = pointwise_log_likelihood(spec, sites, inputs, group_index, centres, y, seed=seed + 1)
+    return values, replicated
 
 
 def prediction_table(frame: pd.DataFrame, curve: np.ndarray, predictive: np.ndarray, level: float) -> pd.DataFrame:

@@ -173,3 +173,26 @@ def test_a_floor_pair_must_name_a_floor_and_a_pivoted_coefficient():
         dataclasses.replace(law, floor=("E", "B"))
     with pytest.raises(ValueError, match="unpivoted floor"):
         dataclasses.replace(law, floor=("A", "E"))
+
+
+def test_prior_draws_join_the_inference_data_for_arviz(hierarchical_fit):
+    import copy
+
+    import arviz as az
+    from scipy import stats
+
+    fit = copy.copy(hierarchical_fit)
+    fit.idata = hierarchical_fit.idata.copy()
+    idata = fit.sample_prior(400, seed=3)
+    assert {"prior", "prior_predictive"} <= set(idata.groups())
+    assert idata.prior["E_dataset"].dims == ("chain", "draw", "dataset")
+    assert idata.prior_predictive["y"].shape == (1, 400, idata.observed_data["y"].size)
+    # the prior, not the posterior: E's draws follow its LogNormal prior (KS test)
+    prior_e = fit.spec.prior_of["E"]
+    scale, shape = float(np.exp(prior_e.loc)), float(prior_e.scale)
+    ks = stats.kstest(idata.prior["E"].values.ravel(), stats.lognorm(shape, scale=scale).cdf)
+    assert ks.pvalue > 0.001
+    assert idata.prior["E"].std() > 3 * idata.posterior["E"].std()  # population E of 3 corpora: wide
+    # the noise prior is the likelihood's: nu > 1
+    assert float(idata.prior["nu"].min()) > 1.0
+    az.plot_ppc(idata, group="prior", num_pp_samples=20)
