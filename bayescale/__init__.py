@@ -28,6 +28,7 @@ from bayescale.likelihoods import LIKELIHOODS
 from bayescale.many import ManyFits, fit_many
 from bayescale.multiplier import ComputeMultiplier, compute_multiplier
 from bayescale.optimal import allocation_exponents, compute_optimal
+from bayescale.plan import plan_ladder
 from bayescale.plots import plot_calibration
 from bayescale.ranking import Ranking, rank
 from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
@@ -67,6 +68,7 @@ __all__ = [
     "laws",
     "load",
     "next_runs",
+    "plan_ladder",
     "plot_calibration",
     "prob_monotone",
     "rank",

@@ -127,14 +127,7 @@ def cmd_design(args: argparse.Namespace) -> int:
 
     fit = bs.load(args.fit)
     candidates = pd.read_csv(args.candidates)
-    if args.target and args.optimum:
-        raise SystemExit("error: give --target (rows to predict) or --optimum (a FLOP budget), not both")
-    if args.target:
-        target = pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
-    elif args.optimum:
-        target = bs.targets.optimum(C=[float(v) for v in args.optimum.split(",")])
-    else:
-        raise SystemExit('error: give the target with --target "N=7e9,D=2e12" (";" between rows) or --optimum 1e23')
+    target = _design_target(args)
     table = bs.next_runs(fit, candidates, target, cost=args.cost, k=args.k, budget=args.budget,
                          n_fantasies=args.fantasies, rank_by=args.rank_by, law_error=not args.no_law_error,
                          seed=args.seed)
@@ -150,6 +143,37 @@ def cmd_design(args: argparse.Namespace) -> int:
     if args.budget is not None:
         print(f"budget {args.budget:.4g}: the batch costs {table.attrs['batch_cost']:.4g} and is expected to remove "
               f"{table.attrs['batch_gain']:.4g} of the variance (greedy by {table.attrs['rule']}).")
+    return 0
+
+
+def _design_target(args: argparse.Namespace):
+    """The target of ``design`` and ``plan``: ``--target`` rows or ``--optimum`` budgets."""
+    import bayescale as bs
+
+    if args.target and args.optimum:
+        raise SystemExit("error: give --target (rows to predict) or --optimum (a FLOP budget), not both")
+    if args.target:
+        return pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
+    if args.optimum:
+        return bs.targets.optimum(C=[float(v) for v in args.optimum.split(",")])
+    raise SystemExit('error: give the target with --target "N=7e9,D=2e12" (";" between rows) or --optimum 1e23')
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import bayescale as bs
+
+    candidates = pd.read_csv(args.candidates) if args.candidates else None
+    prior = bs.load(args.prior) if args.prior else None
+    plan = bs.plan_ladder(args.law, _design_target(args), args.budget, candidates=candidates, prior=prior, k=args.k,
+                          noise=args.noise, law_error=not args.no_law_error, seed=args.seed)  # fmt: skip
+    if args.out:
+        plan.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    print(_show(plan))
+    print(f"\nsd_after: predicted posterior sd of the target (square root of the {plan.attrs['units']}) once the runs up "
+          "to that one are "
+          f"trained; before any run {plan.attrs['sd_prior']:.3g}. Noise {plan.attrs['noise']:.3g} (sd of log y); "
+          f"greedy by {plan.attrs['rule']}; {plan['spent'].iloc[-1]:.4g} of the budget {args.budget:.4g} spent.")
     return 0
 
 
@@ -408,6 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="print every candidate, not the first max(k, 10)")
     p.add_argument("--out", help="write the ranked table to this CSV")
     p.set_defaults(run=cmd_design)
+
+    p = sub.add_parser("plan", help="choose a first ladder within a FLOP budget, from the prior (no runs yet)")
+    p.add_argument("--law", default="chinchilla", help="the law the ladder will be fitted with (default chinchilla)")
+    p.add_argument("--budget", type=float, required=True, help="FLOPs (or units of the cost) the ladder may spend")
+    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
+    p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
+    p.add_argument("--candidates", help="CSV of runs one could train (default for laws of N, D: a size x tokens grid)")
+    p.add_argument("--prior", help="a saved fit of the same law whose posterior is the prior (default: the law's priors)")
+    p.add_argument("-k", type=int, default=None, help="the most runs to choose (default: as many as the budget buys)")
+    p.add_argument("--noise", type=float, default=None, help="scatter of a run, sd of log y (default 0.0066)")
+    p.add_argument("--no-law-error", action="store_true", help="leave out the drift from the law beyond the ladder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the plan to this CSV")
+    p.set_defaults(run=cmd_plan)
 
     p = sub.add_parser("multiplier", help="compute multiplier of recipe A over recipe B (saved fits), with intervals")
     p.add_argument("fits", nargs="+", help="two saved fits (A, B), or one grouped fit with --groups")

@@ -145,6 +145,24 @@ def pointwise_log_likelihood(
     return _new_observations(spec, sites, location, seed, "any"), np.asarray(log_lik, dtype=np.float64)
 
 
+def natural_values(
+    spec: ModelSpec,
+    sites: Mapping[str, np.ndarray],
+    group_index: Mapping[str, np.ndarray],
+    centres: Mapping[str, float],
+) -> dict[str, np.ndarray]:
+    """Per draw of the sampled ``sites`` (``(draws, ...)``), the law's parameters at the population
+    level on their natural scale, and ``p_<column>`` per level of grouped ones."""
+    codes = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()}
+    jax_centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in centres.items()}
+
+    def one_draw(draw):
+        population = parameter_values(spec, draw, codes, jax_centres)[1]
+        return {**{name: population[name] for name in spec.law.param_names}, **level_values(spec, draw, jax_centres)}
+
+    return {name: np.asarray(v, dtype=np.float64) for name, v in jax.vmap(one_draw)(_as_jax(sites)).items()}
+
+
 def prior_draws(
     spec: ModelSpec,
     inputs: Mapping[str, np.ndarray],
@@ -159,15 +177,7 @@ def prior_draws(
     of the law's parameters on their natural scale, ``p_<column>`` per level, group spreads and
     noise), each ``(n_draws, ...)``, and replicated data at the rows, ``(n_draws, rows)``."""
     sites = prior_sites(spec, centres, n_draws, seed)
-    jax_sites = _as_jax(sites)
-    codes = {k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()}
-    jax_centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in centres.items()}
-
-    def one_draw(draw):
-        population = parameter_values(spec, draw, codes, jax_centres)[1]
-        return {**{name: population[name] for name in spec.law.param_names}, **level_values(spec, draw, jax_centres)}
-
-    values = {name: np.asarray(v, dtype=np.float64) for name, v in jax.vmap(one_draw)(jax_sites).items()}
+    values = natural_values(spec, sites, group_index, centres)
     values.update({name: sites[name] for name in sites if name.endswith("_sd") or name in spec.likelihood.noise_names})
     replicated, _ = pointwise_log_likelihood(spec, sites, inputs, group_index, centres, y, seed=seed + 1)
     return values, replicated

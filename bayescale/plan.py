@@ -1,0 +1,378 @@
+r"""Plan a first ladder: which runs to train when there are none yet.
+
+:func:`plan_ladder` chooses runs from a table of candidates (by default a grid of model sizes and
+tokens per parameter within the FLOP budget) so that a target (the loss of a large run, or the
+compute-optimal size at a budget; :mod:`bayescale.targets`) is as certain as possible once they
+are trained and fitted, for the FLOPs spent.
+
+How
+---
+With no runs there is no posterior to reweight (what :func:`bayescale.next_runs` does), and the
+prior is far too wide for importance weights: one run would leave a handful of prior draws. The
+plan uses the linearised (Laplace) posterior instead, averaged over the prior: Bayesian
+c-optimal design (Chaloner and Verdinelli 1995, section 2.2). With ``u`` the law's parameters
+in the sampler's unconstrained space (log of positive parameters), ``J_i(u)`` the gradient of
+``log y`` at run ``i``, ``g(u)`` the target's gradient and ``Sigma_0`` the prior covariance of
+``u``, the target's variance after training the runs ``S`` is about
+
+    V(S) = E_prior[ g(u)' (Sigma_0^-1 + sum_{i in S} J_i(u) J_i(u)' / noise^2)^-1 g(u) ] + drift(S)
+
+where the expectation runs over ``n_draws`` draws of the prior and ``drift(S)`` is the variance of
+the law error (:mod:`bayescale.law_error`) at the target rows, whose distance is counted beyond
+the largest run of ``S`` (beyond the cheapest candidate before any run): a ladder that ends far
+below the target leaves the law itself uncertain there, whatever its number of runs. Runs are
+added greedily under the budget, once by gain per FLOP and once by gain, and the plan with the
+smaller ``V`` is returned (the budgeted greedy of :func:`bayescale.next_runs`).
+
+What the figure means
+---------------------
+``sd_after`` is the square root of ``V``: the predicted posterior sd of ``log y`` at the target
+(about the relative error of the forecast) or of ``log N*``. It assumes the law is the right one
+up to the learned drift, runs scattered by ``noise`` on ``log y``, and a posterior close to
+Gaussian in ``u``, which is rough with very few runs: use it to compare plans, then fit the
+ladder you train and let :func:`bayescale.next_runs` choose from the posterior.
+
+References
+----------
+Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review. Statistical
+Science 10(3), 273-304.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from numpyro.distributions.transforms import biject_to
+
+from bayescale import law_error as law_error_module
+from bayescale.data import input_centres, training_compute
+from bayescale.design import run_costs
+from bayescale.hierarchy import build_spec, prior_sites, resolve_priors
+from bayescale.law_error import LawError
+from bayescale.laws.base import Law
+from bayescale.laws.registry import get
+from bayescale.likelihoods import get_likelihood
+from bayescale.posterior import natural_values
+from bayescale.targets import Optimum, Prediction, Target, as_target
+
+__all__ = ["NOISE", "default_candidates", "expected_sd", "plan_ladder"]
+
+#: Default scatter of a run around the law, sd of ``log y``: the median over the seven public
+#: ladders of ``benchmarks/calibration.py`` of each fit's Student-t ``sigma`` (per dataset from
+#: 0.0006, the NSL language curves, to 0.029, Porian's isoFLOP points; Chinchilla 0.0033).
+NOISE = 0.0066
+
+#: Tokens per parameter of the default candidates.
+TOKENS_PER_PARAMETER = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
+
+
+def default_candidates(budget: float, *, smallest: float = 1e7) -> pd.DataFrame:
+    """Runs of ``N`` parameters (log-spaced from ``smallest``, four per decade) and
+    :data:`TOKENS_PER_PARAMETER` tokens per parameter whose compute ``6 N D`` fits in ``budget``."""
+    sizes = smallest * 10 ** (np.arange(0, 40) / 4)
+    grid = pd.DataFrame([(n, r * n) for n in sizes for r in TOKENS_PER_PARAMETER], columns=["N", "D"])
+    grid = grid[training_compute(grid["N"], grid["D"]) <= budget].reset_index(drop=True)
+    if grid.empty:
+        raise ValueError(
+            f"budget={budget:.3g} FLOPs buys no run of {smallest:.0e} parameters at {TOKENS_PER_PARAMETER[0]:g} "
+            "tokens per parameter; raise the budget or pass candidates="
+        )
+    return grid
+
+
+def plan_ladder(
+    law: str | Law,
+    target: Target | pd.DataFrame,
+    budget: float,
+    *,
+    candidates: pd.DataFrame | None = None,
+    prior=None,
+    k: int | None = None,
+    noise: float | None = None,
+    law_error: bool | LawError = True,
+    cost: str = "C",
+    n_draws: int = 64,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Choose a first ladder of runs within a FLOP budget, from the prior alone.
+
+    Parameters
+    ----------
+    law : str or Law
+        The law the ladder will be fitted with.
+    target : DataFrame or Target
+        What must become certain: rows of the law's inputs (the loss of new runs there, on
+        ``log y``) or ``bs.targets.optimum(C=...)`` (``log N*``; laws with a closed-form
+        optimum such as ``chinchilla``).
+    budget : float
+        Total cost of the ladder, in the units of ``cost`` (FLOPs by default).
+    candidates : DataFrame, optional
+        Runs one could train (the law's inputs under its own names). Default, for laws of ``N``
+        and ``D``: :func:`default_candidates` (sizes from 1e7 parameters, 5 to 160 tokens per
+        parameter, within the budget).
+    prior : Fit, optional
+        A fit of the same law (a zoo posterior, a ladder of another group) whose posterior is the
+        prior; its median ``sigma`` is then the default ``noise``. Default: the law's priors.
+    k : int, optional
+        The most runs to choose (default: as many as the budget buys).
+    noise : float, optional
+        Scatter of a run around the law, sd of ``log y`` (default :data:`NOISE`).
+    law_error : bool or LawError
+        Count the law error at the target rows beyond the ladder's largest run (prediction
+        targets only; see :mod:`bayescale.law_error`).
+    cost : str
+        A column of ``candidates`` or ``"C"`` (``6 N D``).
+    n_draws : int
+        Prior draws the design criterion is averaged over.
+    seed : int
+        Seed of the prior draws and the law-error draws.
+
+    Returns
+    -------
+    DataFrame
+        The chosen runs in the order chosen: the candidates' columns, ``pick`` (1, 2, ...),
+        ``cost``, ``spent`` (cumulative cost), ``gain`` (reduction of the target's variance by
+        that run) and ``sd_after`` (the target's predicted posterior sd once the runs up to this
+        one are trained). ``attrs``: ``sd_prior``, ``units``, ``noise``, ``budget``, ``rule``
+        (the greedy criterion of the returned plan), ``target``, ``draws``.
+
+    Raises
+    ------
+    ValueError
+        For a budget that is not positive or buys no candidate, candidates or target rows without
+        the law's inputs, an optimum target of a law without a closed-form optimum, a prior fit of
+        another law or with groups, or a bad ``k``, ``noise`` or ``n_draws``.
+
+    Examples
+    --------
+    >>> import bayescale as bs, pandas as pd
+    >>> plan = bs.plan_ladder("chinchilla", pd.DataFrame({"N": [7e9], "D": [1.4e11]}), budget=1e20)  # doctest: +SKIP
+    >>> plan[["N", "D", "cost", "sd_after"]]                                                      # doctest: +SKIP
+    """
+    law = get(law) if isinstance(law, str) else law
+    goal = as_target(target)
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0 < budget < np.inf:
+        raise ValueError(f"budget={budget!r} must be a positive number in the units of cost={cost!r} (FLOPs: 1e21)")
+    if candidates is None:
+        if set(law.inputs) != {"N", "D"}:
+            raise ValueError(f"law {law.name!r} has inputs {list(law.inputs)}: pass candidates= (a DataFrame of them)")
+        candidates = default_candidates(budget)
+    _require_inputs(law, candidates, "candidates")
+    costs = run_costs(_NoFit(), candidates, cost)
+    if costs.min() > budget:
+        raise ValueError(f"budget={budget:.4g} is below the cheapest candidate's cost of {costs.min():.4g}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+        raise ValueError(f"k={k!r} must be a whole number >= 1 (or None: as many runs as the budget buys)")
+    problem = _Problem(law, goal, candidates, prior, noise, law_error, n_draws, seed)
+
+    plans = [_greedy(problem, costs, budget, k, rule) for rule in ("gain_per_cost", "gain")]
+    best = min(plans, key=lambda plan: plan["variance"][-1])
+    chosen = best["chosen"]
+    out = candidates.iloc[chosen].copy()
+    out["pick"] = np.arange(1, len(chosen) + 1)
+    out["cost"] = costs[chosen]
+    out["spent"] = np.cumsum(costs[chosen])
+    variance = np.asarray(best["variance"])
+    out["gain"] = -np.diff(variance)
+    out["sd_after"] = np.sqrt(variance[1:])
+    out.attrs.update({
+        "sd_prior": float(np.sqrt(variance[0])), "units": goal.units, "noise": problem.noise, "budget": float(budget),
+        "rule": best["rule"], "target": repr(goal), "draws": int(n_draws), "cost": cost,
+        "law_error": problem.drift is not None and problem.drift.active,
+    })  # fmt: skip
+    return out
+
+
+def expected_sd(
+    law: str | Law,
+    ladder: pd.DataFrame,
+    target: Target | pd.DataFrame,
+    *,
+    prior=None,
+    noise: float | None = None,
+    law_error: bool | LawError = True,
+    n_draws: int = 64,
+    seed: int = 0,
+) -> float:
+    """The target's predicted posterior sd once the runs of ``ladder`` are trained and fitted.
+
+    The criterion :func:`plan_ladder` minimises (see the module notes), for a ladder of one's own
+    choosing: compare a habitual ladder with a plan at the same cost. Arguments as for
+    :func:`plan_ladder`; ``ladder`` holds the law's inputs, one row per run.
+    """
+    law = get(law) if isinstance(law, str) else law
+    problem = _Problem(law, as_target(target), ladder, prior, noise, law_error, n_draws, seed)
+    jac = problem.jac
+    n_draws_used = jac.shape[0]
+    information = np.linalg.inv(problem.covariance)[None] + np.einsum("mcp,mcq->mpq", jac, jac) / problem.noise**2
+    variance = np.einsum("mrp,mpq,mrq->", problem.grad, np.linalg.inv(information), problem.grad) / n_draws_used
+    drift = problem.drift.variance(list(range(len(ladder)))) if problem.drift is not None else 0.0
+    return float(np.sqrt(variance + drift))
+
+
+class _Problem:
+    """The design problem: gradients of the runs and of the target per prior draw, the prior
+    covariance, the noise and the law error at the target."""
+
+    def __init__(self, law: Law, goal: Target, candidates: pd.DataFrame, prior, noise, law_error, n_draws, seed):
+        if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 8:
+            raise ValueError(f"n_draws={n_draws!r} must be a whole number >= 8 (64 is plenty)")
+        _require_inputs(law, candidates, "candidates")
+        inputs = {name: candidates[name].to_numpy(dtype=np.float64) for name in law.inputs}
+        draws, default_noise = _parameter_draws(law, prior, input_centres(law, inputs), seed)
+        noise = default_noise if noise is None else noise
+        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not float(noise) > 0:
+            raise ValueError(f"noise={noise!r} must be a positive sd of log y, e.g. 0.01 (1% scatter)")
+        self.noise = float(noise)
+        space = _Space(law, draws)
+        u = space.u[np.linspace(0, len(space.u) - 1, n_draws).round().astype(int)]
+        self.covariance = space.covariance
+        self.jac = space.gradients(u, lambda params: law.evaluate_log(**_jax(inputs), **params))  # (M, C, P)
+        self.grad = space.gradients(u, _target_function(law, goal))  # (M, R, P)
+        self.drift = _Drift(law, goal, candidates, law_error, seed) if isinstance(goal, Prediction) else None
+
+
+class _NoFit:
+    """Stands in for a fit in :func:`bayescale.design.run_costs`: inputs under the law's names."""
+
+    columns: dict[str, str] = {}
+
+
+def _require_inputs(law: Law, frame: pd.DataFrame, role: str) -> None:
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise ValueError(f"{role} must be a non-empty DataFrame of the law's inputs {list(law.inputs)}")
+    missing = [name for name in law.inputs if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{role} lack the law's inputs {missing} (columns: {list(frame.columns)})")
+    values = frame[list(law.inputs)].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{role}: every input must be a finite number")
+
+
+def _jax(values: dict[str, np.ndarray]) -> dict[str, jnp.ndarray]:
+    return {name: jnp.asarray(v, dtype=jnp.float32) for name, v in values.items()}
+
+
+def _parameter_draws(law: Law, prior, centres: dict[str, float], seed: int) -> tuple[dict[str, np.ndarray], float]:
+    """Draws of the law's parameters on their natural scale, and the default noise."""
+    if prior is None:
+        likelihood = get_likelihood("student_t")
+        spec = build_spec(law, likelihood, {}, {}, resolve_priors(law, likelihood, {}, None))
+        return natural_values(spec, prior_sites(spec, centres, 4000, seed), {}, centres), NOISE
+    if getattr(prior, "law", None) is None or prior.law.name != law.name:
+        raise ValueError(f"prior must be a Fit of law {law.name!r}, got {type(prior).__name__}")
+    if prior.spec.grouping:
+        raise ValueError("prior: a fit with groups is not supported yet; fit the prior ladder without groups")
+    noise = float(np.median(prior.draws("sigma"))) if "sigma" in prior.spec.likelihood.noise_names else NOISE
+    return {name: prior.draws(name).astype(np.float64) for name in law.param_names}, noise
+
+
+class _Space:
+    """The law's parameters in the sampler's unconstrained space: draws, covariance, gradients."""
+
+    def __init__(self, law: Law, draws: dict[str, np.ndarray]) -> None:
+        self.names = law.param_names
+        self.bijectors = [biject_to(law.param(name).prior.support) for name in self.names]
+        columns = [np.asarray(b.inv(jnp.asarray(draws[name])), dtype=np.float64)
+                   for name, b in zip(self.names, self.bijectors, strict=True)]  # fmt: skip
+        self.u = np.stack(columns, axis=1)
+        self.u = self.u[np.isfinite(self.u).all(axis=1)]
+        self.covariance = np.cov(self.u, rowvar=False) + 1e-9 * np.eye(len(self.names))
+
+    def natural(self, u: jnp.ndarray) -> dict[str, jnp.ndarray]:
+        return {name: b(u[i]) for i, (name, b) in enumerate(zip(self.names, self.bijectors, strict=True))}
+
+    def gradients(self, u: np.ndarray, function) -> np.ndarray:
+        """``d function / d u`` per draw: ``(draws, outputs, parameters)``."""
+
+        def one(u_draw):
+            return jnp.atleast_1d(function(self.natural(u_draw)))
+
+        out = np.asarray(jax.vmap(jax.jacfwd(one))(jnp.asarray(u, dtype=jnp.float32)), dtype=np.float64)
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _target_function(law: Law, goal: Target):
+    """The target as a function of the law's parameters (natural scale)."""
+    if isinstance(goal, Prediction):
+        _require_inputs(law, goal.frame, "target rows")
+        rows = _jax({name: goal.frame[name].to_numpy(dtype=np.float64) for name in law.inputs})
+        return lambda params: law.evaluate_log(**rows, **params)
+    if isinstance(goal, Optimum):
+        if law.compute_optimal is None:
+            raise ValueError(f"an optimum target needs a law with a closed-form optimum (chinchilla); {law.name!r} has none")
+        if goal.group:
+            raise ValueError("an optimum target with group= is not supported by plan_ladder (the ladder has no groups)")
+        budgets = jnp.asarray(goal.C, dtype=jnp.float32)
+        compute_optimal = law.compute_optimal
+
+        def optimum(params):
+            N, D = compute_optimal(budgets, **{k: jnp.reshape(v, (1,)) for k, v in params.items()})
+            value = {"N": N, "D": D, "D_per_N": D / N}[goal.quantity]
+            return jnp.log(value[0])
+
+        return optimum
+    raise TypeError(f"plan_ladder supports prediction and optimum targets, got {type(goal).__name__}")
+
+
+class _Drift:
+    """Variance of the law error at the target rows, by the ladder's extent (largest run)."""
+
+    def __init__(self, law: Law, goal: Prediction, candidates: pd.DataFrame, law_error, seed: int) -> None:
+        chosen = law_error_module.resolve(law_error)
+        self.active = chosen is not None
+        self.law, self.rows, self.candidates = law, goal.frame, candidates
+        if chosen is not None:
+            gain, power = chosen.slopes(4000, np.zeros(1, dtype=np.int64), seed=seed)
+            self.gain, self.power = gain[:, 0], power
+
+    def variance(self, runs: list[int]) -> float:
+        """Summed variance of the drift over the target rows, for a ladder of the candidates ``runs``."""
+        if not self.active:
+            return 0.0
+        ladder = self.candidates.iloc[runs] if runs else self.candidates.iloc[[int(self._cheapest())]]
+        distance = law_error_module.extrapolation_distance(self.law, ladder, self.rows)
+        shift = self.gain[:, None] * distance[None, :] ** self.power[:, None]
+        return float(shift.var(axis=0).sum())
+
+    def _cheapest(self) -> int:
+        scale = sum(np.log(self.candidates[name].to_numpy(dtype=float)) for name in law_error_module.scale_inputs(self.law))
+        return int(np.argmin(scale))
+
+
+def _greedy(problem: _Problem, costs: np.ndarray, budget: float, k: int | None, rule: str) -> dict:
+    """Add runs one at a time by ``rule``; the target variance after each (index 0: before any)."""
+    jac, grad, covariance, drift = problem.jac, problem.grad, problem.covariance, problem.drift
+    noise_var = problem.noise**2
+    n_draws, n_candidates, _ = jac.shape
+    inverse = np.broadcast_to(covariance, (n_draws, *covariance.shape)).copy()
+    chosen: list[int] = []
+    drift_now = drift.variance([]) if drift is not None else 0.0
+    variance = [float(np.einsum("mrp,mpq,mrq->", grad, inverse, grad) / n_draws) + drift_now]
+    left = budget
+    while k is None or len(chosen) < k:
+        open_ = np.flatnonzero((costs <= left * (1 + 1e-9)) & ~np.isin(np.arange(n_candidates), chosen))
+        if not open_.size:
+            break
+        a = np.einsum("mpq,mcq->mcp", inverse, jac[:, open_])  # (M, C, P): Sigma J
+        denominator = noise_var + np.einsum("mcp,mcp->mc", jac[:, open_], a)
+        reduction = (np.einsum("mrp,mcp->mcr", grad, a) ** 2).sum(axis=2) / denominator
+        drift_after = (np.array([drift.variance([*chosen, int(c)]) for c in open_]) if drift is not None
+                       else np.zeros(open_.size))  # fmt: skip
+        gain = reduction.mean(axis=0) + (drift_now - drift_after)
+        score = gain / costs[open_] if rule == "gain_per_cost" else gain
+        best = int(np.argmax(score))
+        if gain[best] <= 0:
+            break
+        c = int(open_[best])
+        a_c = a[:, best]  # Sherman-Morrison: (S^-1 + J J' / s2)^-1 = S - a a' / (s2 + J' a)
+        inverse -= np.einsum("mp,mq->mpq", a_c, a_c) / denominator[:, best, None, None]
+        chosen.append(c)
+        left -= costs[c]
+        drift_now = float(drift_after[best])
+        variance.append(float(np.einsum("mrp,mpq,mrq->", grad, inverse, grad) / n_draws) + drift_now)
+    return {"chosen": chosen, "variance": variance, "rule": rule}
