@@ -17,7 +17,8 @@ from bayescale.average import AveragedFit, average
 from bayescale.compare import LOOWarning, compare
 from bayescale.crossover import Crossover, crossover
 from bayescale.design import next_runs
-from bayescale.downstream import DownstreamFit, compare_downstream, fit_downstream
+from bayescale.downstream import fit_downstream
+from bayescale.downstream_fit import DownstreamFit, compare_downstream
 from bayescale.fit import PREDICTION_COLUMNS, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.io import load

@@ -31,7 +31,7 @@ from bayescale.data import tokens_for_compute, training_compute
 __all__ = ["Crossover", "crossover", "curve_draws_along", "plot_crossover"]
 
 
-def _input_name(fit, x: str) -> str:
+def input_name(fit, x: str) -> str:
     """The law input plotted as ``x`` (``x`` itself, or the input read from column ``x``)."""
     if x in fit.law.inputs:
         return x
@@ -79,7 +79,7 @@ def curve_draws_along(
     from bayescale.plots import path_inputs
 
     grid = np.asarray(grid, dtype=float)
-    name = _input_name(fit, x)
+    name = input_name(fit, x)
     inputs = set(fit.law.inputs)
     if name == "C" and {"N", "D"} <= inputs and "C" not in inputs:
         if path == "optimal":
@@ -140,16 +140,16 @@ def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
         fits = (fit_a, fit_b)
         where = (None, None)
         names = names or ("A", "B")
-        if _lower_is_better(fit_a, lower_is_better) != _lower_is_better(fit_b, lower_is_better):
+        if is_lower_better(fit_a, lower_is_better) != is_lower_better(fit_b, lower_is_better):
             raise ValueError("the two fits disagree on whether lower is better; pass lower_is_better=")
     if isinstance(names, str) or len(names) != 2:
         raise ValueError(f"names={names!r} must be two labels, e.g. names=('CLIP', 'MaMMUT')")
-    return fits, where, (str(names[0]), str(names[1])), _lower_is_better(fit_a, lower_is_better)
+    return fits, where, (str(names[0]), str(names[1])), is_lower_better(fit_a, lower_is_better)
 
 
 def _x_values(fit, data: pd.DataFrame, x: str) -> pd.Series | None:
     """The fitted runs' values of ``x`` (the input, the column, or ``C = 6ND``); None when absent."""
-    name = _input_name(fit, x)
+    name = input_name(fit, x)
     if name in data:
         return data[name]
     if x in data:
@@ -171,7 +171,9 @@ def data_range(fits, x: str) -> tuple[float, float]:
     return min(lows), max(highs)
 
 
-def _lower_is_better(fit, override: bool | None) -> bool:
+def is_lower_better(fit, override: bool | None) -> bool:
+    """Whether lower values are better for ``fit``: ``override`` when given, else the fit's own
+    ``lower_is_better`` (an averaged or downstream fit) or its law's."""
     if override is not None:
         return bool(override)
     value = getattr(fit, "lower_is_better", None)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossover import _input_name, curve_draws_along, data_range, resolve_pair
+from bayescale.crossover import curve_draws_along, data_range, input_name, resolve_pair
 
 __all__ = ["ComputeMultiplier", "compute_multiplier", "compute_to_reach", "plot_multiplier"]
 
@@ -209,7 +209,7 @@ def _parse_at(at, fits, x: str) -> tuple[str, np.ndarray]:
         (key, values), = at.items()
         if key in LOSS_KEYS or key in ys:
             by = "loss"
-        elif key == x or _input_name(fits[0], key) == _input_name(fits[0], x):
+        elif key == x or input_name(fits[0], key) == input_name(fits[0], x):
             by = "C"
         else:
             raise ValueError(f"at={{{key!r}: ...}}: name the compute ({x!r}) or the loss ('loss' or {sorted(ys)}), "
@@ -325,7 +325,7 @@ def compute_multiplier(
     if int(points_per_decade) < 2:
         raise ValueError(f"points_per_decade={points_per_decade!r} must be at least 2, e.g. 24")
     for f in fits:
-        name = _input_name(f, x)
+        name = input_name(f, x)
         inputs = set(f.law.inputs)
         if name not in inputs and not (name == "C" and {"N", "D"} <= inputs):
             raise ValueError(f"x={x!r} is not a compute input of law {f.law.name!r} (inputs {list(f.law.inputs)}): "

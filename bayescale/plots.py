@@ -262,3 +262,76 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
     # below the axes: the lines of miscalibrated methods fill every corner of the square
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     return ax
+
+
+def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None,
+                    level: float = 0.9, n_grid: int = 100, law_error=True):
+    """Observed metric of a :class:`~bayescale.DownstreamFit` against loss or an input, with the
+    posterior median and band of the link (what ``DownstreamFit.plot`` draws).
+
+    With ``x="loss"`` the band is the link alone over a loss grid at the median chance floor;
+    with ``x`` an input (or ``"C"``) it is the full joint prediction along the data's path.
+    ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
+    :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
+    """
+    from bayescale.crossover import input_name
+    from bayescale.data import training_compute
+    from bayescale.downstream import LINK_SITE_PREFIX
+
+    if ax is None:
+        _, ax = plt.subplots()
+    metric = fit.y
+    train = fit.data
+    tail = (1 - level) / 2
+    if x == "loss":
+        if fit.meta["approach"] != "joint":
+            raise ValueError("x='loss' needs a joint fit (the direct approach has no loss); use x='C' or an input")
+        lo, hi = float(train[fit.meta["loss"]].min()), float(train[fit.meta["loss"]].max())
+        if data is not None:
+            lo = min(lo, float(data[fit.meta["loss"]].min()))
+        grid = np.linspace(lo * 0.95, hi * 1.02, n_grid)
+        chance = fit.meta["chance"]
+        c = float(np.median(train[chance])) if isinstance(chance, str) else (chance or 0.0)
+        s = {k: fit.draws(k) for k in fit.samples}
+        floor = s["floor"][:, None] if fit.meta["estimate_floor"] else c
+        params = {p: s[f"{LINK_SITE_PREFIX}{p}"][:, None] for p in fit.link.priors}
+        acc = np.asarray(fit.link.function(grid[None, :], floor, fit.meta["loss_centre"], **params))
+        curve = acc if fit.meta["metric_kind"] == "accuracy" else 1 - acc
+        xs_train, xs_data = train[fit.meta["loss"]], None if data is None else data[fit.meta["loss"]]
+        label = f"loss ({fit.meta['loss']})"
+    else:
+        source = pd.concat([train, data]) if data is not None else train
+        values = source[x] if x in source else training_compute(source["N"], source["D"])
+        grid = np.geomspace(float(values.min()), float(values.max()), n_grid)
+        frame = path_inputs(_PathProxy(fit), input_name(fit, x), grid)
+        if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
+            frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
+        _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
+        xs_train = train[x] if x in train else training_compute(train["N"], train["D"])
+        xs_data = None if data is None else (data[x] if x in data else training_compute(data["N"], data["D"]))
+        ax.set_xscale("log")
+        label = AXIS_LABELS.get(x, x)
+    lower, upper = np.quantile(curve, [tail, 1 - tail], axis=0)
+    ax.fill_between(grid, lower, upper, color="C0", alpha=0.25, linewidth=0, label=f"{level:.0%} credible band")
+    ax.plot(grid, np.median(curve, axis=0), color="C0", linewidth=1.6, label="posterior median")
+    ax.scatter(xs_train, train[metric], s=12, color="C0", edgecolor="white", linewidth=0.4, zorder=3, label="fitted runs")
+    if data is not None:
+        ax.scatter(xs_data, data[metric], s=30, facecolor="none", edgecolor="C3", zorder=4, label="held-out runs")
+    ax.set_xlabel(label)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model")
+    style_axes(ax)
+    return ax
+
+
+class _PathProxy:
+    """What :func:`path_inputs` needs from a :class:`~bayescale.DownstreamFit` (``law``, ``data``
+    with the law's inputs under their own names)."""
+
+    def __init__(self, fit) -> None:
+        self.law = fit.law
+        cols = fit.meta["columns"]
+        self.data = pd.DataFrame({name: fit.data[col].to_numpy(dtype=float) if col in fit.data else np.nan
+                                  for name, col in cols.items()})
+        if {"N", "D"} <= set(self.data.columns):
+            self.data["D_per_N"] = self.data["D"] / self.data["N"]

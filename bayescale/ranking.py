@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossover import _input_name, _lower_is_better, curve_draws_along, grouping_column
+from bayescale.crossover import curve_draws_along, grouping_column, input_name, is_lower_better
 
 __all__ = ["Ranking", "rank"]
 
@@ -203,7 +203,7 @@ def _values_at(fit, point: dict, *, x, path, ratio, N, seed, law_error) -> np.nd
     levels = fit.levels if hasattr(fit, "levels") else fit.meta.get("levels", {})
     group = {k: str(v) for k, v in point.items() if k in levels}
     inputs = {k: v for k, v in point.items() if k not in levels}
-    given = {_input_name(fit, k) for k in inputs}
+    given = {input_name(fit, k) for k in inputs}
     law_inputs = set(fit.law.inputs)
     if law_inputs <= given:
         _, curve, _ = fit.posterior_draws(pd.DataFrame([{**inputs, **group}]), seed=seed, law_error=law_error)
@@ -301,7 +301,7 @@ def rank(
     names, candidates = _candidates(fits, groups, column)
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must differ, got {names}")
-    directions = {_lower_is_better(f, lower_is_better) for f, _ in candidates}
+    directions = {is_lower_better(f, lower_is_better) for f, _ in candidates}
     if len(directions) > 1:
         raise ValueError("the fits disagree on whether lower is better; pass lower_is_better=")
     target = _parse_at(at, x)

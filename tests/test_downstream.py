@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale.baselines import gadre_point_fit
 from bayescale.downstream import (
     LINKS,
     compare_downstream,
     fit_downstream,
-    gadre_point_fit,
 )
 
 E, A, ALPHA = 2.0, 30.0, 0.3

@@ -1,0 +1,438 @@
+"""The result of :func:`bayescale.fit_downstream`: a loss law and a link in one posterior.
+
+:class:`DownstreamFit` predicts the metric (and the loss) of new runs, checks convergence, compares
+approaches by LOO (:func:`compare_downstream`), plots and saves; :mod:`bayescale.downstream`
+builds the model and samples it.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+
+from bayescale import _arviz, io
+from bayescale.data import group_codes, input_values, resolve_columns
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
+from bayescale.hierarchy import (
+    build_spec,
+    curve_location,
+    parameter_values,
+)
+from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
+from bayescale.laws import Law, get
+from bayescale.laws.downstream_links import get_link
+from bayescale.likelihoods import Beta, get_likelihood
+from bayescale.posterior import prediction_table, shifted_location
+
+__all__ = ["DownstreamFit", "compare_downstream"]
+
+#: Prefix of the link's parameter sites in the posterior (``link_<parameter>``).
+LINK_SITE_PREFIX = "link_"
+
+
+def chance_floors(data: pd.DataFrame, chance: float | str | None) -> np.ndarray:
+    """The chance accuracy of each row: 0 (``None``), a number, or the values of column ``chance``."""
+    if chance is None:
+        return np.zeros(len(data))
+    if isinstance(chance, str):
+        if chance not in data.columns:
+            raise ValueError(
+                f"chance={chance!r} is not a column; the DataFrame has {list(data.columns)}. "
+                "Pass the chance accuracy as a number or name its column"
+            )
+        values = data[chance].to_numpy(dtype=float)
+    else:
+        values = np.full(len(data), float(chance))
+    if np.any((values < 0) | (values >= 1)) or np.isnan(values).any():
+        raise ValueError(f"chance={chance!r} must be a chance accuracy in [0, 1), e.g. 0.25 for four choices")
+    return values
+
+
+class DownstreamFit:
+    """Posterior of a joint (or direct) loss-to-metric model; made by :func:`fit_downstream`.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        Posterior, ``log_likelihood`` of the metric (``y``, one value per row), observed data.
+    spec : ModelSpec
+        The loss law's structure.
+    link : Link
+    meta : dict
+    """
+
+    def __init__(self, samples, *, spec, link, meta, data, run_codes, diverging, priors=None) -> None:
+        self.samples = samples
+        self.spec = spec
+        self.link = link
+        self.meta = meta
+        self.data = data
+        self.run_codes = run_codes
+        self.diverging = diverging
+        self.priors: dict[str, dist.Distribution] = dict(priors) if priors is not None else {
+            **dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link.priors.items()}}
+        self.idata: Any = None  # an arviz.InferenceData, set by _build_idata or by the loader
+
+    @property
+    def law(self) -> Law:
+        """The loss law (or latent law for the direct approach)."""
+        return self.spec.law
+
+    @property
+    def lower_is_better(self) -> bool:
+        """True for an error metric, False for an accuracy."""
+        return self.meta["metric_kind"] == "error"
+
+    @property
+    def y(self) -> str:
+        """Name of the metric column."""
+        return self.meta["metric"]
+
+    def draws(self, name: str) -> np.ndarray:
+        """Draws of a site, chains flattened."""
+        value = self.samples[name]
+        return value.reshape((-1,) + value.shape[2:])
+
+    @cached_property
+    def link_param_names(self) -> list[str]:
+        names = [f"{LINK_SITE_PREFIX}{p}" for p in self.link.priors] + ["kappa"]
+        return names + (["floor"] if self.meta["estimate_floor"] else [])
+
+    def _build_idata(self, args, y_metric) -> None:
+        sites = {k: self.draws(k) for k in self.samples}
+        _, _, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
+        chains, n = self.samples["kappa"].shape[:2]
+        dims = {f"{p}_{c}{suffix}": [c] for p, cols in self.spec.grouping for c in cols
+                for suffix in ("_z", "_offset", "") if f"{p}_{c}{suffix}" in self.samples}
+        self.idata = _arviz.to_inference_data(
+            self.samples,
+            log_likelihood=log_lik.reshape(chains, n, -1),
+            posterior_predictive=predictive.reshape(chains, n, -1),
+            observed=y_metric,
+            constant_data={},
+            sample_stats={"diverging": self.diverging},
+            coords=self.meta["levels"],
+            dims=dims,
+            attrs={"bayescale_downstream": json.dumps(self.meta)},
+        )
+
+    def _evaluate(self, sites, args, y=None, seed: int = 0, shift: np.ndarray | None = None):
+        """Loss curve per run, metric curve, predictive draws and log-likelihood per row.
+
+        Curves and log-likelihood are compiled (the Beta density is
+        :class:`bayescale.likelihoods.Beta`'s); the new-observation draws come from NumPy, as for
+        :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`). ``shift``
+        (``(draws, runs)``, on the loss likelihood's scale) moves the loss law's curve before the
+        link: the law error beyond the fitted runs.
+        """
+        spec, link = self.spec, self.link
+        estimate_floor = self.meta["estimate_floor"]
+        observed = self.meta["loss_input"] == "observed" and y is not None
+        names = list(link.priors)
+
+        def one(s, moved):
+            per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
+            location = shifted_location(spec, curve_location(spec, args["inputs"], per_row), moved, xp=jnp)
+            curve = jnp.exp(location) if spec.likelihood.log_space else location
+            L = args["row_loss"] if observed else curve[args["run_of_row"]]
+            floor = s["floor"] if estimate_floor else args["chance"]
+            acc = link.function(L, floor, args["loss_centre"], **{p: s[f"{LINK_SITE_PREFIX}{p}"] for p in names})
+            mean = jnp.clip(jnp.where(args["accuracy_sign"] > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
+            beta = Beta(mean * s["kappa"], (1 - mean) * s["kappa"])
+            ll = beta.log_prob(jnp.clip(y, 1e-6, 1 - 1e-6)) if y is not None else jnp.zeros_like(mean)
+            return curve, mean, ll
+
+        jsites = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
+        n_draws = next(iter(sites.values())).shape[0]
+        n_runs = next(iter(args["inputs"].values())).shape[0]
+        moved = jnp.zeros((n_draws, n_runs), jnp.float32) if shift is None else jnp.asarray(shift, jnp.float32)
+        curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites, moved))
+        predictive = get_likelihood("beta").sample(np.random.default_rng(seed), mean, {"kappa": sites["kappa"]})
+        return curve, mean, predictive, ll
+
+    # --- diagnostics and summaries ------------------------------------------------------------
+    def _summary_names(self) -> list[str]:
+        names = list(self.law.param_names)
+        if self.meta["approach"] == "joint":
+            names += list(self.spec.likelihood.noise_names)
+        return names + self.link_param_names
+
+    @cached_property
+    def diagnostics(self) -> dict[str, float]:
+        """``max_rhat``, ``min_ess_bulk`` and ``divergences``."""
+        max_rhat, min_ess = _arviz.rhat_and_ess(self.idata, self._summary_names())
+        return {"max_rhat": max_rhat, "min_ess_bulk": min_ess, "divergences": int(self.diverging.sum())}
+
+    def check_convergence(self) -> list[str]:
+        """Warn when r_hat, ESS or divergences say the draws may not be trustworthy."""
+        d = self.diagnostics
+        problems = []
+        if d["max_rhat"] > RHAT_LIMIT:
+            problems.append(f"r_hat reaches {d['max_rhat']:.3f} (> {RHAT_LIMIT}); run longer (warmup=2000)")
+        if d["min_ess_bulk"] < ESS_LIMIT:
+            problems.append(f"bulk ESS is only {d['min_ess_bulk']:.0f} (< {ESS_LIMIT}); draw more")
+        if d["divergences"]:
+            problems.append(f"{d['divergences']} divergent transitions; try target_accept_prob=0.99 or tighter priors")
+        for p in problems:
+            warnings.warn(p, ConvergenceWarning, stacklevel=3)
+        return problems
+
+    def summary(self, level: float = 0.9) -> pd.DataFrame:
+        """Posterior summary of the loss-law, noise and link parameters (``link_<p>``)."""
+        return _arviz.summary(self.idata, self._summary_names(), hdi_prob=level)
+
+    def __repr__(self) -> str:
+        d = self.diagnostics
+        return (f"<bayescale.DownstreamFit {self.meta['approach']} law={self.law.name!r} link={self.link.name!r} "
+                f"metric={self.y!r} rows={len(self.data)}; max r_hat {d['max_rhat']:.3f}, "
+                f"{d['divergences']} divergences>")
+
+    # --- files --------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file; :func:`bayescale.load` reads it back.
+
+        Same versioned, atomic format as :meth:`bayescale.Fit.save` (see :mod:`bayescale.io`):
+        the draws, the metric's log-likelihood, the fitted rows and the metadata, with every
+        prior (the loss law's, the link's ``link_<p>``, ``kappa`` and ``floor``; custom ones
+        too). The loaded fit's :meth:`predict` equals this one's for the same seed.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        ValueError
+            If a prior or a data column cannot be written (the message names it).
+        """
+        from bayescale._version import __version__
+
+        saved = {
+            **self.meta,
+            "kind": "DownstreamFit",
+            "save_format": io.SAVE_FORMAT,
+            "bayescale_version": __version__,
+            "likelihood": self.spec.likelihood.name,
+            "priors": io.priors_to_json(self.priors),
+            "sample_names": list(self.samples),
+            "run_codes": np.asarray(self.run_codes, dtype=np.int64).tolist(),
+            "data": _frame_to_json(self.data),
+        }
+        try:
+            text = json.dumps(saved)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"DownstreamFit.save: the fit's metadata cannot be written to JSON ({error})") from None
+        idata = self.idata.copy()
+        idata.attrs["bayescale"] = text
+        return io.write(idata, path)
+
+    # --- prediction ---------------------------------------------------------------------------
+    def _prediction_args(self, data: pd.DataFrame, seed: int):
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"predict() takes a DataFrame of inputs, got {type(data).__name__}")
+        fitted = {name: col for name, col in self.meta["columns"].items() if col in data.columns}
+        mapping = {name: fitted.get(name, name) for name in self.law.inputs}
+        columns = resolve_columns(self.law, data, mapping)
+        inputs = input_values(self.law, data, columns)
+        group_index = {}
+        for column, labels in self.meta["levels"].items():
+            if column in data.columns:
+                codes, _ = group_codes(data, column, labels)
+                text = data[column].astype(str).to_numpy()
+                for offset, label in enumerate(sorted({t for t, c in zip(text, codes, strict=True) if c < 0})):
+                    codes[text == label] = len(labels) + offset
+            else:
+                codes = np.full(len(data), len(labels), dtype=np.int32)
+            group_index[column] = codes
+        chance = self.meta["chance"]
+        if isinstance(chance, str) and chance not in data.columns:
+            raise ValueError(
+                f"the fit's chance floor comes from column {chance!r}; add it to the rows to predict "
+                f"(e.g. df[{chance!r}] = 0.25)"
+            )
+        chance_values = chance_floors(data, chance)
+        sites = {k: self.draws(k) for k in self.samples}
+        rng = np.random.default_rng(seed)
+        for name, cols in self.spec.groups_of.items():
+            for column in cols:
+                z = sites[f"{name}_{column}_z"]
+                extra = int(group_index[column].max()) + 1 - z.shape[1] if len(data) else 0
+                if extra > 0:
+                    sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
+        def f32(v):
+            return jnp.asarray(v, dtype=jnp.float32)
+
+        args = dict(
+            inputs={k: f32(v) for k, v in inputs.items()},
+            group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},
+            centres={k: f32(v) for k, v in self.meta["centres"].items()},
+            run_of_row=jnp.arange(len(data), dtype=jnp.int32),
+            chance=f32(chance_values),
+            loss_centre=f32(self.meta["loss_centre"]),
+            row_loss=f32(np.ones(len(data))),
+            accuracy_sign=1.0 if self.meta["metric_kind"] == "accuracy" else -1.0,
+        )
+        kept = [c for c in dict.fromkeys([*columns.values(), *self.meta["levels"]]) if c in data.columns]
+        return args, sites, kept, inputs
+
+    @cached_property
+    def _fitted_inputs(self) -> pd.DataFrame:
+        """The law inputs of the fitted rows, under the law's input names."""
+        return pd.DataFrame(input_values(self.law, self.data, self.meta["columns"]))
+
+    def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
+        """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).
+
+        See :func:`bayescale.law_error.extrapolation_distance`.
+        """
+        inputs = self._prediction_args(data, 0)[3]
+        return extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
+
+    def _predictions(self, data: pd.DataFrame, seed: int, law_error):
+        args, sites, kept, inputs = self._prediction_args(data, seed)
+        shift = shift_for_fit(law_error, self.law, self._fitted_inputs, inputs, args["group_index"], self.meta["levels"],
+                              len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
+        loss_curve, metric, predictive, _ = self._evaluate(sites, args, seed=seed, shift=shift)
+        return kept, loss_curve, metric, predictive
+
+    def posterior_draws(
+        self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Draws of the metric's curve and of a new run's metric at ``data``, each ``(draws, rows)``.
+
+        ``law_error`` is as in :meth:`predict`.
+        """
+        kept, _, metric, predictive = self._predictions(data, seed, law_error)
+        return data[kept].copy(), metric, predictive
+
+    def loss_draws(self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True) -> np.ndarray:
+        """Draws of the loss law's curve at ``data``, ``(draws, rows)``; ``law_error`` as in :meth:`predict`."""
+        return self._predictions(data, seed, law_error)[1]
+
+    def predict(
+        self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
+    ) -> pd.DataFrame:
+        """The metric (and loss) at new inputs, with intervals.
+
+        Parameters
+        ----------
+        data : DataFrame
+            The law's inputs (and the chance column and group columns of the fit, where it has them).
+        level : float
+            Probability of the intervals.
+        seed : int
+            Seed of the new-run draws (and of the law error's drifts).
+        law_error : bool or LawError
+            Add the law error beyond the fitted runs (:mod:`bayescale.law_error`) to the *loss*
+            stage: the loss law's curve may drift from the law by an amount that grows with the
+            distance beyond the fitted runs' inputs, and the link maps the drifted loss to the
+            metric, so the metric's intervals widen with it. True uses the learned default,
+            False turns it off, a :class:`~bayescale.law_error.LawError` uses your own. Inside
+            the fitted range nothing changes.
+
+        Returns
+        -------
+        DataFrame
+            Input columns, then ``median``, ``mean``, ``lower``, ``upper`` (the metric's curve: loss-law
+            and link uncertainty), ``pred_lower``, ``pred_upper`` (a new run: plus Beta noise), and
+            ``loss_median``, ``loss_lower``, ``loss_upper`` (the loss law's curve). Beyond the
+            fitted runs every interval also holds the law error (unless ``law_error=False``).
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
+        kept, loss_curve, metric, predictive = self._predictions(data, seed, law_error)
+        tail = (1 - level) / 2
+        out = prediction_table(data[kept], metric, predictive, level)
+        out["loss_median"] = np.median(loss_curve, axis=0)
+        out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
+        return out
+
+    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9,
+             law_error: bool | LawError = True):
+        """Metric against loss (``x="loss"``) or an input, data and posterior band; returns the Axes
+        (:func:`bayescale.plots.plot_downstream`)."""
+        from bayescale.plots import plot_downstream
+
+        return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error)
+
+
+_SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors", "sample_names", "run_codes", "data")
+_LINK_EXTRA = ("kappa", "floor")
+
+
+def _frame_to_json(frame: pd.DataFrame) -> dict:
+    """A DataFrame as JSON that rebuilds it exactly (floats are written with ``repr``)."""
+    columns = []
+    for name, values in frame.items():
+        if not isinstance(name, str):
+            raise ValueError(f"DownstreamFit.save: column {name!r} is not named by a string; rename it")
+        kind = values.dtype.kind
+        if kind in "fiub":
+            columns.append({"name": name, "dtype": str(values.dtype), "values": values.to_numpy().tolist()})
+        else:  # strings and other objects, as text
+            columns.append({"name": name, "dtype": "str", "values": values.astype(str).tolist()})
+    return {"columns": columns, "index": [str(i) for i in frame.index] if not isinstance(frame.index, pd.RangeIndex)
+            else None, "n": len(frame)}
+
+
+def _frame_from_json(saved: Mapping) -> pd.DataFrame:
+    frame = pd.DataFrame({c["name"]: (np.asarray(c["values"], dtype=c["dtype"]) if c["dtype"] != "str"
+                                      else np.asarray(c["values"], dtype=object)) for c in saved["columns"]})
+    if saved.get("index") is not None:
+        frame.index = saved["index"]
+    return frame
+
+
+def _read_downstream(idata, saved: dict) -> DownstreamFit:
+    """Rebuild a :class:`DownstreamFit` from a file written by :meth:`DownstreamFit.save`."""
+    law = get(saved["law"])
+    likelihood = get_likelihood(saved.get("likelihood", "student_t"))
+    priors = io.priors_from_json(saved["priors"])
+    link = get_link(saved["link"])
+    changed = {}
+    for name, prior in priors.items():
+        short = name.removeprefix(LINK_SITE_PREFIX)
+        if name.startswith(LINK_SITE_PREFIX) and io.prior_to_json(prior) != io.prior_to_json(link.priors[short]):
+            changed[short] = prior
+    link = link.with_priors(changed) if changed else link
+    law_priors = {k: v for k, v in priors.items() if not k.startswith(LINK_SITE_PREFIX) and k not in _LINK_EXTRA}
+    grouping = {name: tuple(cols) for name, cols in saved["grouping"].items()}
+    spec = build_spec(law, likelihood, grouping, saved["levels"], law_priors, centered=tuple(saved.get("centered", ())))
+    fit = DownstreamFit(
+        {name: idata.posterior[name].values for name in saved["sample_names"]},
+        spec=spec, link=link, meta={k: v for k, v in saved.items() if k not in _SAVE_ONLY},
+        data=_frame_from_json(saved["data"]), run_codes=np.asarray(saved["run_codes"], dtype=np.int64),
+        diverging=idata.sample_stats["diverging"].values, priors=priors,
+    )  # fmt: skip
+    fit.idata = idata
+    return fit
+
+
+io.register_reader("DownstreamFit", _read_downstream)
+
+
+def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd.DataFrame:
+    """Rank downstream fits of the same metric rows by LOO (or WAIC) of the metric.
+
+    Raises
+    ------
+    ValueError
+        If the fits saw different metric rows.
+    """
+    if len(fits) < 2:
+        raise ValueError(f"compare_downstream() needs two or more fits, got {len(fits)}")
+    sizes = {name: f.idata.observed_data["y"].shape[0] for name, f in fits.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the fits have different numbers of metric rows {sizes}; fit them on the same rows")
+    return _arviz.compare({name: f.idata for name, f in fits.items()}, ic=ic)
