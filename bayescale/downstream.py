@@ -130,7 +130,7 @@ def fit_downstream(
     draws: int = 1000,
     warmup: int = 1000,
     seed: int = 0,
-    target_accept_prob: float = 0.95,
+    target_accept_prob: float | None = None,
     progress: bool = False,
     parameterization: str = "auto",
 ) -> DownstreamFit:
@@ -195,6 +195,8 @@ def fit_downstream(
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     law = get(law)
+    target_accept_prob = sampler.target_accept(law, target_accept_prob)
+    sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     link = get_link(link)
     kind = metric_kind or ("error" if metric.lower().startswith("err") else "accuracy")
     if kind not in ("accuracy", "error"):

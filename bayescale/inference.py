@@ -59,7 +59,7 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     device: str | None = None,
-    target_accept_prob: float = 0.95,
+    target_accept_prob: float | None = None,
     dense_mass: bool = True,
     chain_method: str | None = None,
     parameterization: str = "auto",
@@ -96,8 +96,9 @@ def fit(
         Show a progress bar; by default when running in a terminal or in Jupyter.
     device : {"cpu", "gpu"}, optional
         Where JAX runs; None uses JAX's default device.
-    target_accept_prob : float
-        NUTS target acceptance probability; raise it (e.g. 0.99) if there are divergences.
+    target_accept_prob : float, optional
+        NUTS target acceptance probability; raise it (e.g. 0.99) if there are divergences. Default:
+        the law's own (0.99 for ``power``), else 0.95.
     dense_mass : bool
         Adapt a dense mass matrix (recommended: scaling-law parameters are correlated).
     chain_method : {"parallel", "vectorized"}, optional
@@ -132,6 +133,7 @@ def fit(
 
     law = get(law)
     likelihood = get_likelihood(likelihood)
+    target_accept_prob = sampler.target_accept(law, target_accept_prob)
     sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     grouping = resolve_grouping(law, groups, hierarchy)
     priors = _prior_overrides(priors, law)

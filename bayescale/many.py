@@ -79,7 +79,7 @@ def fit_many(
     warmup: int = 1000,
     seed: int = 0,
     device: str | None = None,
-    target_accept_prob: float = 0.95,
+    target_accept_prob: float | None = None,
     dense_mass: bool = True,
     max_tree_depth: int = 10,
     chunk_size: int | None = None,
@@ -149,6 +149,7 @@ def fit_many(
     started = time.perf_counter()
     law = get(law)
     likelihood = get_likelihood(likelihood)
+    target_accept_prob = sampler.target_accept(law, target_accept_prob)
     sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     by_list = [by] if isinstance(by, str) else list(by)
     if not by_list:

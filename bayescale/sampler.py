@@ -53,6 +53,18 @@ _PROGRESS_EVERY = 50
 
 
 
+#: NUTS target acceptance probability when neither the call nor the law sets one.
+TARGET_ACCEPT = 0.95
+
+
+def target_accept(law, value: float | None) -> float:
+    """The target acceptance probability of a fit: ``value`` when given, else the law's own
+    default (:attr:`bayescale.laws.Law.target_accept_prob`), else :data:`TARGET_ACCEPT`."""
+    if value is not None:
+        return value
+    return law.target_accept_prob if law.target_accept_prob is not None else TARGET_ACCEPT
+
+
 def check_settings(**settings: float) -> None:
     """Refuse sampler settings NUTS cannot run: ``chains``, ``draws``, ``warmup``, ``target_accept_prob``.
 

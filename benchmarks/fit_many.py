@@ -60,8 +60,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--curves", type=int, default=None, help="a fixed random subset of this many curves")
+    parser.add_argument("--target-accept", type=float, default=None,
+                        help="NUTS target acceptance for both sides (default: the law's default)")
     args = parser.parse_args()
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=0)
+    if args.target_accept is not None:
+        sampler["target_accept_prob"] = args.target_accept
     table = curves()
     if args.curves is not None:
         names = np.array(sorted(table["curve"].unique()))

@@ -163,6 +163,7 @@ def test_floor_pair_fit_recovers_a_curve_and_reports_the_law_s_parameters():
     assert summary.loc["E", "hdi_2.5%"] <= 0.9 <= summary.loc["E", "hdi_97.5%"]
     assert summary.loc["alpha", "hdi_2.5%"] <= 0.25 <= summary.loc["alpha", "hdi_97.5%"]
     assert fit.diagnostics["divergences"] == 0
+    assert fit.meta["settings"]["target_accept_prob"] == 0.99  # the power law's own default
 
 
 def test_a_floor_pair_must_name_a_floor_and_a_pivoted_coefficient():

@@ -49,3 +49,14 @@ def test_unknown_batching_is_refused():
     with pytest.raises(ValueError, match="batching='loop' must be 'vmap' or 'map'"):
         sampler.run(None, None, sampler.Batch(np.zeros((1, 2)), {}, {}, {}, np.zeros((1, 3)), np.ones((1, 3))),
                     batching="loop")
+
+
+def test_the_target_acceptance_comes_from_the_call_then_the_law_then_the_default(ladder_fit):
+    import bayescale as bs
+    from bayescale import sampler
+
+    power, chinchilla = bs.laws.get("power"), bs.laws.get("chinchilla")
+    assert sampler.target_accept(power, None) == 0.99  # measured on 229 real curves (law's comment)
+    assert sampler.target_accept(chinchilla, None) == sampler.TARGET_ACCEPT == 0.95
+    assert sampler.target_accept(power, 0.8) == 0.8
+    assert ladder_fit.meta["settings"]["target_accept_prob"] == 0.95

@@ -117,6 +117,10 @@ class Law:
         bent yet. The priors and the model are unchanged (the prior is carried over with its
         Jacobian); only the geometry NUTS sees changes. Used when ``E`` and ``A`` do not vary by
         group (see :func:`bayescale.hierarchy.sample_floor_pair`).
+    target_accept_prob : float, optional
+        The law's default NUTS target acceptance probability, where its posteriors need smaller
+        steps than bayescale's 0.95 (:data:`bayescale.sampler.TARGET_ACCEPT`); a fit's own
+        ``target_accept_prob=`` overrides it.
     """
 
     name: str
@@ -131,6 +135,7 @@ class Law:
     description: str = ""
     compute_optimal: Callable[..., tuple[jnp.ndarray, jnp.ndarray]] | None = None
     floor: tuple[str, str] | None = None
+    target_accept_prob: float | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
