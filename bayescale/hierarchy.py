@@ -89,8 +89,8 @@ class ModelSpec:
 
     @cached_property
     def floor_pair(self) -> tuple[str, str] | None:
-        """The law's ``floor`` pair when it is sampled as a total and a share (neither grouped;
-        see :func:`sample_floor_pair`)."""
+        """The law's ``floor`` pair when it is reparameterised (neither parameter grouped; see
+        :func:`bayescale.floor_pair.sample_floor_pair`)."""
         pair = self.law.floor
         if pair is None or any(self.groups_of[name] for name in pair):
             return None
@@ -352,8 +352,8 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
     centred; see :func:`centered_columns`).
 
     Every model bayescale builds starts with this call; :func:`law_values` turns its result into
-    per-row parameter values. A law's ``floor`` pair is sampled as a total and a share (see
-    :func:`sample_floor_pair`).
+    per-row parameter values. A law's ``floor`` pair is sampled as the curve's value, the floor's
+    share and the slope at the centre (see :func:`bayescale.floor_pair.sample_floor_pair`).
     """
     pair = spec.floor_pair
     sites: dict[str, jnp.ndarray] = sample_floor_pair(spec, *pair) if pair else {}
