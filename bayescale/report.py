@@ -120,6 +120,23 @@ def _diagnostics_section(fit) -> str:
             f"NUTS {html.escape(sampler)}; likelihood {html.escape(str(meta.get('likelihood', '')))}.</p>")
 
 
+def _next_runs_section(table: pd.DataFrame) -> str:
+    """What :func:`bayescale.next_runs` chose, in words and a table (the batch and the 10 best others)."""
+    attrs = table.attrs
+    if "var_now" not in attrs:
+        raise ValueError("next_runs= must be the DataFrame bayescale.next_runs returned (its attrs hold the target)")
+    picked = int((table["pick"] > 0).sum())
+    budget = attrs.get("budget")
+    spend = (f" within a budget of {budget:.3g} ({attrs['batch_cost']:.3g} spent)" if budget is not None
+             else f" ({attrs['batch_cost']:.3g} in all)")  # fmt: skip
+    text = (f"<p class='note'>Target: {html.escape(str(attrs['target']))}; the gain is the expected reduction of the "
+            f"{html.escape(str(attrs['units']))}, now {attrs['var_now']:.4g}. The {picked} run(s) marked "
+            f"<code>pick</code> 1.. are expected to remove {attrs['batch_gain']:.4g} of it together, at a cost of "
+            f"{html.escape(str(attrs['cost']))}{spend}; importance-reweighted posterior draws, no refit "
+            "(<code>ess</code>: draws behind each gain).</p>")
+    return text + _table(table.head(picked + 10))
+
+
 def write_report(
     fit,
     path: str | Path,
@@ -136,6 +153,7 @@ def write_report(
     notes: str | None = None,
     multiplier=None,
     ranking=None,
+    next_runs: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``fit``.
 
@@ -169,6 +187,9 @@ def write_report(
         A :func:`bayescale.compute_multiplier` result: its table and its plot of ``k`` against compute.
     ranking : Ranking, optional
         A :func:`bayescale.rank` result: the ranking table and the pairwise probabilities.
+    next_runs : DataFrame, optional
+        A :func:`bayescale.next_runs` result: the chosen runs and the best others, with the
+        target, its variance now and after.
 
     Returns
     -------
@@ -257,6 +278,9 @@ def write_report(
             "expected regret, in the target's units); <code>p_best</code>: probability of being the best.</p>"
             + _table(ranking.summary(), index=True) + "<p class='note'>P(row better than column):</p>"
             + _table(ranking.pairwise(), index=True))
+
+    if next_runs is not None:
+        sections.append("<h2>The next runs that would help most</h2>" + _next_runs_section(next_runs))
 
     if compute_optimal is not None:
         from bayescale.optimal import compute_optimal as _compute_optimal

@@ -52,3 +52,14 @@ def test_report_has_the_leave_future_out_check(fit, tmp_path):
     text = write_report(fit, tmp_path / "report.html", calibration=check).read_text()
     assert "<h2>Leave-future-out check</h2>" in text
     assert f"Refit without the {len(check.runs)} largest runs" in text and f"x{check.factor:.2f}" in text
+
+
+def test_report_names_the_next_runs_that_would_help_most(fit, tmp_path):
+    candidates = pd.DataFrame({"N": [3e8, 1e9, 2e9, 5e7], "D": [6e9, 2e10, 4e10, 1e9]})
+    table = bs.next_runs(fit, candidates, pd.DataFrame({"N": [7e9], "D": [1.4e11]}), k=2)
+    text = write_report(fit, tmp_path / "r.html", next_runs=table).read_text()
+    section = text.split("The next runs that would help most", 1)[1]
+    assert "Target: Prediction(1 rows)" in section and "The 2 run(s) marked" in section
+    assert f"{table.attrs['var_now']:.4g}" in section
+    with pytest.raises(ValueError, match="next_runs= must be"):
+        write_report(fit, tmp_path / "bad.html", next_runs=candidates)
