@@ -1,5 +1,5 @@
 """Execute the decision notebooks (downstream, crossover, compute-optimal, law comparison, honest
-extrapolation, decisions for labs) on real data.
+extrapolation, decisions for labs, design) on real data.
 
 Each notebook ends with an assert cell on its real-data figures (with tolerances), so a notebook whose
 conclusion changes fails here. Marked slow: ``.ci/run`` runs them under ``CI=true`` after the fast suite.
@@ -12,7 +12,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ["downstream.ipynb", "crossover.ipynb", "compute_optimal.ipynb", "law_comparison.ipynb",
-         "honest_extrapolation.ipynb", "decisions_for_labs.ipynb"]
+         "honest_extrapolation.ipynb", "decisions_for_labs.ipynb", "design.ipynb"]
 
 
 @pytest.mark.slow
