@@ -395,8 +395,14 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         value = np.asarray(value)
         return value.reshape((batch.size,) + value.shape[(2 if n_devices > 1 else 1) :])
 
+    def draws(value) -> np.ndarray:
+        # float64: a summary sums thousands of draws, and a pivoted coefficient far from x = 1
+        # (A = A_c x_c^alpha at x ~ 1e19 FLOPs) reaches 1e37, where a float32 sum overflows
+        value = flat(value)
+        return value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value
+
     return Result(
-        samples={name: flat(value) for name, value in constrained.items()},
+        samples={name: draws(value) for name, value in constrained.items()},
         diverging=flat(diverging),
         num_steps=flat(num_steps),
         compile_s=compile_s,

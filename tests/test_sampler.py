@@ -60,3 +60,13 @@ def test_the_target_acceptance_comes_from_the_call_then_the_law_then_the_default
     assert sampler.target_accept(chinchilla, None) == sampler.TARGET_ACCEPT == 0.95
     assert sampler.target_accept(power, 0.8) == 0.8
     assert ladder_fit.meta["settings"]["target_accept_prob"] == 0.95
+
+
+def test_draws_are_kept_in_float64(ladder_fit):
+    """Summaries sum thousands of draws; a pivoted coefficient far from x = 1 reaches 1e37, where a
+    float32 sum overflows (it did in benchmarks/fit_many.py's summary of A on curves of C)."""
+    assert ladder_fit.idata.posterior["A"].dtype == np.float64
+    big = np.full(4000, 1e37, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.sum())  # what float64 draws avoid
+    assert np.isfinite(big.astype(np.float64).sum())
