@@ -87,3 +87,21 @@ def _prior_median(prior: dist.Distribution) -> float:
         return float(prior.icdf(0.5))
     except NotImplementedError:
         return float(np.median(np.asarray(prior.sample(jax.random.PRNGKey(0), (10001,)))))
+
+
+def floor_pair_sites(spec: ModelSpec, sites: dict) -> dict:
+    """The values of the floor pair's sampled sites (total, share, slope) that correspond to values
+    of the plain sites ``E``, ``A_c`` and the exponent (arrays of draws); empty without a pair.
+
+    For drawing from the model forward (simulation-based calibration): :func:`bayescale.hierarchy.prior_sites`
+    draws the plain sites from their priors, and these are what the model then conditions on.
+    """
+    pair = spec.floor_pair
+    if pair is None:
+        return {}
+    floor, term = pair
+    total = sites[floor] + sites[f"{term}_c"]
+    out = {f"{floor}_plus_{term}_c": total, f"{floor}_share": sites[floor] / total}
+    if spec.floor_slope is not None:
+        out[f"{term}_slope_c"] = sites[spec.floor_slope] * sites[f"{term}_c"]
+    return out

@@ -34,37 +34,15 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale.data import prepare_design
-from bayescale.hierarchy import build_spec, make_model, resolve_priors
+from bayescale.floor_pair import floor_pair_sites
+from bayescale.hierarchy import build_spec, make_model, prior_sites, resolve_priors
 from bayescale.likelihoods import get_likelihood
+from bayescale.posterior import natural_values
 from tests.laws.cases import CASES
 
 pytestmark = pytest.mark.slow
 N_SIMS = int(os.environ.get("BAYESCALE_SBC_SIMS", "20"))
 N_KEEP = 99  # thinned posterior draws per fit: ranks take values 0..99
-
-
-def natural_pivot_draws(law, priors, centres, n: int, key) -> dict[str, jnp.ndarray]:
-    """Prior draws of the sites that the model cannot draw forward itself.
-
-    A pivoted coefficient whose prior is on its natural scale (``prior_at="natural"``, e.g.
-    chinchilla's ``A`` and ``B``) is sampled as ``A_c`` under an improper flat base measure plus a
-    factor holding the prior (see :func:`bayescale.hierarchy.make_model`), so ``Predictive`` cannot
-    draw it. Here such a coefficient and its pivot exponent are drawn from their priors and the
-    coefficient is moved to the centre (``A_c = A exp(-alpha centre)``); the result is passed to
-    ``Predictive``, which draws the other sites and the data. Empty for laws without such sites.
-    """
-    natural = [p for p in law.params if p.pivot is not None and p.prior_at == "natural"]
-    exponents = {p.pivot[1] for p in natural if isinstance(p.pivot[1], str)}
-    names = [name for name in law.param_names if name in exponents or name in {p.name for p in natural}]
-    values = {
-        name: priors[name].sample(k, (n,)) for name, k in zip(names, jax.random.split(key, max(len(names), 1)), strict=False)
-    }
-    out = {name: value for name, value in values.items() if name in exponents}
-    for p in natural:
-        pivot_input, exponent = p.pivot
-        k = values[exponent] if isinstance(exponent, str) else exponent
-        out[f"{p.name}_c"] = values[p.name] * jnp.exp(-k * centres[pivot_input])
-    return out
 
 
 def prior_simulations(name: str, n: int, seed: int):
@@ -77,9 +55,14 @@ def prior_simulations(name: str, n: int, seed: int):
     spec = build_spec(law, likelihood, {}, {}, resolve_priors(law, likelihood, {}, None))
     inputs = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.inputs.items()}
     centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in design.centres.items()}
-    fixed = natural_pivot_draws(law, spec.prior_of, centres, 4 * n, jax.random.PRNGKey(seed + 1))
-    predictive = Predictive(make_model(spec), posterior_samples=fixed or None, num_samples=None if fixed else 4 * n)
+    # Every latent site from its prior (bayescale.hierarchy.prior_sites: a pivoted coefficient with
+    # its prior on the natural scale moved to the centre, which the model's flat site cannot draw
+    # forward), plus the floor pair's sites that correspond; Predictive then draws the data.
+    plain = prior_sites(spec, design.centres, 4 * n, seed + 1)
+    fixed = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in {**plain, **floor_pair_sites(spec, plain)}.items()}
+    predictive = Predictive(make_model(spec), posterior_samples=fixed)
     draws = {**fixed, **predictive(jax.random.PRNGKey(seed), inputs, {}, centres)}
+    draws.update(natural_values(spec, plain, {}, design.centres))  # the law's parameters as the posterior names them
     y = np.asarray(draws["y"], dtype=float)
     ok = np.isfinite(y).all(axis=1) & (y > 0).all(axis=1) & (y < 1e6).all(axis=1)
     if likelihood.support != "positive":
