@@ -73,6 +73,7 @@ greedy under a budget).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -197,7 +198,7 @@ def next_runs(
                                       if likelihood.name == "frontier" else "")
         )
     goal = as_target(target)
-    costs = run_costs(fit, candidates, cost)
+    costs = run_costs(candidates, cost, columns=fit.columns)
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0 < budget < np.inf:
             raise ValueError(f"budget={budget!r} must be a positive number in the units of cost={cost!r}")
@@ -275,24 +276,28 @@ def _draws(fit, rows: pd.DataFrame, role: str, **options):
         raise ValueError(f"{role}: {error}") from None
 
 
-def run_costs(fit, candidates: pd.DataFrame, cost: str) -> np.ndarray:
-    """The cost of each candidate: the column ``cost``, or the derived feature of that name (``C = 6ND``)."""
+def run_costs(candidates: pd.DataFrame, cost: str, columns: Mapping[str, str] | None = None) -> np.ndarray:
+    """The cost of each candidate: the column ``cost``, or the derived feature of that name (``C = 6ND``).
+
+    ``columns`` maps a law input to the column a fit read it from (:attr:`Fit.columns`); inputs
+    not in it are looked up under their own names.
+    """
     if not isinstance(cost, str):
         raise TypeError(f"cost={cost!r} must be a column name of candidates or 'C' (FLOPs, 6ND)")
     if cost in candidates.columns:
         values = pd.to_numeric(candidates[cost], errors="coerce").to_numpy(dtype=np.float64)
     elif cost in DERIVED:
         sources, function = DERIVED[cost]
-        columns = {name: fit.columns.get(name, name) for name in sources}
-        columns = {name: col if col in candidates.columns else name for name, col in columns.items()}
-        missing = [name for name, col in columns.items() if col not in candidates.columns]
+        read_from = {name: (columns or {}).get(name, name) for name in sources}
+        read_from = {name: col if col in candidates.columns else name for name, col in read_from.items()}
+        missing = [name for name, col in read_from.items() if col not in candidates.columns]
         if missing:
             raise ValueError(
                 f"cost={cost!r} is computed from {list(sources)}, but candidates lack {missing} "
                 f"(columns: {list(candidates.columns)}); add them or name a cost column with cost='<column>'"
             )
         raw = {name: pd.to_numeric(candidates[col], errors="coerce").to_numpy(dtype=np.float64)
-               for name, col in columns.items()}  # fmt: skip
+               for name, col in read_from.items()}  # fmt: skip
         values = np.asarray(function(**raw), dtype=np.float64)
     else:
         raise ValueError(

@@ -162,7 +162,7 @@ def plan_ladder(
             raise ValueError(f"law {law.name!r} has inputs {list(law.inputs)}: pass candidates= (a DataFrame of them)")
         candidates = default_candidates(budget)
     _require_inputs(law, candidates, "candidates")
-    costs = run_costs(_NoFit(), candidates, cost)
+    costs = run_costs(candidates, cost)
     if costs.min() > budget:
         raise ValueError(f"budget={budget:.4g} is below the cheapest candidate's cost of {costs.min():.4g}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
@@ -234,12 +234,6 @@ class _Problem:
         self.jac = space.gradients(u, lambda params: law.evaluate_log(**_jax(inputs), **params))  # (M, C, P)
         self.grad = space.gradients(u, _target_function(law, goal))  # (M, R, P)
         self.drift = _Drift(law, goal, candidates, law_error, seed) if isinstance(goal, Prediction) else None
-
-
-class _NoFit:
-    """Stands in for a fit in :func:`bayescale.design.run_costs`: inputs under the law's names."""
-
-    columns: dict[str, str] = {}
 
 
 def _require_inputs(law: Law, frame: pd.DataFrame, role: str) -> None:
