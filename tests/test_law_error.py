@@ -91,6 +91,7 @@ def test_learn_recovers_a_known_drift():
     assert summary["mu"] == pytest.approx(mu, abs=0.012)
     assert 0.01 < summary["sd_ladder"] < 0.04
     assert summary["power"] == pytest.approx(1.0, abs=0.25)
+    assert (learned.nu > 2).all()  # a drift of finite variance: averages over draws stay meaningful
     assert not law_error.learn(pd.DataFrame(rows), chains=1, draws=200, seed=0).mu.any()  # mean=False: mu is 0
     with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
         law_error.learn(pd.DataFrame(rows).drop(columns="spread"))
@@ -100,6 +101,9 @@ def test_the_packaged_default_is_learned_and_finite(tmp_path):
     learned = law_error.default()
     assert learned.mu.size >= 100 and np.isfinite(learned.mu).all()
     assert "calibration.py" in learned.source
+    assert (learned.nu > 2).all()  # learned with nu - 2 ~ Gamma: the drift has a finite variance
+    for dataset in law_error.learned_from():
+        assert (law_error.default(without=dataset).nu > 2).all(), dataset
     path = law_error.save(learned, tmp_path / "copy.json")
     import json
 
