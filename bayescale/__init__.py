@@ -13,13 +13,13 @@ _runtime.configure()  # before anything starts JAX: host devices for parallel ch
 
 from bayescale import datasets, examples, law_error, laws, targets, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
-from bayescale.average import AveragedFit, average
-from bayescale.compare import LOOWarning, compare
-from bayescale.crossover import Crossover, crossover
+from bayescale.averaging import AveragedFit, average
+from bayescale.comparison import LOOWarning, compare
+from bayescale.crossovers import Crossover, crossover
 from bayescale.design import next_runs
 from bayescale.downstream import fit_downstream
 from bayescale.downstream_fit import DownstreamFit, compare_downstream
-from bayescale.fit import PREDICTION_COLUMNS, Fit, NewGroupWarning
+from bayescale.fit_result import PREDICTION_COLUMNS, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.io import load
 from bayescale.law_error import LawError

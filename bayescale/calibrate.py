@@ -168,7 +168,7 @@ def calibrate(
         raise ValueError(f"holdout={holdout!r} must lie in (0, 1), e.g. 0.2 to hold out the top fifth of the runs")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
-    from bayescale.compare import refit
+    from bayescale.comparison import refit
 
     frame = fit.data.reset_index(drop=True)
     order = np.argsort(scale_order(fit, frame), kind="stable")

@@ -129,7 +129,7 @@ def fit(
     ...              chains=2, draws=200, warmup=200, progress=False)  # doctest: +SKIP
     >>> fit.summary()  # doctest: +SKIP
     """
-    from bayescale.fit import Fit  # Fit imports this module's helpers
+    from bayescale.fit_result import Fit  # Fit imports this module's helpers
 
     law = get(law)
     likelihood = get_likelihood(likelihood)

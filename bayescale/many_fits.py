@@ -117,7 +117,7 @@ class ManyFits:
         index = self._index(key)
         if self._joint_fit is not None:
             return self._joint_fit
-        from bayescale.fit import Fit
+        from bayescale.fit_result import Fit
         from bayescale.inference import build_inference_data
 
         curves = self._curves
@@ -437,7 +437,7 @@ _SAVE_ONLY = ("kind", "save_format", "by", "keys", "priors")
 def _read_many(idata, saved: dict) -> ManyFits:
     """Rebuild a :class:`ManyFits` from a file written by :meth:`ManyFits.save`."""
     if "many" in saved:  # pooling="partial": the joint fit, with the collection's metadata beside
-        from bayescale.fit import Fit
+        from bayescale.fit_result import Fit
 
         many = saved["many"]
         idata.attrs["bayescale"] = json.dumps({**{k: v for k, v in saved.items() if k != "many"}, "kind": "Fit"})

@@ -12,10 +12,10 @@ so ``k`` comes with credible intervals and ``P(k > 1)`` (A needs less compute th
 function of the loss instead, ``k(L) = C_B(L) / C_A(L)``. For laws of ``N`` and ``D`` (derived
 ``C = 6ND``) "the compute to reach ``L``" is read on each draw's compute-optimal frontier by
 default (``path="optimal"``, :mod:`bayescale.optimal`); ``path="ratio"`` or ``"N"`` follow the
-paths of :func:`bayescale.crossover.curve_draws_along`.
+paths of :func:`bayescale.crossovers.curve_draws_along`.
 
 Which uncertainty: the curves are *curve draws* (the law under the posterior, no run-to-run
-noise), as in :func:`bayescale.crossover.crossover`: the multiplier is a property of the two
+noise), as in :func:`bayescale.crossovers.crossover`: the multiplier is a property of the two
 recipes, not of two single runs. Beyond the fitted runs the curves carry the law error
 (:mod:`bayescale.law_error`, ``law_error=True``), drawn with one seed for both recipes, so
 they share its dataset part (two recipes measured on one benchmark drift alike) and each has
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossover import curve_draws_along, data_range, input_name, resolve_pair
+from bayescale.crossovers import curve_draws_along, data_range, input_name, resolve_pair
 
 __all__ = ["ComputeMultiplier", "compute_multiplier", "compute_to_reach", "plot_multiplier"]
 

@@ -274,7 +274,7 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
     ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
     :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
     """
-    from bayescale.crossover import input_name
+    from bayescale.crossovers import input_name
     from bayescale.data import training_compute
     from bayescale.downstream import LINK_SITE_PREFIX
 

@@ -9,7 +9,7 @@ joint posterior of the recipes' losses there. From it:
   units (loss, or accuracy for a higher-is-better target), never negative. The Bayes choice
   under a loss measured in those units is the recipe of least expected regret.
 
-As in :func:`bayescale.crossover.crossover` and :func:`bayescale.compute_multiplier`, the
+As in :func:`bayescale.crossovers.crossover` and :func:`bayescale.compute_multiplier`, the
 values are curve draws (the law under the posterior, no run-to-run noise) with the law error
 beyond the fitted runs, drawn with one seed for every recipe: they share its dataset part (one
 benchmark) and each has its own ladder part. Draws of separate fits are paired by index; levels
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossover import curve_draws_along, grouping_column, input_name, is_lower_better
+from bayescale.crossovers import curve_draws_along, grouping_column, input_name, is_lower_better
 
 __all__ = ["Ranking", "rank"]
 
@@ -257,7 +257,7 @@ def rank(
     path : {"optimal", "ratio", "N"}
         For ``at`` given as compute with laws of N and D: each recipe's compute-optimal
         allocation (default), a fixed ``D/N = ratio``, or a fixed ``N`` (see
-        :func:`bayescale.crossover.curve_draws_along`).
+        :func:`bayescale.crossovers.curve_draws_along`).
     ratio, N : float, optional
         The path's tokens per parameter, or model size.
     law_error : bool or LawError

@@ -172,7 +172,7 @@ def write_report(
     comparison : DataFrame or mapping of str to Fit, optional
         A :func:`bayescale.compare` table, or fits to compare with ``fit`` by LOO.
     crossover : Crossover, optional
-        A :func:`bayescale.crossover.crossover` result: its summary and plot are added.
+        A :func:`bayescale.crossovers.crossover` result: its summary and plot are added.
     compute_optimal : DataFrame or sequence of float, optional
         A :func:`bayescale.optimal.compute_optimal` table, or FLOP budgets to compute one at
         (laws of N and D): table and N*(C), D*(C) plot.
@@ -246,7 +246,7 @@ def write_report(
 
     if comparison is not None:
         if isinstance(comparison, Mapping):
-            from bayescale.compare import compare
+            from bayescale.comparison import compare
 
             table = compare(dict(comparison))
         else:

@@ -33,8 +33,8 @@ __all__ = ["accelerated_emergence", "draws_along", "prob_monotone", "saturation_
 
 
 def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200, seed: int = 0, **path) -> tuple[np.ndarray, np.ndarray]:
-    """The grid and the curve draws of ``fit`` along ``x`` over ``between`` (see :func:`bayescale.crossover.curve_draws_along`)."""
-    from bayescale.crossover import curve_draws_along
+    """The grid and the curve draws of ``fit`` along ``x`` over ``between`` (see :func:`bayescale.crossovers.curve_draws_along`)."""
+    from bayescale.crossovers import curve_draws_along
 
     lo, hi = _range(between)
     grid = np.geomspace(lo, hi, n_grid)
@@ -214,7 +214,7 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
         if hi / lo < 2:
             raise ValueError(f"between={between!r} must span more than one doubling")
         base = np.geomspace(lo, hi / 2, n_grid)
-        from bayescale.crossover import curve_draws_along
+        from bayescale.crossovers import curve_draws_along
 
         both = curve_draws_along(fit, x, np.concatenate([base, 2 * base]), **path)
         y, y2 = both[:, :n_grid], both[:, n_grid:]

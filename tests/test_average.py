@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.average import stacking_weights
+from bayescale.averaging import stacking_weights
 
 FAST = {"chains": 2, "draws": 300, "warmup": 300, "seed": 1, "progress": False}
 

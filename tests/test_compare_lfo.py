@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.compare import _lfo_table, lfo_folds
+from bayescale.comparison import _lfo_table, lfo_folds
 
 
 def test_folds_train_on_smaller_and_score_the_next_larger():

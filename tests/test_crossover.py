@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import brentq
 
 import bayescale as bs
-from bayescale.crossover import crossover
+from bayescale.crossovers import crossover
 
 
 def _curve_fit(E, A, alpha, n=400, spread=0.01, seed=0):

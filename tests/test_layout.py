@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,14 @@ def test_many_and_executors_do_not_import_each_other():
     assert "bayescale.many" not in graph["bayescale.executors"]
     source = (PACKAGE / "executors.py").read_text()
     assert "bayescale.many" not in [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)]
+
+
+def test_no_public_name_shadows_a_submodule():
+    """``bs.fit`` is a function and ``bayescale.fit_result`` the module of ``Fit``: never both one name."""
+    import bayescale
+
+    submodules = {module.rsplit(".", 1)[-1] for module in _modules() if module.count(".") == 1}
+    shadowed = sorted(
+        name for name in bayescale.__all__ if name in submodules and not inspect.ismodule(getattr(bayescale, name))
+    )
+    assert not shadowed, f"public names that are also submodules of bayescale: {shadowed}"

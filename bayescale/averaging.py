@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale.compare import pointwise_elpd
+from bayescale.comparison import pointwise_elpd
 from bayescale.law_error import LawError
 from bayescale.posterior import prediction_table
 

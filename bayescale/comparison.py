@@ -16,7 +16,7 @@ from bayescale import _arviz
 from bayescale._arviz import LOOWarning
 
 if TYPE_CHECKING:
-    from bayescale.fit import Fit
+    from bayescale.fit_result import Fit
 
 __all__ = ["LOOWarning", "compare", "lfo_folds"]
 
