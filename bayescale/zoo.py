@@ -18,7 +18,7 @@ datasets", DESIGN.md):
 
 Each parameter's prior is a normal distribution in its unconstrained space (log for
 positive parameters) matched to the entry's draws; see :func:`bayescale.priors.posterior_as_prior`.
-Which entries exist is declared in :data:`ENTRIES`; add a row there (law, dataset, column
+Which entries exist is declared in :data:`bayescale.zoo_entries.ENTRIES`; add a row there (law, dataset, column
 mapping, row selection, grouping) and run :func:`rebuild` to add one.
 
 References
@@ -39,8 +39,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale._version import __version__
+from bayescale.zoo_entries import ENTRIES, SAMPLER_SETTINGS, ZooEntry
 
 __all__ = ["ENTRIES", "ZOO_FORMAT", "ZooEntry", "ZooPosterior", "list", "load", "rebuild", "zoo_dir"]
 
@@ -62,112 +62,6 @@ ENV_VAR = "BAYESCALE_ZOO_DIR"
 
 #: Posterior draws kept per entry (thinned evenly from all chains).
 KEPT_DRAWS = 400
-
-#: Sampler settings of a rebuild (bs.fit keyword arguments).
-SAMPLER_SETTINGS: dict[str, Any] = {
-    "chains": 4,
-    "draws": 1000,
-    "warmup": 1000,
-    "seed": 0,
-    "target_accept_prob": 0.95,
-}
-
-
-# --- row selections used by the declared entries ---------------------------------------------
-def besiroglu_240(df: pd.DataFrame) -> pd.DataFrame:
-    """Chinchilla runs without the five highest losses, as in Besiroglu et al. 2024 (240 rows)."""
-    return df.drop(df["loss"].nlargest(5).index)
-
-
-def up_to_four_epochs(df: pd.DataFrame) -> pd.DataFrame:
-    """Datablations runs with at most 4 epochs over their unique data.
-
-    Muennighoff et al. 2023 (Fig. 3) find up to ~4 epochs of repetition worth almost as much as
-    unique data, so the Chinchilla law, which knows nothing of repetition, applies there.
-    """
-    return df[df["epochs"] <= 4.0]
-
-
-def nsl_lm_16m(df: pd.DataFrame) -> pd.DataFrame:
-    """The language-model learning curve of the 16.8M-parameter model in the NSL benchmark (train and test)."""
-    return df[(df["domain"] == "LM") & (df["model"] == "1.68e+07")]
-
-
-def gadre_multiplier(df: pd.DataFrame) -> pd.DataFrame:
-    """All over-training runs; Gadre et al.'s token multiplier M = D / N is derived from N and D
-    (the dataset's ``chinchilla_multiplier`` is D / N relative to Chinchilla's 20: not M)."""
-    return df
-
-
-def porian_tuned(df: pd.DataFrame) -> pd.DataFrame:
-    """Porian et al.'s fully corrected setting: RefinedWeb, standard parameter count, tuned
-    hyper-parameters, short warm-up, constant learning rate, validation loss."""
-    return df[
-        (df["experiment"] == "summary_df")
-        & (df["param_count"] == "standard")
-        & (df["hparams"] == "tuned")
-        & (df["decay"] == "const")
-    ]
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    """One declared zoo entry: which law is fitted to which rows of which dataset, and how.
-
-    Parameters
-    ----------
-    law : str
-        Registered law name.
-    dataset : str
-        Name in :mod:`bayescale.datasets`.
-    key : str
-        File stem under ``models/<law>/``; the entry's name is ``"<law>/<key>"``.
-    inputs : mapping
-        Law input to column (``bs.fit``'s ``inputs=``).
-    y : str
-        Target column.
-    select : callable, optional
-        Row selection ``DataFrame -> DataFrame``; its docstring is stored as the selection text.
-    hierarchy : mapping, optional
-        ``bs.fit``'s ``hierarchy=``.
-    likelihood : str
-        ``bs.fit``'s ``likelihood=``.
-    """
-
-    law: str
-    dataset: str
-    key: str
-    inputs: Mapping[str, str] = field(default_factory=dict)
-    y: str = "loss"
-    select: Callable[[pd.DataFrame], pd.DataFrame] | None = None
-    hierarchy: Mapping[str, str] | None = None
-    likelihood: str = "student_t"
-
-    @property
-    def name(self) -> str:
-        """``"<law>/<key>"``, the name :func:`load` takes."""
-        return f"{self.law}/{self.key}"
-
-    @property
-    def selection(self) -> str:
-        """The row selection in words."""
-        if self.select is None:
-            return "all rows"
-        return " ".join((self.select.__doc__ or self.select.__name__).split())
-
-
-#: The declared zoo. Add a row and run ``bayescale zoo rebuild --names <law>/<key>``.
-ENTRIES: tuple[ZooEntry, ...] = (
-    ZooEntry("chinchilla", "chinchilla", "chinchilla", {"N": "N", "D": "D"}, select=besiroglu_240),
-    ZooEntry("kaplan", "chinchilla", "chinchilla", {"N": "N", "D": "D"}, select=besiroglu_240),
-    ZooEntry("chinchilla", "overtraining", "overtraining", {"N": "N", "D": "D"}, hierarchy={"E": "dataset"}),
-    ZooEntry("chinchilla", "datablations", "datablations", {"N": "N", "D": "D"}, select=up_to_four_epochs),
-    ZooEntry("chinchilla", "porian_isoflops", "porian_isoflops", {"N": "N", "D": "D"}, select=porian_tuned),
-    ZooEntry("power", "nsl_lang", "nsl_lang", {"x": "D"}, select=nsl_lm_16m),
-    ZooEntry("data_constrained", "datablations", "datablations", {"N": "N", "D": "D", "U": "U"}),
-    ZooEntry("overtraining", "overtraining", "overtraining", {}, select=gadre_multiplier, hierarchy={"E": "dataset"}),
-)
-
 
 def _entries_by_name() -> dict[str, ZooEntry]:
     return {entry.name: entry for entry in ENTRIES}
