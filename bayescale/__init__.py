@@ -11,7 +11,7 @@ from bayescale import _runtime
 
 _runtime.configure()  # before anything starts JAX: host devices for parallel chains, compile cache
 
-from bayescale import datasets, examples, law_error, laws, targets, zoo  # noqa: E402  isort: skip
+from bayescale import datasets, examples, law_error, laws, results, targets, zoo  # noqa: E402  isort: skip
 from bayescale._version import __version__
 from bayescale.averaging import AveragedFit, average
 from bayescale.comparison import LOOWarning, compare
@@ -73,6 +73,7 @@ __all__ = [
     "plot_calibration",
     "prob_monotone",
     "rank",
+    "results",
     "saturation_budget",
     "targets",
     "turning_point",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib import resources
 from pathlib import Path
 
 logger = logging.getLogger("bayescale")
@@ -27,6 +28,22 @@ def user_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "bayescale"
+
+
+#: Environment variable naming another folder of fitted models (the zoo and the learned law error).
+MODELS_ENV_VAR = "BAYESCALE_ZOO_DIR"
+
+
+def models_dir() -> Path:
+    """The folder of fitted models (the zoo's posteriors, the learned law error):
+    ``$BAYESCALE_ZOO_DIR``, else the copy packaged in the wheel, else the checkout's ``models/``."""
+    env = os.environ.get(MODELS_ENV_VAR)
+    if env:
+        return Path(env)
+    packaged = resources.files("bayescale") / "_zoo"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "models"
 
 
 def request_cpu_devices() -> None:

@@ -96,11 +96,28 @@ class AveragedFit:
 
     @property
     def y(self) -> str:
+        """Name of the target column."""
         return self._reference.y
 
     @property
     def levels(self) -> dict[str, list[str]]:
+        """Levels of each grouping column (the same for every fit)."""
         return self._reference.levels
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Input name to column, of the fit with the largest weight."""
+        return self._reference.columns
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether lower values of the target are better (as for the fit with the largest weight)."""
+        return self._reference.lower_is_better
+
+    @property
+    def fitted_inputs(self) -> pd.DataFrame:
+        """The inputs of the fitted rows, under the input names of the fit with the largest weight."""
+        return self._reference.fitted_inputs
 
     def posterior_draws(
         self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True

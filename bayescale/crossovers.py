@@ -26,24 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.data import tokens_for_compute, training_compute
+from bayescale.data import tokens_for_compute
+from bayescale.grid import input_name, path_inputs, x_values
+from bayescale.results import Posterior
 
-__all__ = ["Crossover", "crossover", "curve_draws_along", "plot_crossover"]
-
-
-def input_name(fit, x: str) -> str:
-    """The law input plotted as ``x`` (``x`` itself, or the input read from column ``x``)."""
-    if x in fit.law.inputs:
-        return x
-    columns = getattr(fit, "columns", None) or getattr(fit, "meta", {}).get("columns", {})
-    for name, column in columns.items():
-        if column == x:
-            return name
-    return x
+__all__ = ["Crossover", "crossover", "curve_draws_along"]
 
 
 def curve_draws_along(
-    fit,
+    fit: Posterior,
     x: str,
     grid: np.ndarray,
     *,
@@ -76,8 +67,6 @@ def curve_draws_along(
     law_error : bool or LawError
         As in :meth:`Fit.predict`; on every path, the compute-optimal one included.
     """
-    from bayescale.plots import path_inputs
-
     grid = np.asarray(grid, dtype=float)
     name = input_name(fit, x)
     inputs = set(fit.law.inputs)
@@ -108,9 +97,9 @@ def curve_draws_along(
     return curve
 
 
-def grouping_column(fit, groups, column: str | None) -> str:
+def grouping_column(fit: Posterior, groups, column: str | None) -> str:
     """The grouping column of ``fit`` whose levels include all of ``groups`` (``column`` if given, checked)."""
-    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    levels = fit.levels
     found = [c for c, labels in levels.items() if all(str(g) in labels for g in groups)]
     if column is None:
         if not found:
@@ -147,23 +136,11 @@ def resolve_pair(fit_a, fit_b, groups, column, names, lower_is_better):
     return fits, where, (str(names[0]), str(names[1])), is_lower_better(fit_a, lower_is_better)
 
 
-def _x_values(fit, data: pd.DataFrame, x: str) -> pd.Series | None:
-    """The fitted runs' values of ``x`` (the input, the column, or ``C = 6ND``); None when absent."""
-    name = input_name(fit, x)
-    if name in data:
-        return data[name]
-    if x in data:
-        return data[x]
-    if x == "C" and {"N", "D"} <= set(data.columns):
-        return training_compute(data["N"], data["D"])
-    return None
-
-
 def data_range(fits, x: str) -> tuple[float, float]:
     """Smallest and largest ``x`` over the runs of ``fits`` (``C = 6ND`` for laws of N and D)."""
     lows, highs = [], []
     for f in fits:
-        values = _x_values(f, f.data, x)
+        values = x_values(f, f.data, x)
         if values is None:
             raise ValueError(f"x={x!r} is neither an input nor a column of the fitted runs; pass between=(low, high)")
         lows.append(float(values.min()))
@@ -171,13 +148,12 @@ def data_range(fits, x: str) -> tuple[float, float]:
     return min(lows), max(highs)
 
 
-def is_lower_better(fit, override: bool | None) -> bool:
+def is_lower_better(fit: Posterior, override: bool | None) -> bool:
     """Whether lower values are better for ``fit``: ``override`` when given, else the fit's own
     ``lower_is_better`` (an averaged or downstream fit) or its law's."""
     if override is not None:
         return bool(override)
-    value = getattr(fit, "lower_is_better", None)
-    return bool(fit.law.lower_is_better if value is None else value)
+    return bool(fit.lower_is_better)
 
 
 @dataclass
@@ -268,7 +244,10 @@ class Crossover:
         return pd.DataFrame({self.x: values, "prob_a_better": (margin > 0).mean(axis=0)})
 
     def plot(self, *, ax=None):
-        """Both curves with 90% bands and the crossing region; returns the Axes."""
+        """Both curves with 90% bands and the crossing region; returns the Axes
+        (:func:`bayescale.plots.plot_crossover`)."""
+        from bayescale.plots import plot_crossover
+
         return plot_crossover(self, ax=ax)
 
     def _repr_html_(self) -> str:
@@ -361,17 +340,16 @@ def crossover(
     a, b = evaluate(grid)
     observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
     return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=better,
-                     names=names, level=level, _evaluate=evaluate, ylabel=getattr(fit_a, "y", None),
+                     names=names, level=level, _evaluate=evaluate, ylabel=fit_a.y,
                      observed=None if any(o is None for o in observed) else observed)
 
 
 def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, np.ndarray] | None:
     """The (x, y) values of the runs behind one curve, or None when the fit does not hold them."""
-    data = getattr(fit, "data", None)
-    y = getattr(fit, "y", None)
-    if not isinstance(data, pd.DataFrame) or not isinstance(y, str) or y not in data:
+    data, y = fit.data, fit.y
+    if y not in data:
         return None
-    values = _x_values(fit, data, x)
+    values = x_values(fit, data, x)
     if values is None:
         return None
     rows = np.ones(len(data), dtype=bool)
@@ -380,41 +358,3 @@ def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, n
             return None
         rows = (data[where[0]].astype(str) == where[1]).to_numpy()
     return values.to_numpy(dtype=float)[rows], data[y].to_numpy(dtype=float)[rows]
-
-
-def plot_crossover(result: Crossover, *, ax=None, band: float = 0.9):
-    """Median and ``band`` credible band of both curves, with the crossing interval shaded."""
-    import matplotlib.pyplot as plt
-
-    from bayescale.plots import AXIS_LABELS, style_axes
-
-    if ax is None:
-        _, ax = plt.subplots()
-    tail = (1 - band) / 2
-    observed = result.observed or (None, None)
-    styles = (("C0", "-", "o"), ("C1", "--", "s"))
-    curves_ab = (result.curves_a, result.curves_b)
-    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed, strict=True):
-        lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
-        ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
-        for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale
-            ax.plot(result.grid, edge, color=color, linestyle=line, linewidth=0.5, alpha=0.8)
-        ax.plot(result.grid, np.median(curves, axis=0), color=color, linestyle=line, linewidth=1.6,
-                label=f"{name}: median, {band:.0%} band")
-        if runs is not None:
-            ax.scatter(runs[0], runs[1], s=12, marker=marker, color=color, edgecolor="white", linewidth=0.4,
-                       zorder=3, label=f"{name} runs")
-    s = result.summary().iloc[0]
-    if np.isfinite(s["lower"]):
-        ax.axvspan(s["lower"], s["upper"], color="0.5", alpha=0.15, zorder=0,
-                   label=f"crossing {result.level:.0%} interval (P = {s['probability']:.2f})")
-        ax.axvline(s["median"], color="0.3", linestyle="--", linewidth=0.8)
-    else:
-        ax.plot([], [], " ", label=f"P(cross in range) = {s['probability']:.2f}")
-    ax.set_xscale("log")
-    ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
-    better = "lower is better" if result.lower_is_better else "higher is better"
-    ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
-    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}")
-    style_axes(ax)
-    return ax

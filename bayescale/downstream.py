@@ -131,7 +131,7 @@ def fit_downstream(
     warmup: int = 1000,
     seed: int = 0,
     target_accept_prob: float | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     parameterization: str = "auto",
 ) -> DownstreamFit:
     """Fit a loss law and a link from loss to a bounded task metric in one posterior.
@@ -271,7 +271,8 @@ def fit_downstream(
     )
     result = sampler.run(
         spec, sampler.Settings(chains, draws, warmup, float(target_accept_prob), dense_mass=True), batch,
-        progress=progress, description=f"{law.name} + {link_used.name} ({chains} chains)", model=model,
+        progress=sampler.show_progress(progress), model=model,
+        description=f"{law.name} + {link_used.name} ({chains} chains)",
         model_key=_model_key(link_used, floor_prior=floor_prior, kappa_prior=kappa_prior, **structure),
     )
     samples = {k: v.reshape((chains, draws) + v.shape[2:]) for k, v in result.samples.items()}

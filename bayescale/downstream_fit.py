@@ -98,6 +98,16 @@ class DownstreamFit:
         """Name of the metric column."""
         return self.meta["metric"]
 
+    @property
+    def levels(self) -> dict[str, list[str]]:
+        """Levels of each grouping column of the loss law, in the order of the posterior's group dimension."""
+        return self.meta["levels"]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Loss-law input name to the column of :attr:`data` it was read from."""
+        return self.meta["columns"]
+
     def draws(self, name: str) -> np.ndarray:
         """Draws of a site, chains flattened."""
         value = self.samples[name]
@@ -287,8 +297,8 @@ class DownstreamFit:
         return args, sites, kept, inputs
 
     @cached_property
-    def _fitted_inputs(self) -> pd.DataFrame:
-        """The law inputs of the fitted rows, under the law's input names."""
+    def fitted_inputs(self) -> pd.DataFrame:
+        """The loss law's inputs of the fitted rows, under the law's own names."""
         return pd.DataFrame(input_values(self.law, self.data, self.meta["columns"]))
 
     def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
@@ -297,11 +307,11 @@ class DownstreamFit:
         See :func:`bayescale.law_error.extrapolation_distance`.
         """
         inputs = self._prediction_args(data, 0)[3]
-        return extrapolation_distance(self.law, self._fitted_inputs, pd.DataFrame(inputs))
+        return extrapolation_distance(self.law, self.fitted_inputs, pd.DataFrame(inputs))
 
     def _predictions(self, data: pd.DataFrame, seed: int, law_error):
         args, sites, kept, inputs = self._prediction_args(data, seed)
-        shift = shift_for_fit(law_error, self.law, self._fitted_inputs, inputs, args["group_index"], self.meta["levels"],
+        shift = shift_for_fit(law_error, self.law, self.fitted_inputs, inputs, args["group_index"], self.meta["levels"],
                               len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         loss_curve, metric, predictive, _ = self._evaluate(sites, args, seed=seed, shift=shift)
         return kept, loss_curve, metric, predictive
@@ -315,6 +325,19 @@ class DownstreamFit:
         """
         kept, _, metric, predictive = self._predictions(data, seed, law_error)
         return data[kept].copy(), metric, predictive
+
+    def link_draws(self, loss: np.ndarray) -> np.ndarray:
+        """Draws ``(draws, len(loss))`` of the link's metric at the losses ``loss``, at the median chance
+        floor of the fitted runs (a joint fit only: the direct approach has no loss stage)."""
+        if self.meta["approach"] != "joint":
+            raise ValueError("the link is a function of loss: a joint fit has one, the direct approach does not")
+        chance = self.meta["chance"]
+        floor_value = float(np.median(self.data[chance])) if isinstance(chance, str) else (chance or 0.0)
+        floor = self.draws("floor")[:, None] if self.meta["estimate_floor"] else floor_value
+        params = {p: self.draws(f"{LINK_SITE_PREFIX}{p}")[:, None] for p in self.link.priors}
+        accuracy = np.asarray(self.link.function(np.asarray(loss, dtype=float)[None, :], floor,
+                                                 self.meta["loss_centre"], **params))
+        return accuracy if self.meta["metric_kind"] == "accuracy" else 1 - accuracy
 
     def loss_draws(self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True) -> np.ndarray:
         """Draws of the loss law's curve at ``data``, ``(draws, rows)``; ``law_error`` as in :meth:`predict`."""

@@ -113,6 +113,16 @@ class Fit:
         """Law input name to the column it was read from."""
         return self.meta["columns"]
 
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether lower values of the target are better (the law's :attr:`~bayescale.Law.lower_is_better`)."""
+        return self.law.lower_is_better
+
+    @property
+    def fitted_inputs(self) -> pd.DataFrame:
+        """The law's inputs of the fitted rows, under the law's own names."""
+        return self.data[list(self.law.inputs)]
+
     @cached_property
     def data(self) -> pd.DataFrame:
         """The fitted rows: the law's inputs under their own names, derived features, groups and ``y``."""

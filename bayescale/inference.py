@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +24,7 @@ from bayescale import _arviz, io, sampler
 from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning  # noqa: F401  (re-exported)
+from bayescale.fit_result import Fit
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
@@ -129,8 +128,6 @@ def fit(
     ...              chains=2, draws=200, warmup=200, progress=False)  # doctest: +SKIP
     >>> fit.summary()  # doctest: +SKIP
     """
-    from bayescale.fit_result import Fit  # Fit imports this module's helpers
-
     law = get(law)
     likelihood = get_likelihood(likelihood)
     target_accept_prob = sampler.target_accept(law, target_accept_prob)
@@ -168,7 +165,7 @@ def fit(
             _chain_batch(design, chains, seed),
             device=device,
             parallel=settings["chain_method"] == "parallel",
-            progress=_show_progress(progress),
+            progress=sampler.show_progress(progress),
             description=f"{law.name} ({chains} chains)",
         )
     samples = {name: value.reshape((chains, draws) + value.shape[2:]) for name, value in result.samples.items()}
@@ -195,15 +192,6 @@ def _prior_overrides(priors: Any, law: Law) -> Mapping[str, dist.Distribution] |
         f"priors= must be a dict of numpyro distributions or a Fit whose posterior becomes the prior, "
         f"got {type(priors).__name__}"
     )
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    if os.environ.get("CI"):
-        return False
-    in_jupyter = "ipykernel" in sys.modules
-    return in_jupyter or sys.stderr.isatty()
 
 
 def _chain_batch(design: Design, chains: int, seed: int) -> sampler.Batch:

@@ -170,9 +170,9 @@ class LawError:
 
 
 def _zoo_file() -> Path:
-    from bayescale.zoo import zoo_dir
+    from bayescale._runtime import models_dir
 
-    return zoo_dir() / FILE_NAME
+    return models_dir() / FILE_NAME
 
 
 _RECORD: dict | None = None

@@ -248,9 +248,7 @@ def fit_many(
 
 def _progress_bar(progress: bool | None, total: int, description: str):
     """A tqdm bar over the curves, or None (``progress`` as in :func:`bayescale.fit`)."""
-    from bayescale.inference import _show_progress
-
-    if not _show_progress(progress):
+    if not sampler.show_progress(progress):
         return None
     from tqdm.auto import tqdm
 

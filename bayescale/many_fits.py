@@ -23,8 +23,9 @@ from bayescale import _arviz, io
 from bayescale.curves import Curves, split_curves
 from bayescale.data import Design, add_derived
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, bulk_ess, rank_rhat
+from bayescale.fit_result import Fit
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
-from bayescale.inference import sample_stats
+from bayescale.inference import build_inference_data, sample_stats
 from bayescale.law_error import LawError, extrapolation_distance
 from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift
@@ -117,9 +118,6 @@ class ManyFits:
         index = self._index(key)
         if self._joint_fit is not None:
             return self._joint_fit
-        from bayescale.fit_result import Fit
-        from bayescale.inference import build_inference_data
-
         curves = self._curves
         rows = np.flatnonzero(curves.codes == index)
         design = Design(
@@ -437,8 +435,6 @@ _SAVE_ONLY = ("kind", "save_format", "by", "keys", "priors")
 def _read_many(idata, saved: dict) -> ManyFits:
     """Rebuild a :class:`ManyFits` from a file written by :meth:`ManyFits.save`."""
     if "many" in saved:  # pooling="partial": the joint fit, with the collection's metadata beside
-        from bayescale.fit_result import Fit
-
         many = saved["many"]
         idata.attrs["bayescale"] = json.dumps({**{k: v for k, v in saved.items() if k != "many"}, "kind": "Fit"})
         return from_joint(Fit(idata), many["by"], total_s=many.get("total_s", 0.0))

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossovers import curve_draws_along, data_range, input_name, resolve_pair
+from bayescale.crossovers import curve_draws_along, data_range, resolve_pair
+from bayescale.grid import input_name
 
-__all__ = ["ComputeMultiplier", "compute_multiplier", "compute_to_reach", "plot_multiplier"]
+__all__ = ["ComputeMultiplier", "compute_multiplier", "compute_to_reach"]
 
 #: Names accepted in ``at`` for a multiplier as a function of the loss (besides the fit's target column).
 LOSS_KEYS = ("loss", "y")
@@ -179,8 +180,16 @@ class ComputeMultiplier:
         return self.x if self.by == "C" else "loss"
 
     def plot(self, *, ax=None, band: float | None = None):
-        """``k`` against compute (or loss) with its median and credible band; returns the Axes."""
+        """``k`` against compute (or loss) with its median and credible band; returns the Axes
+        (:func:`bayescale.plots.plot_multiplier`)."""
+        from bayescale.plots import plot_multiplier
+
         return plot_multiplier(self, ax=ax, band=band)
+
+    def quantiles(self, probs: Sequence[float]) -> np.ndarray:
+        """Quantiles of ``k`` over the draws, ``(len(probs), points)``; censored draws (``0``, ``inf``) count
+        at their end, without interpolation."""
+        return _quantiles(self.k, probs)
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -197,7 +206,7 @@ class ComputeMultiplier:
 
 def _parse_at(at, fits, x: str) -> tuple[str, np.ndarray]:
     """``("C", values)`` or ``("loss", values)`` from the ``at`` argument."""
-    ys = {str(f.y) for f in fits if getattr(f, "y", None) is not None}
+    ys = {str(f.y) for f in fits}
     if at is None:
         lo, hi = data_range(fits, x)
         return "C", np.geomspace(lo, hi * 10.0, 40)
@@ -362,68 +371,5 @@ def compute_multiplier(
     ranges = tuple(data_range([f], x) for f in fits)
     return ComputeMultiplier(at=at_values, by=by, k=k, compute_a=compute_a, compute_b=compute_b, loss=loss,
                              names=(str(names[0]), str(names[1])), x=x, lower_is_better=better, level=level, max_factor=float(max_factor),
-                             data_ranges=ranges, law_error=law_error is not False, ylabel=getattr(fits[0], "y", None),
+                             data_ranges=ranges, law_error=law_error is not False, ylabel=fits[0].y,
                              censored=censored)  # fmt: skip
-
-
-def plot_multiplier(result: ComputeMultiplier, *, ax=None, band: float | None = None):
-    """The multiplier's median and credible band against compute (or loss), ``k = 1`` marked.
-
-    Parameters
-    ----------
-    result : ComputeMultiplier
-    ax : matplotlib Axes, optional
-        Where to draw; a new column-width figure when None.
-    band : float, optional
-        Mass of the band; default the result's ``level``.
-
-    Returns
-    -------
-    matplotlib Axes
-    """
-    import matplotlib.pyplot as plt
-
-    from bayescale.plots import AXIS_LABELS, style_axes
-
-    band = result.level if band is None else float(band)
-    if ax is None:
-        _, ax = plt.subplots()
-    tail = (1 - band) / 2
-    lower, median, upper = _quantiles(result.k, (tail, 0.5, 1 - tail))
-    finite = np.isfinite(np.log(np.where(result.k > 0, result.k, np.nan)))
-    span = result.k[finite]
-    top = float(np.max(span)) * 2 if span.size else result.max_factor
-    bottom = float(np.min(span)) / 2 if span.size else 1 / result.max_factor
-
-    def clip(v):  # censored draws (0, inf) drawn at the axis edge
-        return np.clip(v, bottom, top)
-
-    order = np.argsort(result.at)
-    xs = result.at[order]
-    ax.fill_between(xs, clip(lower[order]), clip(upper[order]), color="C0", alpha=0.25, linewidth=0,
-                    label=f"{band:.0%} credible band")
-    for edge in (lower, upper):
-        ax.plot(xs, clip(edge[order]), color="C0", linewidth=0.5, alpha=0.8)
-    ax.plot(xs, clip(median[order]), color="C0", linewidth=1.6, label="posterior median")
-    ax.axhline(1.0, color="0.3", linestyle="--", linewidth=0.8, label="k = 1 (equal)")
-    if result.by == "C" and result.data_ranges:
-        edge = min(r[1] for r in result.data_ranges)  # beyond it, at least one recipe's runs end
-        if xs[-1] > edge:
-            ax.axvspan(max(edge, xs[0]), xs[-1], color="0.92", zorder=0)
-            ax.text(np.sqrt(max(edge, xs[0]) * xs[-1]), 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize="small", color="0.35")  # fmt: skip
-    ax.set_yscale("log")
-    if result.by == "C":
-        ax.set_xscale("log")
-        ax.set_xlabel(AXIS_LABELS.get(result.x, result.x) + f" of {result.names[0]}")
-    else:
-        ax.set_xlabel(f"{result.ylabel or 'loss'} reached")
-        if result.lower_is_better:
-            ax.invert_xaxis()  # lower loss to the right: further along the ladder
-    a, b = result.names
-    ax.set_ylabel(f"compute multiplier k = C_{b} / C_{a}")
-    p = result.prob_a_better
-    ax.set_title(f"{a} over {b}: k > 1 means {a} needs less compute\n"
-                 f"P(k > 1) from {p[order][0]:.2f} to {p[order][-1]:.2f}")  # fmt: skip
-    style_axes(ax)
-    return ax

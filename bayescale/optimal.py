@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute, training_compute
+from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute
 
-__all__ = ["allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws", "plot_compute_optimal"]
+__all__ = ["allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws"]
 
 QUANTITIES = ("N", "D", "D_per_N", "loss")
 
@@ -45,7 +45,7 @@ def param_draws(fit, group: Mapping[str, str] | None = None) -> dict[str, np.nda
     """
     out = {}
     group = dict(group or {})
-    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    levels = fit.levels
     for column, label in group.items():
         if column not in levels:
             raise ValueError(f"group={{{column!r}: ...}}: {column!r} is not a grouping column ({list(levels)})")
@@ -159,7 +159,7 @@ def frontier_draws(
     draws = optimal_draws(fit, C, group=group, method=method)
     loss = draws["loss"]
     group = dict(group or {})
-    levels = fit.levels if hasattr(fit, "levels") else fit.meta["levels"]
+    levels = fit.levels
     # the level's code in each grouping column; a column not named is a new level, as in posterior_draws
     group_index = {column: np.full(loss.shape[1], labels.index(str(group[column])) if column in group else len(labels))
                    for column, labels in levels.items()}  # fmt: skip
@@ -243,31 +243,3 @@ def allocation_exponents(fit, *, level: float = 0.9, C: tuple[float, float] = (1
         lower, median, upper = np.quantile(v, [tail, 0.5, 1 - tail])
         rows.append({"exponent": name, "median": median, "mean": v.mean(), "lower": lower, "upper": upper})
     return pd.DataFrame(rows)
-
-
-def plot_compute_optimal(fit, C: Sequence[float] | np.ndarray | None = None, *, ax=None, level: float = 0.9,
-                         group: Mapping[str, str] | None = None):
-    """``N*(C)`` and ``D*(C)`` with their median and ``level`` bands on log axes; returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    from bayescale.plots import AXIS_LABELS, style_axes
-
-    if C is None:
-        C_data = training_compute(fit.data["N"], fit.data["D"])
-        C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
-    C = np.asarray(C, dtype=float)
-    if ax is None:
-        _, ax = plt.subplots()
-    draws = optimal_draws(fit, C, group=group)
-    tail = (1 - level) / 2
-    for quantity, color, label in (("N", "C0", "parameters N*"), ("D", "C1", "tokens D*")):
-        lower, median, upper = np.quantile(draws[quantity], [tail, 0.5, 1 - tail], axis=0)
-        ax.fill_between(C, lower, upper, color=color, alpha=0.25, linewidth=0)
-        ax.plot(C, median, color=color, linewidth=1.6, label=f"{label} (median, {level:.0%} band)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(AXIS_LABELS["C"])
-    ax.set_ylabel("parameters N* or tokens D*")
-    ax.set_title(f"{fit.law.name}: compute-optimal allocation")
-    style_axes(ax, legend_loc="upper left")
-    return ax

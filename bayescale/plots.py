@@ -13,7 +13,7 @@ stay readable in greyscale. For paper figures at column width, opt into bayescal
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-from bayescale.data import FLOPS_PER_PARAMETER_TOKEN
+from bayescale.data import training_compute
+from bayescale.grid import default_x, input_name, path_inputs
+from bayescale.results import Posterior
 
 #: Axis labels with units for the canonical inputs.
 AXIS_LABELS = {
@@ -72,47 +74,8 @@ def plain_log_ticks(axis) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def _default_x(fit) -> str:
-    inputs = fit.law.inputs
-    if len(inputs) == 1:
-        return inputs[0]
-    if {"N", "D"} <= set(inputs):
-        return "C"
-    return inputs[0]
-
-
-def path_inputs(fit, x: str, grid: np.ndarray, fixed: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Inputs along a path through input space on which ``x`` takes the values ``grid``.
-
-    For an input ``x`` the other inputs are held at ``fixed`` or at their median in the data.
-    For ``x="C"`` with a law of ``N`` and ``D`` the path keeps tokens per parameter fixed
-    (``fixed={"D_per_N": r}``, default the median ratio in the data): ``N = sqrt(C / 6r)``, ``D = rN``.
-    """
-    data = fit.data
-    fixed = dict(fixed or {})
-    grid = np.asarray(grid, dtype=float)
-    law_inputs = fit.law.inputs
-    if x in law_inputs:
-        frame = pd.DataFrame({x: grid})
-        for name in law_inputs:
-            if name != x:
-                frame[name] = fixed.get(name, float(np.median(data[name])))
-        return frame
-    if x == "C" and {"N", "D"} <= set(law_inputs):
-        ratio = fixed.get("D_per_N", float(np.median(data["D"] / data["N"])))
-        N = np.sqrt(grid / (FLOPS_PER_PARAMETER_TOKEN * ratio))  # C = 6 N D, D = ratio N
-        frame = pd.DataFrame({"N": N, "D": ratio * N})
-        for name in law_inputs:
-            if name not in frame:
-                frame[name] = fixed.get(name, float(np.median(data[name])))
-        return frame
-    raise ValueError(
-        f"x={x!r} is neither an input of law {fit.law.name!r} ({list(law_inputs)}) nor 'C' for a law of N and D"
-    )
-
-
 def plot_fit(
-    fit,
+    fit: Posterior,
     x: str | None = None,
     *,
     ax: matplotlib.axes.Axes | None = None,
@@ -138,7 +101,7 @@ def plot_fit(
         The curve runs from the smallest ``x`` in the data to ``extrapolate`` times the largest;
         the region beyond the data is shaded and labelled.
     fixed : mapping, optional
-        Values of the other inputs along the curve (see :func:`path_inputs`).
+        Values of the other inputs along the curve (see :func:`bayescale.grid.path_inputs`).
     group : str, optional
         Grouping column whose levels get one curve each; default the fit's first grouping column.
     n_grid : int
@@ -156,7 +119,7 @@ def plot_fit(
     -------
     matplotlib.axes.Axes
     """
-    x = x or _default_x(fit)
+    x = x or default_x(fit)
     data = fit.data
     if x not in data.columns:
         raise ValueError(f"x={x!r} is not an input or derived feature of this fit; choose from {list(data.columns)}")
@@ -274,10 +237,6 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
     ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
     :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
     """
-    from bayescale.crossovers import input_name
-    from bayescale.data import training_compute
-    from bayescale.downstream import LINK_SITE_PREFIX
-
     if ax is None:
         _, ax = plt.subplots()
     metric = fit.y
@@ -290,20 +249,14 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
         if data is not None:
             lo = min(lo, float(data[fit.meta["loss"]].min()))
         grid = np.linspace(lo * 0.95, hi * 1.02, n_grid)
-        chance = fit.meta["chance"]
-        c = float(np.median(train[chance])) if isinstance(chance, str) else (chance or 0.0)
-        s = {k: fit.draws(k) for k in fit.samples}
-        floor = s["floor"][:, None] if fit.meta["estimate_floor"] else c
-        params = {p: s[f"{LINK_SITE_PREFIX}{p}"][:, None] for p in fit.link.priors}
-        acc = np.asarray(fit.link.function(grid[None, :], floor, fit.meta["loss_centre"], **params))
-        curve = acc if fit.meta["metric_kind"] == "accuracy" else 1 - acc
+        curve = fit.link_draws(grid)
         xs_train, xs_data = train[fit.meta["loss"]], None if data is None else data[fit.meta["loss"]]
         label = f"loss ({fit.meta['loss']})"
     else:
         source = pd.concat([train, data]) if data is not None else train
         values = source[x] if x in source else training_compute(source["N"], source["D"])
         grid = np.geomspace(float(values.min()), float(values.max()), n_grid)
-        frame = path_inputs(_PathProxy(fit), input_name(fit, x), grid)
+        frame = path_inputs(fit, input_name(fit, x), grid)
         if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
             frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
         _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
@@ -324,14 +277,139 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
     return ax
 
 
-class _PathProxy:
-    """What :func:`path_inputs` needs from a :class:`~bayescale.DownstreamFit` (``law``, ``data``
-    with the law's inputs under their own names)."""
+def plot_crossover(result, *, ax=None, band: float = 0.9):
+    """Median and ``band`` credible band of both curves of a :class:`~bayescale.Crossover`, with the
+    crossing interval shaded (what ``Crossover.plot`` draws); returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots()
+    tail = (1 - band) / 2
+    observed = result.observed or (None, None)
+    styles = (("C0", "-", "o"), ("C1", "--", "s"))
+    curves_ab = (result.curves_a, result.curves_b)
+    for curves, name, (color, line, marker), runs in zip(curves_ab, result.names, styles, observed, strict=True):
+        lower, upper = np.quantile(curves, [tail, 1 - tail], axis=0)
+        ax.fill_between(result.grid, lower, upper, color=color, alpha=0.25, linewidth=0)
+        for edge in (lower, upper):  # thin band edges keep overlapping bands apart in greyscale
+            ax.plot(result.grid, edge, color=color, linestyle=line, linewidth=0.5, alpha=0.8)
+        ax.plot(result.grid, np.median(curves, axis=0), color=color, linestyle=line, linewidth=1.6,
+                label=f"{name}: median, {band:.0%} band")
+        if runs is not None:
+            ax.scatter(runs[0], runs[1], s=12, marker=marker, color=color, edgecolor="white", linewidth=0.4,
+                       zorder=3, label=f"{name} runs")
+    s = result.summary().iloc[0]
+    if np.isfinite(s["lower"]):
+        ax.axvspan(s["lower"], s["upper"], color="0.5", alpha=0.15, zorder=0,
+                   label=f"crossing {result.level:.0%} interval (P = {s['probability']:.2f})")
+        ax.axvline(s["median"], color="0.3", linestyle="--", linewidth=0.8)
+    else:
+        ax.plot([], [], " ", label=f"P(cross in range) = {s['probability']:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel(AXIS_LABELS.get(result.x, result.x))
+    better = "lower is better" if result.lower_is_better else "higher is better"
+    ax.set_ylabel(f"{result.ylabel} ({better})" if result.ylabel else f"curve ({better})")
+    ax.set_title(f"crossover of {result.names[0]} and {result.names[1]}")
+    style_axes(ax)
+    return ax
 
-    def __init__(self, fit) -> None:
-        self.law = fit.law
-        cols = fit.meta["columns"]
-        self.data = pd.DataFrame({name: fit.data[col].to_numpy(dtype=float) if col in fit.data else np.nan
-                                  for name, col in cols.items()})
-        if {"N", "D"} <= set(self.data.columns):
-            self.data["D_per_N"] = self.data["D"] / self.data["N"]
+
+def plot_multiplier(result, *, ax=None, band: float | None = None):
+    """The multiplier's median and credible band against compute (or loss), ``k = 1`` marked.
+
+    Parameters
+    ----------
+    result : ComputeMultiplier
+        From :func:`bayescale.compute_multiplier`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new column-width figure when None.
+    band : float, optional
+        Mass of the band; default the result's ``level``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    band = result.level if band is None else float(band)
+    if ax is None:
+        _, ax = plt.subplots()
+    tail = (1 - band) / 2
+    lower, median, upper = result.quantiles((tail, 0.5, 1 - tail))
+    finite = np.isfinite(np.log(np.where(result.k > 0, result.k, np.nan)))
+    span = result.k[finite]
+    top = float(np.max(span)) * 2 if span.size else result.max_factor
+    bottom = float(np.min(span)) / 2 if span.size else 1 / result.max_factor
+
+    def clip(v):  # censored draws (0, inf) drawn at the axis edge
+        return np.clip(v, bottom, top)
+
+    order = np.argsort(result.at)
+    xs = result.at[order]
+    ax.fill_between(xs, clip(lower[order]), clip(upper[order]), color="C0", alpha=0.25, linewidth=0,
+                    label=f"{band:.0%} credible band")
+    for edge in (lower, upper):
+        ax.plot(xs, clip(edge[order]), color="C0", linewidth=0.5, alpha=0.8)
+    ax.plot(xs, clip(median[order]), color="C0", linewidth=1.6, label="posterior median")
+    ax.axhline(1.0, color="0.3", linestyle="--", linewidth=0.8, label="k = 1 (equal)")
+    if result.by == "C" and result.data_ranges:
+        edge = min(r[1] for r in result.data_ranges)  # beyond it, at least one recipe's runs end
+        if xs[-1] > edge:
+            ax.axvspan(max(edge, xs[0]), xs[-1], color="0.92", zorder=0)
+            ax.text(np.sqrt(max(edge, xs[0]) * xs[-1]), 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize="small", color="0.35")  # fmt: skip
+    ax.set_yscale("log")
+    if result.by == "C":
+        ax.set_xscale("log")
+        ax.set_xlabel(AXIS_LABELS.get(result.x, result.x) + f" of {result.names[0]}")
+    else:
+        ax.set_xlabel(f"{result.ylabel or 'loss'} reached")
+        if result.lower_is_better:
+            ax.invert_xaxis()  # lower loss to the right: further along the ladder
+    a, b = result.names
+    ax.set_ylabel(f"compute multiplier k = C_{b} / C_{a}")
+    p = result.prob_a_better
+    ax.set_title(f"{a} over {b}: k > 1 means {a} needs less compute\n"
+                 f"P(k > 1) from {p[order][0]:.2f} to {p[order][-1]:.2f}")  # fmt: skip
+    style_axes(ax)
+    return ax
+
+
+def plot_compute_optimal(fit: Posterior, C: Sequence[float] | np.ndarray | None = None, *, ax=None, level: float = 0.9,
+                         group: Mapping[str, str] | None = None):
+    """``N*(C)`` and ``D*(C)`` with their median and ``level`` bands on log axes; returns the Axes."""
+    if C is None:
+        C_data = training_compute(fit.data["N"], fit.data["D"])
+        C = np.geomspace(float(C_data.min()), float(C_data.max()) * 1e3, 60)
+    C = np.asarray(C, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots()
+    from bayescale.optimal import optimal_draws
+
+    draws = optimal_draws(fit, C, group=group)
+    tail = (1 - level) / 2
+    for quantity, color, label in (("N", "C0", "parameters N*"), ("D", "C1", "tokens D*")):
+        lower, median, upper = np.quantile(draws[quantity], [tail, 0.5, 1 - tail], axis=0)
+        ax.fill_between(C, lower, upper, color=color, alpha=0.25, linewidth=0)
+        ax.plot(C, median, color=color, linewidth=1.6, label=f"{label} (median, {level:.0%} band)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(AXIS_LABELS["C"])
+    ax.set_ylabel("parameters N* or tokens D*")
+    ax.set_title(f"{fit.law.name}: compute-optimal allocation")
+    style_axes(ax, legend_loc="upper left")
+    return ax
+
+
+def plot_ranking(result, *, ax=None):
+    """Each recipe's median and interval at the target of a :class:`~bayescale.Ranking`, labelled with
+    P(best) (what ``Ranking.plot`` draws); returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots()
+    s = result.summary()
+    ys = np.arange(len(s))[::-1]
+    ax.errorbar(s["median"], ys, xerr=[s["median"] - s["lower"], s["upper"] - s["median"]], fmt="o", color="C0",
+                markersize=4, capsize=2, linewidth=1.2, label=f"median, {result.level:.0%} interval")  # fmt: skip
+    ax.set_yticks(ys, [f"{name}  (P best {p:.2f})" for name, p in zip(s.index, s["p_best"], strict=True)])
+    better = "lower" if result.lower_is_better else "higher"
+    ax.set_xlabel(f"{result.ylabel or 'curve'} at {result.at_text()} ({better} is better)")
+    ax.set_title(f"ranking: best {result.best}")
+    style_axes(ax)
+    return ax

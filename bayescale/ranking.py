@@ -24,7 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescale.crossovers import curve_draws_along, grouping_column, input_name, is_lower_better
+from bayescale.crossovers import curve_draws_along, grouping_column, is_lower_better
+from bayescale.grid import input_name
+from bayescale.results import Posterior
 
 __all__ = ["Ranking", "rank"]
 
@@ -119,7 +121,8 @@ class Ranking:
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 
-    def _at_text(self) -> str:
+    def at_text(self) -> str:
+        """The target scale in words, e.g. ``\"C=1e+23\"``."""
         return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.at.items())
 
     def __repr__(self) -> str:
@@ -127,34 +130,21 @@ class Ranking:
         with pd.option_context("display.width", 120, "display.max_columns", 10):
             table = s.to_string(float_format=lambda v: f"{v:.4g}")
         better = "lower" if self.lower_is_better else "higher"
-        return (f"<bayescale.Ranking of {len(self.names)} recipes at {self._at_text()} ({better} is better; "
+        return (f"<bayescale.Ranking of {len(self.names)} recipes at {self.at_text()} ({better} is better; "
                 f"{self.values.shape[0]} draws); best: {self.best}\n{table}>")
 
     def _repr_html_(self) -> str:
-        return (f"<div><b>bayescale.Ranking</b> at {self._at_text()}: best <b>{self.best}</b>"
+        return (f"<div><b>bayescale.Ranking</b> at {self.at_text()}: best <b>{self.best}</b>"
                 f"{self.summary().to_html()}<p>P(row better than column)</p>{self.pairwise().to_html()}</div>")
 
     def plot(self, *, ax=None):
-        """Each recipe's median and interval at the target, labelled with P(best); returns the Axes."""
-        import matplotlib.pyplot as plt
+        """Each recipe's median and interval at the target, labelled with P(best); returns the Axes
+        (:func:`bayescale.plots.plot_ranking`)."""
+        from bayescale.plots import plot_ranking
 
-        from bayescale.plots import style_axes
+        return plot_ranking(self, ax=ax)
 
-        if ax is None:
-            _, ax = plt.subplots()
-        s = self.summary()
-        ys = np.arange(len(s))[::-1]
-        ax.errorbar(s["median"], ys, xerr=[s["median"] - s["lower"], s["upper"] - s["median"]], fmt="o", color="C0",
-                    markersize=4, capsize=2, linewidth=1.2, label=f"median, {self.level:.0%} interval")  # fmt: skip
-        ax.set_yticks(ys, [f"{name}  (P best {p:.2f})" for name, p in zip(s.index, s["p_best"], strict=True)])
-        better = "lower" if self.lower_is_better else "higher"
-        ax.set_xlabel(f"{self.ylabel or 'curve'} at {self._at_text()} ({better} is better)")
-        ax.set_title(f"ranking: best {self.best}")
-        style_axes(ax)
-        return ax
-
-
-def _candidates(fits, groups, column) -> tuple[list[str], list[tuple[object, dict]]]:
+def _candidates(fits, groups, column) -> tuple[list[str], list[tuple[Posterior, dict]]]:
     """Names and ``(fit, overrides)`` of each recipe."""
     if groups is not None:
         if isinstance(fits, Mapping):
@@ -200,7 +190,7 @@ def _values_at(fit, point: dict, *, x, path, ratio, N, seed, law_error) -> np.nd
     Every law input given: the curve at that point (group labels included). One input given
     (e.g. the compute ``C`` of a law of N and D): the curve along ``path`` at that value.
     """
-    levels = fit.levels if hasattr(fit, "levels") else fit.meta.get("levels", {})
+    levels = fit.levels
     group = {k: str(v) for k, v in point.items() if k in levels}
     inputs = {k: v for k, v in point.items() if k not in levels}
     given = {input_name(fit, k) for k in inputs}
@@ -311,6 +301,6 @@ def rank(
                                   law_error=law_error))  # fmt: skip
     n = min(c.shape[0] for c in columns)
     values = np.stack([c[:n] for c in columns], axis=1)
-    ylabel = getattr(candidates[0][0], "y", None)
+    ylabel = candidates[0][0].y
     return Ranking(names=names, values=values, lower_is_better=directions.pop(), at=target, level=level,
                    ylabel=ylabel if isinstance(ylabel, str) else None)  # fmt: skip

@@ -95,12 +95,12 @@ def _data_section(fit) -> str:
     rows = []
     for name in fit.law.inputs:
         if name in data:
-            rows.append({"input": name, "column": getattr(fit, "columns", {}).get(name, name),
+            rows.append({"input": name, "column": fit.columns.get(name, name),
                          "min": float(data[name].min()), "median": float(data[name].median()),
                          "max": float(data[name].max())})
     if rows:
         parts.append(_table(pd.DataFrame(rows)))
-    levels = getattr(fit, "levels", None) or {}
+    levels = fit.levels
     for column, labels in levels.items():
         parts.append(f"<p>groups <code>{html.escape(column)}</code>: {html.escape(', '.join(map(str, labels)))}</p>")
     return "".join(parts)
@@ -112,7 +112,7 @@ def _diagnostics_section(fit) -> str:
 
     ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
     status = '<span class="ok">converged</span>' if ok else '<span class="bad">check diagnostics</span>'
-    meta = getattr(fit, "meta", {})
+    meta = fit.meta
     settings = meta.get("settings", {})
     sampler = ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("chains", "draws", "warmup", "seed"))
     return (f"<p>{status}: max r_hat {d['max_rhat']:.3f} (limit {RHAT_LIMIT}), min bulk ESS "
@@ -274,7 +274,7 @@ def write_report(
 
     if ranking is not None:
         sections.append(
-            f"<h2>Ranking of recipes</h2><p class='note'>At {html.escape(ranking._at_text())}; best first (least "
+            f"<h2>Ranking of recipes</h2><p class='note'>At {html.escape(ranking.at_text())}; best first (least "
             "expected regret, in the target's units); <code>p_best</code>: probability of being the best.</p>"
             + _table(ranking.summary(), index=True) + "<p class='note'>P(row better than column):</p>"
             + _table(ranking.pairwise(), index=True))
@@ -284,7 +284,7 @@ def write_report(
 
     if compute_optimal is not None:
         from bayescale.optimal import compute_optimal as _compute_optimal
-        from bayescale.optimal import plot_compute_optimal
+        from bayescale.plots import plot_compute_optimal
 
         if isinstance(compute_optimal, pd.DataFrame):
             table = compute_optimal

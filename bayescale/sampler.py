@@ -24,6 +24,8 @@ Probabilistic Programming in NumPyro. arXiv:1912.11554.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -63,6 +65,16 @@ def target_accept(law, value: float | None) -> float:
     if value is not None:
         return value
     return law.target_accept_prob if law.target_accept_prob is not None else TARGET_ACCEPT
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to show a progress bar: ``progress`` when given; else in Jupyter or at a terminal,
+    never under ``CI``."""
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI"):
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
 
 
 def check_settings(**settings: float) -> None:

@@ -204,8 +204,7 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
     if higher_is_better is None:
         if fit is None:
             raise ValueError("with curves= pass higher_is_better=True or False")
-        lower_better = getattr(fit, "lower_is_better", None)
-        higher_is_better = not (fit.law.lower_is_better if lower_better is None else lower_better)
+        higher_is_better = not fit.lower_is_better
     lo, hi = _range(between) if between is not None else (None, None)
     if curves is None:
         if fit is None:

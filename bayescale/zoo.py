@@ -40,13 +40,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayescale._runtime import MODELS_ENV_VAR, models_dir
 from bayescale._version import __version__
 from bayescale.zoo_entries import ENTRIES, SAMPLER_SETTINGS, ZooEntry
 
@@ -58,7 +58,7 @@ logger = logging.getLogger("bayescale")
 ZOO_FORMAT = 1
 
 #: Environment variable naming another zoo folder (e.g. one rebuilt elsewhere).
-ENV_VAR = "BAYESCALE_ZOO_DIR"
+ENV_VAR = MODELS_ENV_VAR
 
 #: Posterior draws kept per entry (thinned evenly from all chains).
 KEPT_DRAWS = 400
@@ -69,13 +69,7 @@ def _entries_by_name() -> dict[str, ZooEntry]:
 
 def zoo_dir() -> Path:
     """The folder holding the zoo: ``$BAYESCALE_ZOO_DIR``, else the packaged copy, else ``models/``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    packaged = resources.files("bayescale") / "_zoo"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[1] / "models"
+    return models_dir()
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -357,7 +351,8 @@ def rebuild(
     bayescale.datasets.DataUnavailableError
         When the public data are neither cached nor downloadable (set ``BAYESCALE_DATA_DIR``).
     """
-    import bayescale as bs
+    from bayescale.datasets import load as load_dataset
+    from bayescale.inference import fit as fit_law
     from bayescale.laws import list as list_laws
 
     declared = _entries_by_name()
@@ -375,13 +370,13 @@ def rebuild(
     root = Path(out_dir) if out_dir is not None else zoo_dir()
     written = []
     for entry in chosen:
-        data = bs.datasets.load(entry.dataset)
+        data = load_dataset(entry.dataset)
         rows = entry.select(data) if entry.select is not None else data
         rows = rows.reset_index(drop=True)
         rows.attrs = dict(data.attrs)
         if progress:
             logger.info("zoo: fitting %s on %d rows", entry.name, len(rows))
-        fit = bs.fit(
+        fit = fit_law(
             rows,
             law=entry.law,
             y=entry.y,

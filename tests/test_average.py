@@ -8,6 +8,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.averaging import stacking_weights
+from bayescale.results import Posterior
 
 FAST = {"chains": 2, "draws": 300, "warmup": 300, "seed": 1, "progress": False}
 
@@ -47,6 +48,7 @@ def test_stacking_puts_the_weight_on_the_law_that_made_the_data(floored_curve):
     assert set(bs.PREDICTION_COLUMNS) <= set(table.columns)
     assert table["median"].to_numpy() == pytest.approx(alone["median"].to_numpy(), rel=0.02)
     assert (table["pred_lower"] <= table["lower"]).all() and (table["upper"] <= table["pred_upper"]).all()
+    assert isinstance(both, Posterior) and both.fitted_inputs.equals(fits["power"].fitted_inputs)
     pseudo = bs.average(fits, method="pseudo-bma")
     assert pseudo.weights["power"] > 0.9
     ax = both.plot()

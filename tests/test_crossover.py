@@ -9,6 +9,7 @@ from scipy.optimize import brentq
 
 import bayescale as bs
 from bayescale.crossovers import crossover
+from bayescale.results import Posterior
 
 
 def _curve_fit(E, A, alpha, n=400, spread=0.01, seed=0):
@@ -23,8 +24,14 @@ def _curve_fit(E, A, alpha, n=400, spread=0.01, seed=0):
         curve = e + a * x**-al
         return frame, curve, curve
 
-    return SimpleNamespace(law=bs.laws.get("power"), posterior_draws=posterior_draws, lower_is_better=None,
-                           data=pd.DataFrame({"x": [1e3, 1e6]}), columns={"x": "x"})
+    def predict(frame, level=0.9, seed=0, law_error=True):
+        return bs.posterior.prediction_table(*posterior_draws(frame), level)
+
+    runs = pd.DataFrame({"x": [1e3, 1e6]})
+    stand_in = SimpleNamespace(law=bs.laws.get("power"), posterior_draws=posterior_draws, predict=predict, y="loss",
+                               lower_is_better=True, data=runs, fitted_inputs=runs, columns={"x": "x"}, levels={})
+    assert isinstance(stand_in, Posterior)  # the interface crossover relies on, and nothing else
+    return stand_in
 
 
 def test_known_crossing_is_found_and_covered():

@@ -11,6 +11,7 @@ from bayescale.downstream import (
     compare_downstream,
     fit_downstream,
 )
+from bayescale.results import Posterior
 
 E, A, ALPHA = 2.0, 30.0, 0.3
 CHANCE, H, K, SHIFT = 0.25, 0.9, 1.5, 0.2
@@ -55,6 +56,12 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     assert fit.idata.log_likelihood["y"].shape[-1] == len(df)
     ax = fit.plot()
     assert ax.get_xlabel().startswith("loss")
+    # the result interface the decision tools use
+    assert isinstance(fit, Posterior)
+    assert list(fit.fitted_inputs.columns) == ["x"] and fit.fitted_inputs["x"].tolist() == df["x"].tolist()
+    assert fit.columns == {"x": "x"} and fit.levels == {} and not fit.lower_is_better
+    curve = fit.link_draws(np.array([3.0, 4.0]))
+    assert curve.shape[1] == 2 and np.all((0 < curve) & (curve < 1))
 
 
 def test_direct_alternative_and_comparison(synthetic):

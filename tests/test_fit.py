@@ -166,3 +166,21 @@ def test_html_display_escapes_the_users_text(ladder_fit):
     page = shown._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
 
+
+
+def test_fit_offers_the_result_interface(ladder_fit, ladder):
+    from bayescale.results import Posterior
+
+    assert isinstance(ladder_fit, Posterior)
+    assert list(ladder_fit.fitted_inputs.columns) == ["N", "D"]
+    assert ladder_fit.fitted_inputs["N"].tolist() == ladder["params"].tolist()
+    assert ladder_fit.columns == {"N": "params", "D": "tokens"} and ladder_fit.lower_is_better
+
+    class NoInputs:  # a result without the fitted inputs is not one
+        law, y, data, columns, levels, lower_is_better = ladder_fit.law, "loss", ladder, {}, {}, True
+
+        def posterior_draws(self, data, *, seed=0, law_error=True): ...
+
+        def predict(self, data, level=0.9, *, seed=0, law_error=True): ...
+
+    assert not isinstance(NoInputs(), Posterior)

@@ -37,13 +37,32 @@ def _package_of(module: str, path: Path) -> str:
     return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the ``bayescale`` modules it imports at module level."""
+def _import_statements(tree: ast.Module, *, lazy: bool) -> list[ast.Import | ast.ImportFrom]:
+    """Module-level import statements; with ``lazy``, also those inside functions and methods
+    (never those under ``if TYPE_CHECKING:``, which do not run)."""
+    if not lazy:
+        return [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    found = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph(*, lazy: bool = False) -> dict[str, set[str]]:
+    """Module -> the ``bayescale`` modules it imports at module level (with ``lazy``, anywhere)."""
     modules = _modules()
     graph = {}
     for module, path in modules.items():
         targets = set()
-        for node in ast.parse(path.read_text(), filename=str(path)).body:
+        for node in _import_statements(ast.parse(path.read_text(), filename=str(path)), lazy=lazy):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -105,6 +124,31 @@ def test_module_level_imports_have_no_circle():
     assert not new, f"import circle(s) among bayescale modules: {new}; import lazily or move the shared code down"
 
 
+#: The only imports that point up the data flow, each from a result's convenience method to the
+#: module that does the work: ``Fit.calibrate`` refits the ladder (calibrate -> comparison ->
+#: inference -> fit_result) and ``Fit.report`` writes a report that compares and calibrates. They
+#: run at call time, inside the method; every other function-level import is to a lower module.
+UPWARD_METHOD_IMPORTS = {
+    ("bayescale.fit_result", "bayescale.calibrate"),
+    ("bayescale.fit_result", "bayescale.report"),
+}
+
+
+#: The command line and the demo sit on top of the package and may import it whole.
+FRONT_ENDS = ("bayescale.cli", "bayescale.demo")
+
+
+def test_function_level_imports_have_no_circle_but_the_listed_methods():
+    graph = import_graph(lazy=True)
+    for front_end in FRONT_ENDS:  # they use the public API, ``import bayescale as bs``, inside commands
+        graph[front_end].discard("bayescale")
+    for source, target in UPWARD_METHOD_IMPORTS:
+        assert target in graph[source], f"{source} no longer imports {target}: remove it from UPWARD_METHOD_IMPORTS"
+        graph[source].discard(target)
+    found = cycles(graph)
+    assert not found, f"import circle(s) through function-level imports: {found}; move the shared code down"
+
+
 def test_cycle_finder_sees_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -126,3 +170,19 @@ def test_no_public_name_shadows_a_submodule():
         name for name in bayescale.__all__ if name in submodules and not inspect.ismodule(getattr(bayescale, name))
     )
     assert not shadowed, f"public names that are also submodules of bayescale: {shadowed}"
+
+
+#: Modules that analyse fitted results through :class:`bayescale.results.Posterior` alone.
+ANALYSIS_MODULES = ("crossovers", "grid", "multiplier", "optimal", "plots", "ranking", "report", "shapes")
+
+
+@pytest.mark.parametrize("module", ANALYSIS_MODULES)
+def test_analysis_code_does_not_tell_result_classes_apart(module):
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    classes = {"Fit", "DownstreamFit", "AveragedFit", "ManyFits"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id != "hasattr", f"{module}.py:{node.lineno}: hasattr on a result; use the Posterior protocol"
+            if node.func.id == "isinstance" and len(node.args) == 2:
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                assert not names & classes, f"{module}.py:{node.lineno}: isinstance of a result class"

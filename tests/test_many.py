@@ -13,6 +13,7 @@ from bayescale import _arviz
 from bayescale.hierarchy import build_spec, make_model, resolve_priors
 from bayescale.likelihoods import get_likelihood
 from bayescale.many import ManyFits, bulk_ess, fit_many, rank_rhat
+from bayescale.results import Posterior
 from bayescale.sampler import masked_model
 
 TRUTH = {  # key -> (E, A, alpha) of y = E + A x^-alpha
@@ -62,6 +63,8 @@ def test_recovers_each_key(many):
     # the keys really are fitted separately: their floors differ as the truth does
     means = summary.xs("E", level="parameter")["mean"]
     assert means["c"] > means["b"] > means["a"] > means["d"]
+    one = many["a"]  # each key is a Fit: the decision tools take it
+    assert isinstance(one, Posterior) and list(one.fitted_inputs.columns) == ["x"]
 
 
 def test_diagnostics_match_arviz_for_one_key(many):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale.results import Posterior
 from bayescale.cli import main
 from bayescale.multiplier import compute_to_reach
 
@@ -17,7 +18,7 @@ TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
 K = 3.0  # recipe B needs K times recipe A's compute for the same loss
 
 
-def _curve_fit(E, A, alpha, *, n=400, spread=0.0, seed=0, lower_is_better=None):
+def _curve_fit(E, A, alpha, *, n=400, spread=0.0, seed=0, lower_is_better=True):
     """A fit-like object whose curve draws are ``E + A x^-alpha`` (or ``1 - that`` for an accuracy)."""
     rng = np.random.default_rng(seed)
     e, a, al = (v * np.exp(spread * rng.standard_normal(n))[:, None] for v in (E, A, alpha))
@@ -29,8 +30,15 @@ def _curve_fit(E, A, alpha, *, n=400, spread=0.0, seed=0, lower_is_better=None):
         curve = 1 - curve if flip else curve
         return frame, curve, curve
 
-    return SimpleNamespace(law=bs.laws.get("power"), posterior_draws=posterior_draws, lower_is_better=lower_is_better,
-                           data=pd.DataFrame({"x": [1e3, 1e6]}), columns={"x": "x"}, y="loss")
+    def predict(frame, level=0.9, seed=0, law_error=True):
+        return bs.posterior.prediction_table(*posterior_draws(frame), level)
+
+    runs = pd.DataFrame({"x": [1e3, 1e6]})
+    stand_in = SimpleNamespace(law=bs.laws.get("power"), posterior_draws=posterior_draws, predict=predict, y="loss",
+                               lower_is_better=lower_is_better, data=runs, fitted_inputs=runs, columns={"x": "x"},
+                               levels={})
+    assert isinstance(stand_in, Posterior)  # the interface compute_multiplier relies on, and nothing else
+    return stand_in
 
 
 def test_known_multiplier_of_exact_curves():

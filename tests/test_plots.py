@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import bayescale as bs  # noqa: E402
-from bayescale.plots import path_inputs  # noqa: E402
+from bayescale.grid import path_inputs  # noqa: E402
 
 #: A user's own settings, far from both matplotlib's defaults and bayescale's style sheet.
 USER_RC = {"figure.figsize": (7.0, 5.0), "axes.labelsize": 17.0, "axes.titlesize": 15.0, "legend.fontsize": 13.0,
