@@ -41,26 +41,40 @@ def to_inference_data(
 ) -> az.InferenceData:
     """Build the InferenceData of a fit; arrays in ``posterior`` are ``(chain, draw, ...)``.
 
-    The observed variable is ``y`` in ``observed_data``, ``log_likelihood`` and
-    ``posterior_predictive`` (so ``az.loo``, ``az.plot_ppc`` and ``az.plot_loo_pit`` find it);
-    ``observed_column`` (the user's target column) is kept in its ``column`` attribute.
+    The observed variable is named after ``observed_column`` (the user's target column, e.g.
+    ``loss``) in ``observed_data``, ``log_likelihood`` and ``posterior_predictive``, so that
+    ``az.loo``, ``az.plot_ppc`` and ``az.plot_loo_pit`` find it and label it as the user does. It is
+    ``y`` when no column is given or when the column's name is taken by a parameter, a constant,
+    a coordinate or a dimension; the column is also kept in the variable's ``column`` attribute.
     """
-    obs_dims = {"y": ["obs"]}
+    taken = {*posterior, *constant_data, *coords, *(d for ds in dims.values() for d in ds), "obs", "chain", "draw"}
+    name = observed_column if observed_column and observed_column not in taken else "y"
     idata = az.from_dict(
         posterior=dict(posterior),
-        log_likelihood={"y": log_likelihood},
-        posterior_predictive={"y": posterior_predictive},
-        observed_data={"y": observed},
+        log_likelihood={name: log_likelihood},
+        posterior_predictive={name: posterior_predictive},
+        observed_data={name: observed},
         constant_data=dict(constant_data),
         sample_stats=dict(sample_stats),
         coords={**coords, "obs": np.arange(observed.shape[0])},
-        dims={**dims, **obs_dims, **{name: ["obs"] for name in constant_data}},
+        dims={**dims, name: ["obs"], **{c: ["obs"] for c in constant_data}},
         attrs=dict(attrs),
     )
     if observed_column is not None:
         for group in (idata.observed_data, idata.posterior_predictive, idata.log_likelihood):
-            group["y"].attrs["column"] = observed_column
+            group[name].attrs["column"] = observed_column
     return idata
+
+
+def observed_name(idata: az.InferenceData) -> str:
+    """The name of the observed variable: the target column in fits from this version, ``y`` in older files."""
+    (name,) = idata["observed_data"].data_vars
+    return str(name)
+
+
+def observed(idata: az.InferenceData) -> np.ndarray:
+    """The observed values, one per fitted run."""
+    return np.asarray(idata["observed_data"][observed_name(idata)].values)
 
 
 def add_prior(
@@ -71,19 +85,20 @@ def add_prior(
     dims: Mapping[str, Sequence[str]],
 ) -> az.InferenceData:
     """Add (or replace) the ``prior`` and ``prior_predictive`` groups; arrays are ``(draw, ...)``
-    (one chain). The observed variable is ``y`` on the ``obs`` dimension, as in the other groups."""
+    (one chain). The observed variable has its name in the other groups (:func:`observed_name`)."""
     for group in ("prior", "prior_predictive"):
         if group in idata.groups():
             del idata[group]
     posterior = idata["posterior"]
+    name = observed_name(idata)
     coords = {name: posterior.coords[name].values for d in dims.values() for name in d if name in posterior.coords}
     idata.add_groups(
         {"prior": {name: value[None] for name, value in prior.items()},
-         "prior_predictive": {"y": prior_predictive[None]}},  # fmt: skip
+         "prior_predictive": {name: prior_predictive[None]}},  # fmt: skip
         coords={**coords, "obs": np.arange(prior_predictive.shape[-1])},
-        dims={**{name: list(d) for name, d in dims.items()}, "y": ["obs"]},
+        dims={**{site: list(d) for site, d in dims.items()}, name: ["obs"]},
     )
-    idata["prior_predictive"]["y"].attrs.update(idata["observed_data"]["y"].attrs)
+    idata["prior_predictive"][name].attrs.update(idata["observed_data"][name].attrs)
     return idata
 
 
@@ -151,7 +166,8 @@ def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int 
 def unreliable_message(name: str, idata: az.InferenceData, ic: str) -> str:
     """Plain words for ArviZ's warning flag on model ``name`` (PSIS Pareto k or WAIC variance)."""
     estimate = information_criterion(idata, ic)
-    n_runs = int(np.asarray(idata["log_likelihood"]["y"]).shape[-1])
+    (log_lik,) = idata["log_likelihood"].data_vars.values()
+    n_runs = int(log_lik.shape[-1])
     if ic == "loo":
         k = np.asarray(estimate.pareto_k).reshape(-1)
         threshold = float(getattr(estimate, "good_k", 0.7))

@@ -64,7 +64,8 @@ class DownstreamFit:
     Attributes
     ----------
     idata : arviz.InferenceData
-        Posterior, ``log_likelihood`` of the metric (``y``, one value per row), observed data.
+        Posterior, ``log_likelihood`` of the metric (named after the metric column, one value per
+        row), observed data.
     spec : ModelSpec
         The loss law's structure.
     link : Link
@@ -134,6 +135,7 @@ class DownstreamFit:
             coords=self.meta["levels"],
             dims=dims,
             attrs={"bayescale_downstream": json.dumps(self.meta)},
+            observed_column=self.meta["metric"],
         )
 
     def _evaluate(self, sites, args, y=None, seed: int = 0, shift: np.ndarray | None = None):
@@ -455,7 +457,7 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
     """
     if len(fits) < 2:
         raise ValueError(f"compare_downstream() needs two or more fits, got {len(fits)}")
-    sizes = {name: f.idata.observed_data["y"].shape[0] for name, f in fits.items()}
+    sizes = {name: _arviz.observed(f.idata).shape[0] for name, f in fits.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"the fits have different numbers of metric rows {sizes}; fit them on the same rows")
     return _arviz.compare({name: f.idata for name, f in fits.items()}, ic=ic)

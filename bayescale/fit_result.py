@@ -61,7 +61,8 @@ class Fit:
         Groups ``posterior``, ``log_likelihood``, ``posterior_predictive``, ``observed_data``,
         ``constant_data`` (the law's inputs and group codes) and ``sample_stats`` (ArviZ's NUTS
         statistics); ``attrs`` name the inference library and versions. The observed variable is
-        ``y`` in every group; its ``column`` attribute names the target column.
+        named after the target column (e.g. ``loss``; ``y`` in files saved by earlier versions, or when a
+        parameter has the column's name) in every group.
     law : Law
         The fitted law.
     """
@@ -132,7 +133,7 @@ class Fit:
         frame = pd.DataFrame({name: const[name].values for name in self.law.inputs})
         for column, labels in self.levels.items():
             frame[column] = np.asarray(labels)[const[f"{column}_index"].values]
-        frame[self.y] = self.idata.observed_data["y"].values  # "y" in every save format
+        frame[self.y] = _arviz.observed(self.idata)
         return add_derived(frame)
 
     @property
@@ -159,7 +160,7 @@ class Fit:
         inputs = {name: const[name].values for name in self.law.inputs}
         group_index = {column: const[f"{column}_index"].values for column in self.levels}
         values, replicated = prior_draws(self.spec, inputs, group_index, self.meta["centres"],
-                                         self.idata.observed_data["y"].values, n_draws=draws, seed=seed)  # fmt: skip
+                                         _arviz.observed(self.idata), n_draws=draws, seed=seed)  # fmt: skip
         dims = {f"{name}_{column}": [column] for name, columns in self.spec.grouping for column in columns}
         return _arviz.add_prior(self.idata, values, replicated, dims=dims)
 

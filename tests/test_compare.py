@@ -36,5 +36,5 @@ def test_bad_arguments(ladder_fit):
 
 def test_pointwise_log_likelihood_is_on_the_scale_of_y(ladder_fit):
     # Student-t on log y carries the Jacobian 1/y: the density of y itself.
-    ll = ladder_fit.idata.log_likelihood["y"].values
+    ll = ladder_fit.idata.log_likelihood["loss"].values
     assert np.isfinite(ll).all() and np.median(ll) > 0  # 1% noise: densities far above 1

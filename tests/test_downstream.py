@@ -53,7 +53,7 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     assert np.all(pred["pred_lower"] <= pred["lower"]) and np.all(pred["pred_upper"] >= pred["upper"])
     assert {"E", "alpha", "link_k", "kappa"} <= set(fit.summary().index)
     # log-likelihood of the metric, one per row, for LOO
-    assert fit.idata.log_likelihood["y"].shape[-1] == len(df)
+    assert fit.idata.log_likelihood["accuracy"].shape[-1] == len(df)
     ax = fit.plot()
     assert ax.get_xlabel().startswith("loss")
     # the result interface the decision tools use
@@ -133,7 +133,7 @@ def test_stored_log_likelihood_is_the_beta_density_of_every_draw(synthetic):
     _, mean, _ = fit.posterior_draws(df)
     kappa = fit.draws("kappa").reshape(-1, 1)
     expected = stats.beta.logpdf(df["accuracy"].to_numpy(), mean * kappa, (1 - mean) * kappa)
-    stored = fit.idata.log_likelihood["y"].values.reshape(expected.shape)
+    stored = fit.idata.log_likelihood["accuracy"].values.reshape(expected.shape)
     np.testing.assert_allclose(stored, expected, atol=0.05)
 
 

@@ -29,8 +29,8 @@ def test_idata_has_every_group_and_the_law_names(ladder_fit, ladder):
         assert group in idata.groups()
     for name in ("E", "A", "alpha", "B", "beta", "sigma", "nu"):
         assert name in idata.posterior
-    assert idata.log_likelihood["y"].shape == (2, 300, len(ladder))
-    np.testing.assert_allclose(idata.observed_data["y"].values, ladder["loss"].to_numpy())
+    assert idata.log_likelihood["loss"].shape == (2, 300, len(ladder))
+    np.testing.assert_allclose(idata.observed_data["loss"].values, ladder["loss"].to_numpy())
     np.testing.assert_allclose(idata.constant_data["N"].values, ladder["params"].to_numpy())
 
 
@@ -87,7 +87,7 @@ def test_save_and_load_round_trip(ladder_fit, ladder, tmp_path):
     loaded = bs.load(path)
     for name in ("E", "A", "alpha", "B", "beta", "sigma", "nu", "A_c", "B_c"):
         np.testing.assert_array_equal(loaded.idata.posterior[name].values, ladder_fit.idata.posterior[name].values)
-    np.testing.assert_array_equal(loaded.idata.log_likelihood["y"].values, ladder_fit.idata.log_likelihood["y"].values)
+    np.testing.assert_array_equal(loaded.idata.log_likelihood["loss"].values, ladder_fit.idata.log_likelihood["loss"].values)
     assert loaded.meta == ladder_fit.meta
     pd.testing.assert_frame_equal(loaded.predict(ladder.head(6)), ladder_fit.predict(ladder.head(6)))
 

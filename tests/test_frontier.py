@@ -120,14 +120,14 @@ def test_predict_save_load_loo_and_law_error_work(frontier_fit, tmp_path):
     width, plain_width = tuned["upper"] - tuned["lower"], plain["upper"] - plain["lower"]
     assert width[1] > plain_width[1] and width[0] == pytest.approx(plain_width[0])
     # the pointwise log-likelihood is finite, and LOO ranks the frontier above the normal on this ladder
-    assert np.isfinite(frontier_fit.idata.log_likelihood["y"].values).all()
+    assert np.isfinite(frontier_fit.idata.log_likelihood["loss"].values).all()
     normal = _fit(frontier_fit.data, "normal")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = bs.compare({"frontier": frontier_fit, "normal": normal}, ic="loo")
     assert table.index[0] == "frontier"
     # replicated data follow the whole model (excess included), so on average they match the observed runs
-    replicated = np.log(frontier_fit.idata.posterior_predictive["y"].values).mean()
+    replicated = np.log(frontier_fit.idata.posterior_predictive["loss"].values).mean()
     assert replicated == pytest.approx(np.log(frontier_fit.data["loss"]).mean(), abs=0.005)
     path = frontier_fit.save(tmp_path / "frontier.nc")
     again = bs.load(path)

@@ -187,7 +187,7 @@ def test_prior_draws_join_the_inference_data_for_arviz(hierarchical_fit):
     idata = fit.sample_prior(400, seed=3)
     assert {"prior", "prior_predictive"} <= set(idata.groups())
     assert idata.prior["E_dataset"].dims == ("chain", "draw", "dataset")
-    assert idata.prior_predictive["y"].shape == (1, 400, idata.observed_data["y"].size)
+    assert idata.prior_predictive["loss"].shape == (1, 400, idata.observed_data["loss"].size)
     # the prior, not the posterior: E's draws follow its LogNormal prior (KS test)
     prior_e = fit.spec.prior_of["E"]
     scale, shape = float(np.exp(prior_e.loc)), float(prior_e.scale)

@@ -242,7 +242,25 @@ def test_saved_fit_idata_carries_stats_and_library_attrs(saved_fit):
     idata = saved_fit.idata
     assert {"diverging", "n_steps", "tree_depth"} <= set(idata.sample_stats.data_vars)
     assert idata.attrs["inference_library"] == "numpyro" and idata.attrs["inference_library_version"]
-    assert idata.observed_data["y"].attrs["column"] == "loss"
+    assert idata.observed_data["y"].attrs["column"] == "loss"  # a format-2 file: "y", with its column
+
+
+def test_observed_variable_is_named_after_the_target_column_unless_that_name_is_taken():
+    def build(column):
+        return _arviz.to_inference_data(
+            {"E": np.ones((1, 3))}, log_likelihood=np.zeros((1, 3, 2)), posterior_predictive=np.ones((1, 3, 2)),
+            observed=np.array([2.0, 3.0]), constant_data={"N": np.array([1.0, 2.0])}, sample_stats={},
+            coords={}, dims={}, attrs={}, observed_column=column,
+        )
+
+    assert _arviz.observed_name(build("loss")) == "loss"
+    for taken in ("E", "N", "obs", None):  # a parameter, an input, the dimension, no column: "y"
+        idata = build(taken)
+        assert _arviz.observed_name(idata) == "y" and list(idata.log_likelihood.data_vars) == ["y"]
+    np.testing.assert_array_equal(_arviz.observed(build("loss")), [2.0, 3.0])
+    # files of the earlier formats (tests/data) hold "y", and still load
+    old = quiet_load(DATA / "fit_format1.nc")
+    assert _arviz.observed_name(old.idata) == "y" and old.data["loss"].size == _arviz.observed(old.idata).size
 
 
 def test_fit_idata_has_every_nuts_stat_and_bfmi_runs(ladder_fit):

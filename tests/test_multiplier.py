@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.results import Posterior
 from bayescale.cli import main
 from bayescale.multiplier import compute_to_reach
+from bayescale.results import Posterior
 
 FAST = {"chains": 2, "draws": 300, "warmup": 300, "seed": 1, "progress": False}
 TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
