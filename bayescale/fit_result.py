@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns
+from bayescale.data import group_codes, input_values, resolve_columns, unseen_levels_message
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
@@ -460,38 +459,10 @@ class Fit:
         return posterior_as_prior({name: self.draws(name) for name in self.law.param_names}, law or self.law)
 
 
-def unseen_levels_message(levels: Mapping[str, Sequence[str]], data: pd.DataFrame) -> str:
-    """Plain words naming the group levels of ``data`` that ``levels`` lacks ('' when none).
-
-    Each unseen level is given with the closest seen level (:func:`difflib.get_close_matches`),
-    so that a typo shows; a missing grouping column is named too.
-    """
-    parts = []
-    for column, labels in levels.items():
-        if column not in data.columns:
-            parts.append(f"column {column!r} is missing, so every row is a new {column} level")
-            continue
-        seen = [str(label) for label in labels]
-        unseen = [v for v in dict.fromkeys(data[column].astype(str)) if v not in set(seen)]
-        if not unseen:
-            continue
-        described = []
-        for value in unseen:
-            close = difflib.get_close_matches(value, seen, n=1, cutoff=0.6)
-            described.append(f"{value!r} (closest seen: {close[0]!r})" if close else f"{value!r} (no seen level is close)")
-        parts.append(f"{column} level(s) {', '.join(described)} were not in the fit, which saw {seen[:10]}")
-    return "predict(): " + "; ".join(parts) if parts else ""
-
-
 def _site_names(fit: Fit) -> list[str]:
     from bayescale.hierarchy import sampled_site_names
 
     return sampled_site_names(fit.spec)
-
-
-def load(path: str | Path):
-    """Read a result saved with :meth:`Fit.save` or :meth:`ManyFits.save`; see :func:`bayescale.io.load`."""
-    return io.load(path)
 
 
 def _read_fit(idata, meta: dict) -> Fit:
