@@ -10,6 +10,7 @@ bayescale plot fit.nc --x C --out band.png
 bayescale multiplier new.nc base.nc --at C=1e22 --at C=1e23 --plot k.png
 bayescale rank c4.nc rpj.nc rw.nc --at C=1e23
 bayescale report fit.nc --out report.html --at N=7e9,D=2e12
+bayescale report fit.nc --out report.html --candidates runs.csv --target N=7e9,D=2e12 --budget 1e21
 bayescale design fit.nc --candidates runs.csv --target "N=7e9,D=2e12" -k 4
 bayescale plan --budget 1e20 --target "N=7e9,D=1.4e11"
 bayescale zoo rebuild
@@ -125,11 +126,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     fit = bs.load(args.fit)
-    candidates = pd.read_csv(args.candidates)
-    target = _design_target(args)
-    table = bs.next_runs(fit, candidates, target, cost=args.cost, k=args.k, budget=args.budget,
-                         n_fantasies=args.fantasies, rank_by=args.rank_by, law_error=not args.no_law_error,
-                         seed=args.seed)
+    table = _next_runs(fit, args)
     picked = int((table["pick"] > 0).sum())
     if args.out:
         table.to_csv(args.out, index=False)
@@ -143,6 +140,29 @@ def cmd_design(args: argparse.Namespace) -> int:
         print(f"budget {args.budget:.4g}: the batch costs {table.attrs['batch_cost']:.4g} and is expected to remove "
               f"{table.attrs['batch_gain']:.4g} of the variance (greedy by {table.attrs['rule']}).")
     return 0
+
+
+def _next_runs(fit, args: argparse.Namespace) -> pd.DataFrame:
+    """:func:`bayescale.next_runs` with the options shared by ``design`` and ``report``."""
+    import bayescale as bs
+
+    return bs.next_runs(fit, pd.read_csv(args.candidates), _design_target(args), cost=args.cost, k=args.k,
+                        budget=args.budget, n_fantasies=args.fantasies, rank_by=args.rank_by,
+                        law_error=not args.no_law_error, seed=args.seed)  # fmt: skip
+
+
+def _add_next_runs_options(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """The options of :func:`_next_runs` (``--candidates`` optional in ``report``)."""
+    p.add_argument("--candidates", required=required, help="CSV of runs one could train (the law's inputs)")
+    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
+    p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
+    p.add_argument("-k", type=int, default=None, help="runs to choose (a batch, chosen greedily; default 1, "
+                   "or as many as fit with --budget)")
+    p.add_argument("--budget", type=float, help="total cost the batch may spend (units of --cost), e.g. 1e21")
+    p.add_argument("--cost", default="C", help="cost column of the candidates, or C (FLOPs 6ND, the default)")
+    p.add_argument("--rank-by", default="gain_per_cost", choices=["gain_per_cost", "gain"])
+    p.add_argument("--fantasies", type=int, default=16, help="fantasised outcomes per candidate")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def _design_target(args: argparse.Namespace):
@@ -274,8 +294,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.compare:
         comparison = {Path(args.fit).stem: fit, **{Path(p).stem: bs.load(p) for p in args.compare}}
     compute_optimal = [float(v) for v in args.compute_optimal.split(",")] if args.compute_optimal else None
+    if not args.candidates and (args.target or args.optimum or args.budget is not None or args.k is not None):
+        raise SystemExit("error: --target, --optimum, --budget and -k choose the next runs among --candidates; "
+                         "give --candidates runs.csv too")
+    next_runs = _next_runs(fit, args) if args.candidates else None
     path = fit.report(args.out, at=args.at, x=args.x, title=args.title, level=args.level, comparison=comparison,
-                      compute_optimal=compute_optimal, extrapolate=args.extrapolate)
+                      compute_optimal=compute_optimal, extrapolate=args.extrapolate, next_runs=next_runs)
     print(f"wrote {path}")
     return 0
 
@@ -355,17 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("design", help="rank candidate runs by how much they would tighten a forecast")
     p.add_argument("fit", help="a fit saved by `bayescale fit` or Fit.save")
-    p.add_argument("--candidates", required=True, help="CSV of runs one could train (the law's inputs)")
-    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
-    p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
-    p.add_argument("-k", type=int, default=None, help="runs to choose (a batch, chosen greedily; default 1, "
-                   "or as many as fit with --budget)")
-    p.add_argument("--budget", type=float, help="total cost the batch may spend (units of --cost), e.g. 1e21")
-    p.add_argument("--cost", default="C", help="cost column of the candidates, or C (FLOPs 6ND, the default)")
-    p.add_argument("--rank-by", default="gain_per_cost", choices=["gain_per_cost", "gain"])
-    p.add_argument("--fantasies", type=int, default=16, help="fantasised outcomes per candidate")
+    _add_next_runs_options(p, required=True)
     p.add_argument("--no-law-error", action="store_true", help="leave out the drift from the law beyond the fitted runs")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--all", action="store_true", help="print every candidate, not the first max(k, 10)")
     p.add_argument("--out", help="write the ranked table to this CSV")
     p.set_defaults(run=cmd_design)
@@ -421,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title")
     p.add_argument("--level", type=float, default=0.9)
     p.add_argument("--extrapolate", type=float, default=10.0)
+    p.add_argument("--no-law-error", action="store_true", help="next runs: leave out the drift beyond the fitted runs")
+    _add_next_runs_options(p, required=False)  # with --candidates: the section "the next runs that would help most"
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("zoo", help="the reference-posterior zoo: list it, or rebuild it from the public data")

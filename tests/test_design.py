@@ -190,6 +190,20 @@ def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
     assert "k=9" in capsys.readouterr().err
 
 
+def test_cli_report_adds_the_next_runs_section(fit, tmp_path, capsys):
+    path = fit.save(tmp_path / "fit.nc")
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": [1e9, 1.03e9, 3e7, 1e8], "tokens": [2e9, 2.06e9, 6e10, 2e10]}).to_csv(csv, index=False)
+    page = tmp_path / "report.html"
+    assert main(["report", str(path), "--out", str(page), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12",
+                 "-k", "2"]) == 0
+    section = page.read_text().split("The next runs that would help most", 1)[1]
+    assert "The 2 run(s) marked" in section
+    # choosing runs needs the candidates; the report says so instead of ignoring --target
+    with pytest.raises(SystemExit, match="give --candidates"):
+        main(["report", str(path), "--out", str(page), "--target", "N=7e10,D=1.4e12"])
+
+
 @pytest.mark.parametrize("name", ["student_t", "normal"])
 def test_the_design_kernel_is_the_likelihood_s_own_density(name):
     """next_runs reweights draws with a numpy copy of the log-density (no compilation per shape in
