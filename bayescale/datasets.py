@@ -10,8 +10,8 @@ variable ``BAYESCALE_DATA_DIR``, ``$XDG_CACHE_HOME/bayescale``,
 ``~/.cache/bayescale``.
 
 Canonical columns, where a dataset has them: ``N`` (parameters), ``D`` (tokens
-or samples seen), ``C`` (FLOPs), ``M`` (tokens per parameter relative to
-Chinchilla's 20), ``loss``, a metric (``accuracy``, ``error``, ``miou``),
+or samples seen), ``C`` (FLOPs), ``chinchilla_multiplier`` (tokens per parameter
+relative to Chinchilla's 20, ``D / (20 N)``), ``loss``, a metric (``accuracy``, ``error``, ``miou``),
 ``family``, ``dataset``, ``task``. Dataset-specific columns follow them.
 
 Examples
@@ -1175,8 +1175,8 @@ def load(
         One of the names in :func:`list`:
 
         - ``"chinchilla"``: N, D (= C / 6N), C, loss, family, dataset; 245 rows.
-        - ``"overtraining"``: one row per run (104): run, N, D, C (= 6ND), M (tokens
-          per parameter / 20), loss (C4 eval loss, Gadre et al.'s target) with
+        - ``"overtraining"``: one row per run (104): run, N, D, C (= 6ND),
+          chinchilla_multiplier (D / (20 N)), loss (C4 eval loss, Gadre et al.'s target) with
           ``loss_lower``/``loss_upper`` (token-level 95% bounds), family ("open_lm"),
           dataset (C4, RedPajama, RefinedWeb), model (architecture), N_no_embed, lr,
           warmup, weight_decay, batch_size and seven more validation losses
@@ -1184,7 +1184,7 @@ def load(
           ``loss_paloma_refinedweb``, ``loss_paloma_ptb``, ``loss_paloma_redpajama``,
           ``loss_de_en``.
         - ``"overtraining_downstream"``: long table, one row per run x task (104 x 46):
-          the run's N, D, C, M, loss (C4 eval), accuracy, error = 1 - accuracy, chance
+          the run's N, D, C, chinchilla_multiplier, loss (C4 eval), accuracy, error = 1 - accuracy, chance
           (random-guess accuracy as a fraction), family, dataset, task, run, model,
           task_category, task_type, shots, n_examples.
         - ``"datablations"``: N, D, C, loss (final C4 validation), family, dataset, U
@@ -1209,6 +1209,13 @@ def load(
           family (clip/mammut), dataset, task, model and training settings; 1431 rows.
         - ``"porian_isoflops"``: N, D, C (the isoFLOP budget, = 6ND), loss, dataset,
           experiment, param_count, hparams, warmup, decay, loss_split; 1745 rows.
+        - ``"loss_to_loss"``: N, D, C (the isoFLOP budget), loss (C4 validation),
+          dataset (the pretraining set), split ("sweep": the isoFLOP runs;
+          "extrapolation": one 3.3B, 1e21-FLOP run per set), n_layers, d_model; 535 rows.
+        - ``"openeurollm"``: N, D, C (= 6ND), loss (validation loss after the
+          learning-rate anneal), N_approx (the nominal size), lr, batch_size (global
+          batch, sequences), beta2, seed, loss_se (as upstream; non-zero in 23 rows);
+          909 rows.
     data_dir : path-like, optional
         Cache directory; default :func:`cache_dir`.
     download : bool, default True
@@ -1218,7 +1225,7 @@ def load(
     Returns
     -------
     pandas.DataFrame
-        Canonical columns first (``N``, ``D``, ``C``, ``M``, ``loss``, ``accuracy``,
+        Canonical columns first (``N``, ``D``, ``C``, ``chinchilla_multiplier``, ``loss``, ``accuracy``,
         ``error``, ``miou``, ``family``, ``dataset``, ``task`` where they apply), then
         dataset-specific ones. ``df.attrs`` holds ``name``, ``description``,
         ``citation``, ``licence``, ``repo``, ``commit`` and ``source`` (pinned URLs).

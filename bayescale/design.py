@@ -2,13 +2,13 @@ r"""Which run to train next: rank candidate runs by how much they would tighten 
 
 For a fitted law, a table of runs one could train (``candidates``) and a quantity that must
 become certain (``target``: the prediction at some rows, or the compute-optimal ``N*`` at a
-budget; :mod:`bayescale.targets`), :func:`next_runs` computes for each candidate the expected
+budget; :mod:`bayescale.targets`), :func:`~bayescale.next_runs` computes for each candidate the expected
 reduction of the target's posterior variance if that run were trained, and ranks the candidates
 by gain per FLOP.
 
 How
 ---
-No refit. One call of :meth:`Fit.posterior_draws` gives, per posterior draw ``s``, the curve
+No refit. One call of :meth:`~bayescale.Fit.posterior_draws` gives, per posterior draw ``s``, the curve
 ``m_sc`` at every candidate ``c`` (on ``log y``, law error included) and a draw of the run's
 outcome. A fantasised outcome ``z`` at ``c`` reweights the draws by the likelihood of the fit,
 ``w_s \propto p(z | m_sc, noise_s)`` (Student-t or normal on ``log y``, with each draw's own

@@ -308,7 +308,7 @@ def shift(
     ``distance`` is ``(rows,)``, or ``(n_draws, rows)`` where each draw is evaluated at its own
     inputs (a compute-optimal frontier). ``level_codes`` gives each row's group level
     (non-negative integers, stable across calls; all 0 for an ungrouped fit); rows of a level
-    share its drift. ``ladder`` identifies the fit (see :meth:`LawError.slopes`). Positive gains
+    share its drift. ``ladder`` identifies the fit (see :meth:`~bayescale.LawError.slopes`). Positive gains
     move the curve towards "better".
     """
     levels, index = np.unique(np.asarray(level_codes, dtype=np.int64), return_inverse=True)
@@ -415,7 +415,7 @@ def learn(
         nu - 2 ~ Gamma(2, 0.5),   power ~ Uniform(0.2, 1.5)
 
     A ladder of a dataset never seen draws ``m`` from ``Normal(mu, s_dataset)``: that is what
-    :meth:`LawError.slopes` does.
+    :meth:`~bayescale.LawError.slopes` does.
     """
     import jax
     import jax.numpy as jnp

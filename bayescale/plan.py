@@ -1,6 +1,6 @@
 r"""Plan a first ladder: which runs to train when there are none yet.
 
-:func:`plan_ladder` chooses runs from a table of candidates (by default a grid of model sizes and
+:func:`~bayescale.plan_ladder` chooses runs from a table of candidates (by default a grid of model sizes and
 tokens per parameter within the FLOP budget) so that a target (the loss of a large run, or the
 compute-optimal size at a budget; :mod:`bayescale.targets`) is as certain as possible once they
 are trained and fitted, for the FLOPs spent.
@@ -112,7 +112,7 @@ def plan_ladder(
         Total cost of the ladder, in the units of ``cost`` (FLOPs by default).
     candidates : DataFrame, optional
         Runs one could train (the law's inputs under its own names). Default, for laws of ``N``
-        and ``D``: :func:`default_candidates` (sizes from 1e7 parameters, 5 to 160 tokens per
+        and ``D``: :func:`~bayescale.plan.default_candidates` (sizes from 1e7 parameters, 5 to 160 tokens per
         parameter, within the budget).
     prior : Fit, optional
         A fit of the same law (a zoo posterior, a ladder of another group) whose posterior is the
@@ -120,7 +120,7 @@ def plan_ladder(
     k : int, optional
         The most runs to choose (default: as many as the budget buys).
     noise : float, optional
-        Scatter of a run around the law, sd of ``log y`` (default :data:`NOISE`).
+        Scatter of a run around the law, sd of ``log y`` (default :data:`~bayescale.plan.NOISE`).
     law_error : bool or LawError
         Count the law error at the target rows beyond the ladder's largest run (prediction
         targets only; see :mod:`bayescale.law_error`).
@@ -200,9 +200,9 @@ def expected_sd(
 ) -> float:
     """The target's predicted posterior sd once the runs of ``ladder`` are trained and fitted.
 
-    The criterion :func:`plan_ladder` minimises (see the module notes), for a ladder of one's own
+    The criterion :func:`~bayescale.plan_ladder` minimises (see the module notes), for a ladder of one's own
     choosing: compare a habitual ladder with a plan at the same cost. Arguments as for
-    :func:`plan_ladder`; ``ladder`` holds the law's inputs, one row per run.
+    :func:`~bayescale.plan_ladder`; ``ladder`` holds the law's inputs, one row per run.
     """
     law = get(law) if isinstance(law, str) else law
     problem = _Problem(law, as_target(target), ladder, prior, noise, law_error, n_draws, seed)

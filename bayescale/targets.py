@@ -48,7 +48,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Prediction(Target):
-    """The curve of a new run at the rows of ``frame`` (the law's inputs, as for :meth:`Fit.predict`).
+    """The curve of a new run at the rows of ``frame`` (the law's inputs, as for :meth:`~bayescale.Fit.predict`).
 
     Its draws are ``log`` of the curve, law error included when :func:`bayescale.next_runs` is
     asked for it; the variance of several rows is summed.

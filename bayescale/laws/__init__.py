@@ -1,4 +1,4 @@
-"""Scaling laws: the :class:`Law` abstraction, the registry and the built-in laws.
+"""Scaling laws: the :class:`~bayescale.Law` abstraction, the registry and the built-in laws.
 
 ``bs.laws.list()`` shows every registered law, ``bs.laws.get(name)`` returns one and
 ``bs.law(...)`` defines your own. Each built-in law lives in a module of its family.

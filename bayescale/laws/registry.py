@@ -32,7 +32,7 @@ def register(law: Law, *, overwrite: bool = False) -> Law:
 
 
 def get(name: str | Law) -> Law:
-    """The law registered as ``name`` (a :class:`Law` is returned unchanged).
+    """The law registered as ``name`` (a :class:`~bayescale.Law` is returned unchanged).
 
     Raises
     ------
@@ -100,7 +100,7 @@ def law(
     mean : callable, optional
         ``mean(**inputs, **params)`` in ``jax.numpy``. Omit it to use ``law`` as a decorator.
     log_mean, formula, reference, lower_is_better, input_domains, description
-        See :class:`bayescale.laws.Law`.
+        See :class:`bayescale.Law`.
     overwrite : bool
         Replace a law registered under the same name.
 
