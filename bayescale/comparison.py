@@ -246,6 +246,7 @@ def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
             inputs={name: name for name in fit.law.inputs},
             hierarchy=hierarchy or None,
             likelihood=fit.meta["likelihood"],
+            trials=fit.meta.get("trials"),
             **settings,
         )
     return again, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
@@ -262,7 +263,7 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
     sites = again._sites_with_new_levels(group_index, seed)
     _, log_lik = pointwise_log_likelihood(
         again.spec, sites, inputs, group_index, again.meta["centres"], test[fit.y].to_numpy(dtype=float),
-        seed=seed + 2,
+        seed=seed + 2, trials=again.prediction_trials(test),
     )
     n_draws = log_lik.shape[0]
     lpd = np.logaddexp.reduce(log_lik, axis=0) - np.log(n_draws)

@@ -195,6 +195,10 @@ class Design:
         Law input name to the DataFrame column it was read from.
     frame : DataFrame
         The rows used, with the law's inputs under their own names and derived features added.
+    centres : dict of str to float
+        Centre of each input (:func:`input_centres`).
+    trials : ndarray or None
+        Number of trials (questions) of each row, for the count likelihoods; None otherwise.
     """
 
     inputs: dict[str, np.ndarray]
@@ -204,6 +208,7 @@ class Design:
     columns: dict[str, str]
     frame: pd.DataFrame
     centres: dict[str, float] = field(default_factory=dict)
+    trials: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -356,6 +361,7 @@ def prepare_design(
     likelihood: Likelihood | None = None,
     levels: Mapping[str, Sequence[str]] | None = None,
     n_params: int = 0,
+    trials: str | int | None = None,
 ) -> Design:
     """Validate ``df`` and build the :class:`Design` for ``law``.
 
@@ -377,6 +383,9 @@ def prepare_design(
         Known levels per grouping column (prediction); new labels are coded ``-1``.
     n_params : int
         Number of free parameters; fitting needs more rows than that.
+    trials : str or int, optional
+        For a count likelihood (``binomial``, ``beta_binomial``): the column holding each run's
+        number of trials (questions), or one number for every run.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame (one row per run), got {type(df).__name__}")
@@ -400,9 +409,13 @@ def prepare_design(
                     f"column {y!r} has {target[position]:g} at row {df.index[position]!r}, outside the "
                     f"support of likelihood={likelihood.name!r} ({likelihood.support_text}). "
                     + (
-                        "For accuracies of exactly 0 or 1, use counts with a binomial model or clip to (0, 1)"
-                        if likelihood.support != "positive"
-                        else "Losses must be positive; fix or drop that row"
+                        "Losses must be positive; fix or drop that row"
+                        if likelihood.support == "positive"
+                        else "An accuracy must be a proportion between 0 and 1"
+                        if likelihood.counts
+                        else "For accuracies of exactly 0 or 1 with a known number of questions, use "
+                        "likelihood='binomial' (or 'beta_binomial') with trials='<questions column>'; "
+                        "else clip to (0, 1)"
                     )
                 )
         if n_params and len(df) <= n_params:
@@ -423,11 +436,14 @@ def prepare_design(
         group_index[column] = codes
         group_levels[column] = labels
 
+    counts = trial_counts(df, trials, likelihood)
     frame = pd.DataFrame(values, index=df.index)
     for column in group_columns:
         frame[column] = df[column].astype(str).to_numpy()
     if y is not None:
         frame[y] = target
+    if isinstance(trials, str):
+        frame[trials] = counts
     frame = add_derived(frame)
     return Design(
         inputs=values,
@@ -437,7 +453,46 @@ def prepare_design(
         columns=columns,
         frame=frame,
         centres=input_centres(law, values),
+        trials=counts,
     )
+
+
+def trial_counts(df: pd.DataFrame, trials: str | int | None, likelihood: Likelihood | None) -> np.ndarray | None:
+    """The number of trials of each row of ``df`` for a count likelihood (None for the others).
+
+    Raises
+    ------
+    ValueError
+        When a count likelihood has no ``trials``, when ``trials`` is given to another
+        likelihood, or when a count is missing, not a whole number or below 1.
+    """
+    if likelihood is None:
+        return None
+    if trials is None:
+        if likelihood.counts:
+            raise ValueError(
+                f"likelihood={likelihood.name!r} needs the number of questions behind each accuracy: pass "
+                "trials='<column>' (e.g. trials='n_questions') or trials=<one number for every run>"
+            )
+        return None
+    if not likelihood.counts:
+        raise ValueError(
+            f"trials={trials!r} is for the count likelihoods ('binomial', 'beta_binomial'); "
+            f"likelihood={likelihood.name!r} does not use it"
+        )
+    if isinstance(trials, str):
+        if trials not in df.columns:
+            raise ValueError(f"trials={trials!r} is not a column; the DataFrame has {list(df.columns)}")
+        values = _numeric_column(df, trials, "trials")
+    else:
+        values = np.full(len(df), trials, dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values >= 1) & (values == np.round(values))))
+    if bad.size:
+        raise ValueError(
+            f"trials={trials!r}: {values[bad[0]]!r} at row {df.index[bad[0]]!r} is not a whole number of "
+            "questions >= 1"
+        )
+    return values
 
 
 def input_centres(law: Law, values: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -14,7 +14,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns, unseen_levels_message
+from bayescale.data import group_codes, input_values, resolve_columns, trial_counts, unseen_levels_message
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
@@ -133,6 +133,8 @@ class Fit:
         for column, labels in self.levels.items():
             frame[column] = np.asarray(labels)[const[f"{column}_index"].values]
         frame[self.y] = _arviz.observed(self.idata)
+        if isinstance(self.meta.get("trials"), str):
+            frame[self.meta["trials"]] = const["trials"].values
         return add_derived(frame)
 
     @property
@@ -159,7 +161,8 @@ class Fit:
         inputs = {name: const[name].values for name in self.law.inputs}
         group_index = {column: const[f"{column}_index"].values for column in self.levels}
         values, replicated = prior_draws(self.spec, inputs, group_index, self.meta["centres"],
-                                         _arviz.observed(self.idata), n_draws=draws, seed=seed)  # fmt: skip
+                                         _arviz.observed(self.idata), n_draws=draws, seed=seed,
+                                         trials=self._fitted_trials)  # fmt: skip
         dims = {f"{name}_{column}": [column] for name, columns in self.spec.grouping for column in columns}
         return _arviz.add_prior(self.idata, values, replicated, dims=dims)
 
@@ -355,9 +358,39 @@ class Fit:
         shift = shift_for_fit(law_error, self.law, self.data, inputs, group_index, self.levels,
                               len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         curve, predictive = curve_and_predictive(
-            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift, new_run=new_run
+            self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift, new_run=new_run,
+            trials=self.prediction_trials(data),
         )
         return data[kept].copy(), curve, predictive
+
+    @property
+    def _fitted_trials(self) -> np.ndarray | None:
+        const = self.idata.constant_data
+        return const["trials"].values if "trials" in const else None
+
+    def prediction_trials(self, data: pd.DataFrame) -> np.ndarray | None:
+        """Each row's number of trials (questions) for a new run, with a count likelihood (else None).
+
+        The fit's ``trials`` column in ``data``, else the one number every fitted run shares.
+
+        Raises
+        ------
+        ValueError
+            When the fitted runs had different numbers of trials and ``data`` lacks the column.
+        """
+        fitted = self._fitted_trials
+        if fitted is None:
+            return None
+        trials = self.meta["trials"]
+        if isinstance(trials, str) and trials in data.columns:
+            return trial_counts(data, trials, self.spec.likelihood)
+        if np.all(fitted == fitted[0]):
+            return np.full(len(data), fitted[0])
+        raise ValueError(
+            f"predict(): the fitted runs have different numbers of trials (column {trials!r}, from "
+            f"{fitted.min():g} to {fitted.max():g}); add a {trials!r} column to the rows to say how many "
+            "questions the new runs are scored on"
+        )
 
     def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
         """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).

@@ -412,22 +412,23 @@ def law_values(
 def make_model(spec: ModelSpec):
     """The NumPyro model function of ``spec``.
 
-    The returned function has the signature ``model(inputs, group_index, centres, y=None)``:
-    all data are arguments (not closed over), so one compiled sampler serves every dataset
-    of the same shape. Models with further observed stages (:func:`bayescale.fit_downstream`)
+    The returned function has the signature ``model(inputs, group_index, centres, y=None,
+    trials=None)`` (``trials``: each run's number of questions, for the count likelihoods): all
+    data are arguments (not closed over), so one compiled sampler serves every dataset of the
+    same shape. Models with further observed stages (:func:`bayescale.fit_downstream`)
     are built from the same pieces: :func:`sample_law`, the noise sites, :func:`law_values`
     and :func:`curve_location`.
     """
     likelihood = spec.likelihood
 
-    def model(inputs, group_index, centres, y=None):
+    def model(inputs, group_index, centres, y=None, trials=None):
         sites = sample_law(spec)
         noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in likelihood.noise_names}
         per_row = law_values(spec, sites, group_index, centres)
         location = curve_location(spec, inputs, per_row)
         n = next(iter(inputs.values())).shape[0]
         with numpyro.plate("obs", n):
-            numpyro.sample("y", likelihood.distribution(location, noise), obs=y)
+            numpyro.sample("y", likelihood.distribution(location, noise, trials), obs=y)
 
     return model
 

@@ -62,6 +62,7 @@ def fit(
     dense_mass: bool = True,
     chain_method: str | None = None,
     parameterization: str = "auto",
+    trials: str | int | None = None,
 ):
     """Fit a scaling law to a table of runs with NUTS.
 
@@ -83,10 +84,13 @@ def fit(
     priors : mapping or Fit, optional
         Parameter name to a numpyro distribution replacing its default prior; or a previous
         :class:`~bayescale.Fit` (or any object with ``as_priors()``) whose posterior becomes the prior.
-    likelihood : {"student_t", "normal", "beta", "frontier"}
+    likelihood : {"student_t", "normal", "beta", "binomial", "beta_binomial", "frontier"}
         Observation model; ``student_t`` in log space is the robust default for losses;
         ``frontier`` for ladders whose runs lie on or above the law (untuned learning rate or
-        batch size): the fit gives the frontier of the tuned runs (:mod:`bayescale.likelihoods`).
+        batch size): the fit gives the frontier of the tuned runs; ``beta`` for a metric in
+        (0, 1); ``binomial`` (sampling noise of the questions alone) or ``beta_binomial`` (plus
+        run-to-run scatter) for an accuracy whose number of questions is known, see ``trials``
+        (:mod:`bayescale.likelihoods`).
     chains, draws, warmup : int
         Number of chains, kept draws per chain and warm-up steps per chain.
     seed : int
@@ -109,6 +113,12 @@ def fit(
         levels and each level has more rows than the law has parameters, and keeps the others
         non-centred (with 2 levels the between-group sd is barely identified and the centred
         form diverges).
+    trials : str or int, optional
+        For ``likelihood="binomial"`` or ``"beta_binomial"``: the column holding each run's number
+        of questions (trials), or one number for every run. ``y`` is then the proportion correct
+        (0 and 1 allowed); ``y * trials`` is rounded to the nearest count. Predictions of a new
+        run use the ``trials`` column of the rows given to ``predict`` (or the fitted runs'
+        number when they all share one).
 
     Returns
     -------
@@ -144,6 +154,7 @@ def fit(
         group_columns=group_columns,
         likelihood=likelihood,
         n_params=len(law.params) + len(likelihood.noise_names),
+        trials=trials,
     )
     n_levels = {column: len(labels) for column, labels in design.levels.items()}
     centered = centered_columns(parameterization, design.group_index, n_levels, len(law.params))
@@ -175,7 +186,8 @@ def fit(
         if getattr(result, name, None) is not None
     }
     settings["timing"] = {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}
-    idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors)
+    idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors,
+                                 trials=trials)
     fitted = Fit(idata, priors=resolved_priors)
     fitted.check_convergence()
     return fitted
@@ -204,6 +216,7 @@ def _chain_batch(design: Design, chains: int, seed: int) -> sampler.Batch:
         centres={name: np.full(chains, value) for name, value in design.centres.items()},
         y=repeat(design.y),
         mask=np.ones((chains, design.n), dtype=bool),
+        extra={} if design.trials is None else {"trials": repeat(design.trials.astype(np.float32))},
     )
 
 
@@ -271,13 +284,19 @@ def build_inference_data(
     y: str,
     settings: Mapping[str, Any],
     priors: Mapping[str, dist.Distribution],
+    trials: str | int | None = None,
 ):
-    """Assemble the InferenceData: posterior, log-likelihood, predictive, data and metadata."""
+    """Assemble the InferenceData: posterior, log-likelihood, predictive, data and metadata.
+
+    ``trials`` (the column or the number given to :func:`fit`) is recorded for count likelihoods;
+    the counts themselves come from ``design.trials``.
+    """
     assert design.y is not None, "a fitted design has observations"
     chains, draws = next(iter(samples.values())).shape[:2]
     sites = flat_sites(spec, samples)
     replicated, log_lik = pointwise_log_likelihood(
-        spec, sites, design.inputs, design.group_index, design.centres, design.y, seed=settings["seed"] + 1
+        spec, sites, design.inputs, design.group_index, design.centres, design.y, seed=settings["seed"] + 1,
+        trials=design.trials,
     )
     dims = {
         f"{name}_{column}{suffix}": [column]
@@ -289,12 +308,15 @@ def build_inference_data(
     constant_data = {name: values for name, values in design.inputs.items()}
     for column, codes in design.group_index.items():
         constant_data[f"{column}_index"] = codes
+    if design.trials is not None:
+        constant_data["trials"] = design.trials
     metadata = {
         "bayescale_version": __version__,
         "save_format": SAVE_FORMAT,
         "law": spec.law.name,
         "likelihood": spec.likelihood.name,
         "y": y,
+        **({"trials": trials if isinstance(trials, str) else int(trials)} if trials is not None else {}),
         "columns": design.columns,
         "grouping": {name: list(cols) for name, cols in spec.grouping},
         "centered": list(spec.centered),

@@ -5,13 +5,19 @@
   Besiroglu et al.'s robust estimates where a Gaussian does not.
 * ``normal``: ``log y ~ Normal(log mu, sigma)``.
 * ``beta``: ``y ~ Beta(mu kappa, (1 - mu) kappa)`` for metrics in (0, 1) such as accuracies.
+* ``binomial``: ``y = k / n`` with ``k ~ Binomial(n, mu)``, for an accuracy on a benchmark of
+  ``n`` questions (the ``trials`` column); zeros and ones are allowed.
+* ``beta_binomial``: ``k ~ BetaBinomial(mu kappa, (1 - mu) kappa, n)``: the binomial with
+  extra run-to-run scatter (seeds, prompts), ``kappa -> inf`` is the binomial.
 * ``frontier``: ``log y = log mu + u + e`` with ``e ~ Normal(0, sigma)`` and a one-sided excess
   ``u``: 0 for a tuned run (probability ``tuned``), ``Exponential(mean excess)`` for an untuned
   one; for ladders with under-tuned runs (learning rate or batch size not tuned): the law is the
   frontier of the tuned runs, every run lies on or above it. See :class:`ExpModifiedNormal`.
 
 Every density is on the natural scale of ``y`` (the log-space ones carry the Jacobian
-``1/y``), so pointwise log-likelihoods, LOO and WAIC compare across likelihoods.
+``1/y``), so pointwise log-likelihoods, LOO and WAIC compare across the continuous likelihoods.
+The count likelihoods give probabilities of the count ``k = y n`` (a probability mass, not a
+density): compare them with each other, not with ``beta``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,34 @@ class Beta(dist.Beta):
     def log_prob(self, value):
         a, b = self.concentration1, self.concentration0
         return xlogy(a - 1.0, value) + xlogy(b - 1.0, 1.0 - value) - betaln(a, b)
+
+
+class CountProportion(dist.Distribution):
+    """A proportion ``y = k / n`` whose count ``k`` follows ``counts`` (a distribution over
+    ``0..n``): the observation model of an accuracy on a benchmark of ``n`` questions.
+
+    ``log_prob(y)`` is the probability of the count ``round(y n)``; ``sample`` returns ``k / n``.
+    Observed values stay proportions (as the user's column holds them), so posterior predictive
+    draws, plots and intervals are on the scale of ``y``.
+    """
+
+    arg_constraints = {"trials": dist.constraints.positive}
+    support = dist.constraints.unit_interval
+
+    def __init__(self, counts: dist.Distribution, trials, *, validate_args=None):
+        self.counts = counts
+        self.trials = jnp.asarray(trials)
+        super().__init__(batch_shape=counts.batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        return self.counts.sample(key, sample_shape) / self.trials
+
+    def log_prob(self, value):
+        return self.counts.log_prob(jnp.round(value * self.trials))
+
+    @property
+    def mean(self):
+        return self.counts.mean / self.trials
 
 
 def _log_ndtr_plus_half_square(z):
@@ -151,16 +185,20 @@ class Likelihood:
     Parameters
     ----------
     name : str
-        ``"student_t"``, ``"normal"``, ``"beta"`` or ``"frontier"``.
+        ``"student_t"``, ``"normal"``, ``"beta"``, ``"binomial"``, ``"beta_binomial"`` or ``"frontier"``.
     noise_priors : mapping of str to Distribution
         Priors of the noise parameters (``sigma``, ``nu``, ``kappa``, ``excess``, ``tuned``).
     support : {"positive", "unit_interval"}
         Values ``y`` may take.
+    counts : bool
+        Whether ``y`` is a proportion of ``trials`` (a count likelihood): each run needs its number
+        of trials (questions), and ``y`` may be exactly 0 or 1.
     """
 
     name: str
     noise_priors: Mapping[str, dist.Distribution] = field(default_factory=dict)
     support: str = "positive"
+    counts: bool = False
 
     @property
     def noise_names(self) -> tuple[str, ...]:
@@ -172,8 +210,18 @@ class Likelihood:
         """True when the law's curve is compared to ``log y``."""
         return self.support == "positive"
 
-    def distribution(self, location: jnp.ndarray, noise: Mapping[str, jnp.ndarray]) -> dist.Distribution:
-        """The distribution of ``y`` given the curve (``log mu`` or ``mu``) and noise values."""
+    def distribution(self, location: jnp.ndarray, noise: Mapping[str, jnp.ndarray], trials=None) -> dist.Distribution:
+        """The distribution of ``y`` given the curve (``log mu`` or ``mu``) and noise values;
+        ``trials`` (one per row) for the count likelihoods."""
+        if self.counts:
+            if trials is None:
+                raise ValueError(f"likelihood={self.name!r} needs the number of trials of each run (trials=)")
+            mu = jnp.clip(location, 1e-6, 1 - 1e-6)
+            if self.name == "binomial":
+                return CountProportion(dist.Binomial(total_count=trials, probs=mu), trials)
+            return CountProportion(
+                dist.BetaBinomial(mu * noise["kappa"], (1 - mu) * noise["kappa"], total_count=trials), trials
+            )
         if self.name == "student_t":
             base = dist.StudentT(noise["nu"], location, noise["sigma"])
             return dist.TransformedDistribution(base, ExpTransform())
@@ -194,6 +242,7 @@ class Likelihood:
         noise: Mapping[str, np.ndarray],
         *,
         new_run: str = "tuned",
+        trials: np.ndarray | None = None,
     ) -> np.ndarray:
         """Draws of ``y`` (natural scale), one per entry of ``location`` (``(draws, rows)``).
 
@@ -205,12 +254,23 @@ class Likelihood:
         frontier (the law plus the normal noise, no excess), the run one would train for a
         prediction; ``"any"`` draws from the whole distribution (excess included), a run as
         tuned as the fitted ones (replicated data for posterior predictive checks).
+
+        ``trials`` (one per row of ``location``'s last axis) is needed by the count likelihoods:
+        a new run's accuracy on a benchmark of that many questions.
         """
         if new_run not in NEW_RUNS:
             raise ValueError(f"new_run={new_run!r} must be 'tuned' (a run on the frontier) or 'any' (excess included)")
         location = np.asarray(location, dtype=np.float64)
         per_draw = {k: np.asarray(v, dtype=np.float64).reshape((-1,) + (1,) * (location.ndim - 1))
                     for k, v in noise.items()}  # fmt: skip
+        if self.counts:
+            if trials is None:
+                raise ValueError(f"likelihood={self.name!r} needs the number of trials of each row (trials=)")
+            n = np.broadcast_to(np.asarray(trials, dtype=np.int64), location.shape)
+            p = np.clip(location, 1e-6, 1 - 1e-6)
+            if self.name == "beta_binomial":
+                p = rng.beta(p * per_draw["kappa"], (1 - p) * per_draw["kappa"])
+            return rng.binomial(n, p) / n
         if self.name == "student_t":
             shape = np.broadcast_shapes(location.shape, per_draw["nu"].shape)
             log_y = location + per_draw["sigma"] * rng.standard_t(np.broadcast_to(per_draw["nu"], shape))
@@ -233,13 +293,18 @@ class Likelihood:
 
     def check_support(self, y: np.ndarray) -> int | None:
         """Position of the first ``y`` outside the support, or None when all are inside."""
-        bad = ~(y > 0) if self.support == "positive" else ~((y > 0) & (y < 1))
+        if self.counts:
+            bad = ~((y >= 0) & (y <= 1))
+        else:
+            bad = ~(y > 0) if self.support == "positive" else ~((y > 0) & (y < 1))
         positions = np.flatnonzero(bad)
         return int(positions[0]) if positions.size else None
 
     @property
     def support_text(self) -> str:
         """The support in words, for error messages."""
+        if self.counts:
+            return "0 <= y <= 1, a proportion of the trials"
         return "y > 0" if self.support == "positive" else "0 < y < 1"
 
 
@@ -261,6 +326,12 @@ LIKELIHOODS: dict[str, Likelihood] = {
     ),
     "normal": Likelihood("normal", {"sigma": dist.HalfNormal(0.1)}),
     "beta": Likelihood("beta", {"kappa": dist.LogNormal(np.log(100.0), 1.5)}, support="unit_interval"),
+    # Counts of correct answers: the binomial is sampling noise alone (which questions a model
+    # happens to get right); the beta-binomial adds run-to-run scatter with the beta's kappa prior.
+    "binomial": Likelihood("binomial", {}, support="unit_interval", counts=True),
+    "beta_binomial": Likelihood(
+        "beta_binomial", {"kappa": dist.LogNormal(np.log(100.0), 1.5)}, support="unit_interval", counts=True
+    ),
     "frontier": Likelihood(
         "frontier",
         {
@@ -286,5 +357,6 @@ def get_likelihood(name: str | Likelihood) -> Likelihood:
     except KeyError:
         raise ValueError(
             f"likelihood={name!r} is not known; use one of {sorted(LIKELIHOODS)} "
-            "(student_t for losses, frontier for ladders with under-tuned runs, beta for metrics in (0, 1))"
+            "(student_t for losses, frontier for ladders with under-tuned runs, beta for metrics in (0, 1), "
+            "binomial or beta_binomial for accuracies with their number of questions, trials=)"
         ) from None

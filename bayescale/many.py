@@ -94,7 +94,7 @@ def fit_many(
     data : DataFrame
         One row per run; the ``by`` column(s) say which curve a row belongs to.
     law : str or Law
-        A registered law name or a :class:`~bayescale.laws.Law`, shared by every curve.
+        A registered law name or a :class:`~bayescale.Law`, shared by every curve.
     by : str or list of str
         Key column(s): one curve per distinct value (or combination).
     y, inputs, priors, likelihood
@@ -149,6 +149,11 @@ def fit_many(
     started = time.perf_counter()
     law = get(law)
     likelihood = get_likelihood(likelihood)
+    if likelihood.counts:
+        raise ValueError(
+            f"fit_many does not take the count likelihood {likelihood.name!r} yet (its trials per row are not "
+            "batched); fit each curve with bs.fit(..., likelihood=..., trials=...), or use likelihood='beta'"
+        )
     target_accept_prob = sampler.target_accept(law, target_accept_prob)
     sampler.check_settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob)
     by_list = [by] if isinstance(by, str) else list(by)

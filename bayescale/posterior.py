@@ -32,19 +32,21 @@ def _functions(spec: ModelSpec):
     if key not in _COMPILED:
         likelihood = spec.likelihood
 
-        def one_draw(sites, inputs, group_index, centres, y):
+        def one_draw(sites, inputs, group_index, centres, y, trials):
             per_row, _ = parameter_values(spec, sites, group_index, centres)
             location = curve_location(spec, inputs, per_row)
             if y is None:
                 return location, None
             noise = {name: sites[name] for name in likelihood.noise_names}
-            return location, likelihood.distribution(location, noise).log_prob(y)
+            return location, likelihood.distribution(location, noise, trials).log_prob(y)
+
+        axes = (0, None, None, None, None, None)
 
         def curve(sites, inputs, group_index, centres):
-            return jax.vmap(one_draw, in_axes=(0, None, None, None, None))(sites, inputs, group_index, centres, None)[0]
+            return jax.vmap(one_draw, in_axes=axes)(sites, inputs, group_index, centres, None, None)[0]
 
-        def curve_and_log_lik(sites, inputs, group_index, centres, y):
-            return jax.vmap(one_draw, in_axes=(0, None, None, None, None))(sites, inputs, group_index, centres, y)
+        def curve_and_log_lik(sites, inputs, group_index, centres, y, trials):
+            return jax.vmap(one_draw, in_axes=axes)(sites, inputs, group_index, centres, y, trials)
 
         _COMPILED[key] = (jax.jit(curve), jax.jit(curve_and_log_lik))
         if len(_COMPILED) > 32:
@@ -77,15 +79,16 @@ def _draw_args(sites, inputs, group_index, centres) -> tuple:
 
 
 def _new_observations(
-    spec: ModelSpec, sites: Mapping[str, np.ndarray], location, seed: int, new_run: str = "tuned"
+    spec: ModelSpec, sites: Mapping[str, np.ndarray], location, seed: int, new_run: str = "tuned",
+    trials: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draws of a new observation around each curve draw (noise from the same posterior draw).
 
-    ``new_run``: see :meth:`bayescale.likelihoods.Likelihood.sample` (``frontier`` only).
+    ``new_run`` and ``trials``: see :meth:`bayescale.likelihoods.Likelihood.sample`.
     """
     noise = {name: np.asarray(sites[name]) for name in spec.likelihood.noise_names}
     location = np.asarray(location, dtype=np.float64)
-    return spec.likelihood.sample(np.random.default_rng(seed), location, noise, new_run=new_run)
+    return spec.likelihood.sample(np.random.default_rng(seed), location, noise, new_run=new_run, trials=trials)
 
 
 def curve_and_predictive(
@@ -97,6 +100,7 @@ def curve_and_predictive(
     seed: int,
     shift: np.ndarray | None = None,
     new_run: str = "tuned",
+    trials: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Curve (on the natural scale of ``y``) and draws of a new observation, each ``(draws, rows)``.
 
@@ -104,13 +108,14 @@ def curve_and_predictive(
     (``log y``, or ``logit y`` for metrics in (0, 1)) before the noise is drawn: the law error of
     :mod:`bayescale.law_error`. ``new_run`` (``"tuned"`` or ``"any"``) matters for the
     ``frontier`` likelihood only: a run on the frontier, or one with the fitted runs' excess.
+    ``trials`` (one per row) is each new run's number of questions, for the count likelihoods.
     """
     curve_fn, _ = _functions(spec)
     location = np.asarray(curve_fn(*_draw_args(sites, inputs, group_index, centres)), dtype=np.float64)
     if shift is not None:
         location = shifted_location(spec, location, shift)
     curve = np.exp(location) if spec.likelihood.log_space else location
-    return curve, _new_observations(spec, sites, location, seed, new_run)
+    return curve, _new_observations(spec, sites, location, seed, new_run, trials)
 
 
 def shifted_location(spec: ModelSpec, location, shift, xp=np):
@@ -132,17 +137,21 @@ def pointwise_log_likelihood(
     centres: Mapping[str, float],
     y: np.ndarray,
     seed: int,
+    trials: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replicated data and pointwise log-likelihood, each ``(draws, rows)``.
 
     The replicated data follow the whole likelihood (``new_run="any"``: for ``frontier``, with
-    the excess of an untuned run), as the observed rows do.
+    the excess of an untuned run), as the observed rows do. ``trials``: each row's number of
+    questions, for the count likelihoods.
     """
     _, curve_and_log_lik = _functions(spec)
     location, log_lik = curve_and_log_lik(
-        *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32)
+        *_draw_args(sites, inputs, group_index, centres), jnp.asarray(y, dtype=jnp.float32),
+        None if trials is None else jnp.asarray(trials, dtype=jnp.float32),
     )
-    return _new_observations(spec, sites, location, seed, "any"), np.asarray(log_lik, dtype=np.float64)
+    replicated = _new_observations(spec, sites, location, seed, "any", trials)
+    return replicated, np.asarray(log_lik, dtype=np.float64)
 
 
 def natural_values(
@@ -172,6 +181,7 @@ def prior_draws(
     *,
     n_draws: int,
     seed: int,
+    trials: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Draws from the priors alone: the parameters as the posterior names them (population values
     of the law's parameters on their natural scale, ``p_<column>`` per level, group spreads and
@@ -179,7 +189,8 @@ def prior_draws(
     sites = prior_sites(spec, centres, n_draws, seed)
     values = natural_values(spec, sites, group_index, centres)
     values.update({name: sites[name] for name in sites if name.endswith("_sd") or name in spec.likelihood.noise_names})
-    replicated, _ = pointwise_log_likelihood(spec, sites, inputs, group_index, centres, y, seed=seed + 1)
+    replicated, _ = pointwise_log_likelihood(spec, sites, inputs, group_index, centres, y, seed=seed + 1,
+                                             trials=trials)
     return values, replicated
 
 

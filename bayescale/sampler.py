@@ -180,12 +180,13 @@ class _MaskObservations(Messenger):
 
 
 def masked_model(spec: ModelSpec):
-    """``make_model(spec)`` with a row mask on the likelihood."""
+    """``make_model(spec)`` with a row mask on the likelihood; ``extra`` holds the model's further
+    data (``trials`` of the count likelihoods)."""
     model = make_model(spec)
 
     def masked(inputs, group_index, centres, y=None, mask=None, **extra):
         with _MaskObservations(mask=mask):
-            model(inputs, group_index, centres, y)
+            model(inputs, group_index, centres, y, **extra)
 
     return masked
 
