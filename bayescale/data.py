@@ -457,6 +457,31 @@ def prepare_design(
     )
 
 
+def prediction_trials(
+    data: pd.DataFrame, trials: str | int, fitted: np.ndarray, likelihood: Likelihood
+) -> np.ndarray:
+    """Each row's number of trials (questions) for a new run of a count likelihood.
+
+    The fit's ``trials`` column in ``data``, else the one number every fitted run shares.
+
+    Raises
+    ------
+    ValueError
+        When the fitted runs had different numbers of trials and ``data`` lacks the column.
+    """
+    if isinstance(trials, str) and trials in data.columns:
+        counts = trial_counts(data, trials, likelihood)
+        assert counts is not None
+        return counts
+    if np.all(fitted == fitted[0]):
+        return np.full(len(data), float(fitted[0]))
+    raise ValueError(
+        f"predict(): the fitted runs have different numbers of trials (column {trials!r}, from "
+        f"{fitted.min():g} to {fitted.max():g}); add a {trials!r} column to the rows to say how many "
+        "questions the new runs are scored on"
+    )
+
+
 def trial_counts(df: pd.DataFrame, trials: str | int | None, likelihood: Likelihood | None) -> np.ndarray | None:
     """The number of trials of each row of ``df`` for a count likelihood (None for the others).
 

@@ -20,9 +20,10 @@ the metric. Both store the metric's pointwise log-likelihood, so :func:`compare_
 
 Both stages are one NumPyro model built like every other: the law stage is
 :func:`bayescale.hierarchy.sample_law` and :func:`~bayescale.hierarchy.law_values` (pivots, priors on
-the natural scale, centred or non-centred group offsets), and the link with its Beta likelihood is a
-second observed stage; :func:`bayescale.sampler.run` samples it. The links (``sigmoid_from_loss``,
-``error_from_loss``, ``passuntil_from_loss``) are defined once, in
+the natural scale, centred or non-centred group offsets), and the link with its likelihood (Beta, or
+binomial / beta-binomial counts of questions) is a second observed stage;
+:func:`bayescale.sampler.run` samples it. The links (``sigmoid_from_loss``, ``error_from_loss``,
+``passuntil_from_loss``) are defined once, in
 :mod:`bayescale.laws.downstream_links`, which also registers each as a law of ``L``.
 
 References
@@ -36,6 +37,7 @@ Hu, S. et al. (2024). Predicting Emergent Abilities with Infinite Resolution Eva
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +47,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import sampler
-from bayescale.data import prepare_design, resolve_columns
+from bayescale.data import prepare_design, resolve_columns, trial_counts
 from bayescale.downstream_fit import LINK_SITE_PREFIX, DownstreamFit, chance_floors, compare_downstream
 from bayescale.hierarchy import (
     ModelSpec,
@@ -60,7 +62,7 @@ from bayescale.hierarchy import (
 )
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
-from bayescale.likelihoods import Beta, get_likelihood
+from bayescale.likelihoods import get_likelihood
 
 __all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
 
@@ -71,17 +73,20 @@ KAPPA_PRIOR = dist.LogNormal(np.log(300.0), 1.5)
 
 # --- the model ------------------------------------------------------------------------------
 def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool, estimate_floor: bool,
-                floor_prior: dist.Distribution = FLOOR_PRIOR, kappa_prior: dist.Distribution = KAPPA_PRIOR):
+                metric_likelihood: str = "beta", floor_prior: dist.Distribution = FLOOR_PRIOR,
+                kappa_prior: dist.Distribution = KAPPA_PRIOR):
     """The joint model: the law stage of :func:`bayescale.hierarchy.make_model`, then the link stage.
 
     Stage 1 (``joint``): the loss of each run, ``y``, with the spec's likelihood of the law's curve.
-    Stage 2: the metric of each row, ``metric``, Beta around ``link(L)``. Called by
+    Stage 2: the metric of each row, ``metric``, around ``link(L)`` with ``metric_likelihood``
+    (Beta, or the binomial / beta-binomial of ``trials`` questions). Called by
     :func:`bayescale.sampler.run` as ``model(inputs, group_index, centres, y=, mask=, **extra)``.
     """
     noise_names = spec.likelihood.noise_names if joint else ()
+    metric_lik = get_likelihood(metric_likelihood)
 
     def model(inputs, group_index, centres, y=None, mask=None, *, run_of_row, chance, loss_centre, row_loss,
-              metric=None, accuracy_sign=1.0):
+              metric=None, accuracy_sign=1.0, trials=None):
         sites = sample_law(spec)
         noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in noise_names}
         per_row = law_values(spec, sites, group_index, centres)
@@ -93,12 +98,12 @@ def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool
         curve = jnp.exp(location) if spec.likelihood.log_space else location
         params = {name: numpyro.sample(f"{LINK_SITE_PREFIX}{name}", prior) for name, prior in link.priors.items()}
         floor = numpyro.sample("floor", floor_prior) if estimate_floor else chance
-        kappa = numpyro.sample("kappa", kappa_prior)
+        metric_noise = {name: numpyro.sample(name, kappa_prior) for name in metric_lik.noise_names}  # kappa
         L = row_loss if observed_loss else curve[run_of_row]
         acc = link.function(L, floor, loss_centre, **params)
         mean = jnp.clip(jnp.where(accuracy_sign > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
         with numpyro.plate("rows", run_of_row.shape[0]):
-            numpyro.sample("y", Beta(mean * kappa, (1 - mean) * kappa), obs=metric)
+            numpyro.sample("y", metric_lik.distribution(mean, metric_noise, trials), obs=metric)
 
     return model
 
@@ -133,6 +138,8 @@ def fit_downstream(
     target_accept_prob: float | None = None,
     progress: bool | None = None,
     parameterization: str = "auto",
+    metric_likelihood: str = "beta",
+    trials: str | int | None = None,
 ) -> DownstreamFit:
     """Fit a loss law and a link from loss to a bounded task metric in one posterior.
 
@@ -170,6 +177,14 @@ def fit_downstream(
     parameterization : {"auto", "centered", "noncentered"}
         How the loss law's group offsets are sampled, as in :func:`bayescale.fit`
         (see :func:`bayescale.hierarchy.centered_columns`).
+    metric_likelihood : {"beta", "binomial", "beta_binomial"}
+        How the metric scatters around the link: ``beta`` (default; values in (0, 1)), or, when
+        the number of questions behind each score is known (``trials``), the ``binomial`` count
+        of correct answers or the ``beta_binomial`` (binomial plus run-to-run scatter, ``kappa``);
+        these allow scores of exactly 0 or 1.
+    trials : str or int, optional
+        For the count likelihoods: the column holding each row's number of questions, or one
+        number for every row (as in :func:`bayescale.fit`).
 
     Returns
     -------
@@ -209,14 +224,22 @@ def fit_downstream(
             f"loss={loss!r} is not a column; approach='joint' needs the measured loss of each run "
             "(or use approach='direct')"
         )
-    y_metric = data[metric].to_numpy(dtype=float)
-    bad = ~((y_metric > 0) & (y_metric < 1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    metric_lik = get_likelihood(metric_likelihood)
+    if metric_lik.name not in ("beta", "binomial", "beta_binomial"):
         raise ValueError(
-            f"column {metric!r} has {y_metric[i]:g} at row {data.index[i]!r}; the Beta likelihood needs values "
-            f"in (0, 1). Clip it, e.g. df[{metric!r}] = df[{metric!r}].clip(1e-3, 1 - 1e-3)"
+            f"metric_likelihood={metric_likelihood!r} must be 'beta', 'binomial' or 'beta_binomial' (a metric in [0, 1])"
         )
+    y_metric = data[metric].to_numpy(dtype=float)
+    i = metric_lik.check_support(y_metric)
+    if i is not None:
+        fix = ("scores must be proportions of the questions" if metric_lik.counts else
+               f"clip it, e.g. df[{metric!r}] = df[{metric!r}].clip(1e-3, 1 - 1e-3), or, with the number of "
+               "questions known, use metric_likelihood='binomial' and trials='<questions column>'")  # fmt: skip
+        raise ValueError(
+            f"column {metric!r} has {y_metric[i]:g} at row {data.index[i]!r}, outside the support of "
+            f"metric_likelihood={metric_lik.name!r} ({metric_lik.support_text}); {fix}"
+        )
+    metric_trials = trial_counts(data, trials, metric_lik)
     chance_values = chance_floors(data, chance)
 
     likelihood = get_likelihood("student_t")
@@ -248,7 +271,8 @@ def fit_downstream(
     row_loss = data[loss].to_numpy(dtype=float) if joint else y_metric * 0 + 1.0
     # Centre of the link's loss axis: the geometric mean loss (1 for the unit-free latent curve of "direct").
     loss_centre = float(np.exp(np.mean(np.log(row_loss)))) if joint else 1.0
-    structure = dict(joint=joint, observed_loss=observed_loss, estimate_floor=chance is None)
+    structure: dict[str, Any] = dict(joint=joint, observed_loss=observed_loss, estimate_floor=chance is None,
+                                     metric_likelihood=metric_lik.name)
     model = _make_model(spec, link_used, **structure, floor_prior=floor_prior, kappa_prior=kappa_prior)
     extra = dict(
         run_of_row=np.asarray(run_codes, dtype=np.int32),
@@ -257,6 +281,7 @@ def fit_downstream(
         row_loss=np.asarray(row_loss, dtype=np.float32),
         metric=np.asarray(y_metric, dtype=np.float32),
         accuracy_sign=np.float32(1.0 if kind == "accuracy" else -1.0),
+        **({} if metric_trials is None else {"trials": np.asarray(metric_trials, dtype=np.float32)}),
     )
     n_runs = len(runs)
     repeat = lambda values: np.repeat(np.asarray(values)[None], chains, axis=0)  # noqa: E731
@@ -284,12 +309,14 @@ def fit_downstream(
         "columns": design.columns, "grouping": {k: list(v) for k, v in spec.grouping},
         "levels": design.levels, "centres": design.centres, "loss_centre": loss_centre,
         "estimate_floor": chance is None, "seed": seed, "parameterization": parameterization,
-        "centered": list(spec.centered),
+        "centered": list(spec.centered), "metric_likelihood": metric_lik.name,
+        **({} if trials is None else {"trials": trials if isinstance(trials, str) else int(trials)}),
         "data_hash": _data_hash(design.inputs, y_metric),
         "timing": {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)},
     }
     all_priors = {**dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link_used.priors.items()},
-                  "kappa": kappa_prior, **({"floor": floor_prior} if chance is None else {})}
+                  **{name: kappa_prior for name in metric_lik.noise_names},
+                  **({"floor": floor_prior} if chance is None else {})}
     fitted = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
                            diverging=diverging, priors=all_priors)
     f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731

@@ -21,7 +21,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns
+from bayescale.data import group_codes, input_values, prediction_trials, resolve_columns, trial_counts
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import (
     build_spec,
@@ -31,7 +31,7 @@ from bayescale.hierarchy import (
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import get_link
-from bayescale.likelihoods import Beta, get_likelihood
+from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.posterior import prediction_table, shifted_location
 
 __all__ = ["DownstreamFit", "compare_downstream"]
@@ -114,15 +114,21 @@ class DownstreamFit:
         value = self.samples[name]
         return value.reshape((-1,) + value.shape[2:])
 
+    @property
+    def metric_likelihood(self) -> Likelihood:
+        """How the metric scatters around the link (``beta`` in fits made before it was a choice)."""
+        return get_likelihood(self.meta.get("metric_likelihood", "beta"))
+
     @cached_property
     def link_param_names(self) -> list[str]:
-        names = [f"{LINK_SITE_PREFIX}{p}" for p in self.link.priors] + ["kappa"]
+        """The link stage's sites: the link's parameters, the metric's noise (``kappa``) and ``floor``."""
+        names = [f"{LINK_SITE_PREFIX}{p}" for p in self.link.priors] + list(self.metric_likelihood.noise_names)
         return names + (["floor"] if self.meta["estimate_floor"] else [])
 
     def _build_idata(self, args, y_metric) -> None:
         sites = {k: self.draws(k) for k in self.samples}
         _, _, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
-        chains, n = self.samples["kappa"].shape[:2]
+        chains, n = next(iter(self.samples.values())).shape[:2]
         dims = {f"{p}_{c}{suffix}": [c] for p, cols in self.spec.grouping for c in cols
                 for suffix in ("_z", "_offset", "") if f"{p}_{c}{suffix}" in self.samples}
         self.idata = _arviz.to_inference_data(
@@ -141,9 +147,9 @@ class DownstreamFit:
     def _evaluate(self, sites, args, y=None, seed: int = 0, shift: np.ndarray | None = None):
         """Loss curve per run, metric curve, predictive draws and log-likelihood per row.
 
-        Curves and log-likelihood are compiled (the Beta density is
-        :class:`bayescale.likelihoods.Beta`'s); the new-observation draws come from NumPy, as for
-        :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`). ``shift``
+        Curves and log-likelihood are compiled (the metric's density is its likelihood's,
+        :meth:`bayescale.likelihoods.Likelihood.distribution`); the new-observation draws come
+        from NumPy, as for :func:`bayescale.fit` (:meth:`bayescale.likelihoods.Likelihood.sample`). ``shift``
         (``(draws, runs)``, on the loss likelihood's scale) moves the loss law's curve before the
         link: the law error beyond the fitted runs.
         """
@@ -151,6 +157,8 @@ class DownstreamFit:
         estimate_floor = self.meta["estimate_floor"]
         observed = self.meta["loss_input"] == "observed" and y is not None
         names = list(link.priors)
+        metric_lik = self.metric_likelihood
+        trials = args.get("trials")
 
         def one(s, moved):
             per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
@@ -160,8 +168,9 @@ class DownstreamFit:
             floor = s["floor"] if estimate_floor else args["chance"]
             acc = link.function(L, floor, args["loss_centre"], **{p: s[f"{LINK_SITE_PREFIX}{p}"] for p in names})
             mean = jnp.clip(jnp.where(args["accuracy_sign"] > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
-            beta = Beta(mean * s["kappa"], (1 - mean) * s["kappa"])
-            ll = beta.log_prob(jnp.clip(y, 1e-6, 1 - 1e-6)) if y is not None else jnp.zeros_like(mean)
+            density = metric_lik.distribution(mean, {name: s[name] for name in metric_lik.noise_names}, trials)
+            value = y if metric_lik.counts or y is None else jnp.clip(y, 1e-6, 1 - 1e-6)
+            ll = density.log_prob(value) if y is not None else jnp.zeros_like(mean)
             return curve, mean, ll
 
         jsites = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
@@ -169,7 +178,9 @@ class DownstreamFit:
         n_runs = next(iter(args["inputs"].values())).shape[0]
         moved = jnp.zeros((n_draws, n_runs), jnp.float32) if shift is None else jnp.asarray(shift, jnp.float32)
         curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites, moved))
-        predictive = get_likelihood("beta").sample(np.random.default_rng(seed), mean, {"kappa": sites["kappa"]})
+        noise = {name: sites[name] for name in metric_lik.noise_names}
+        predictive = metric_lik.sample(np.random.default_rng(seed), mean, noise,
+                                       trials=None if trials is None else np.asarray(trials))
         return curve, mean, predictive, ll
 
     # --- diagnostics and summaries ------------------------------------------------------------
@@ -295,6 +306,10 @@ class DownstreamFit:
             row_loss=f32(np.ones(len(data))),
             accuracy_sign=1.0 if self.meta["metric_kind"] == "accuracy" else -1.0,
         )
+        if self.metric_likelihood.counts:
+            fitted_trials = trial_counts(self.data, self.meta["trials"], self.metric_likelihood)
+            assert fitted_trials is not None
+            args["trials"] = f32(prediction_trials(data, self.meta["trials"], fitted_trials, self.metric_likelihood))
         kept = [c for c in dict.fromkeys([*columns.values(), *self.meta["levels"]]) if c in data.columns]
         return args, sites, kept, inputs
 
@@ -370,7 +385,8 @@ class DownstreamFit:
         -------
         DataFrame
             Input columns, then ``median``, ``mean``, ``lower``, ``upper`` (the metric's curve: loss-law
-            and link uncertainty), ``pred_lower``, ``pred_upper`` (a new run: plus Beta noise), and
+            and link uncertainty), ``pred_lower``, ``pred_upper`` (a new run: plus the metric's noise,
+            Beta or binomial of the row's ``trials``), and
             ``loss_median``, ``loss_lower``, ``loss_upper`` (the loss law's curve). Beyond the
             fitted runs every interval also holds the law error (unless ``law_error=False``).
         """

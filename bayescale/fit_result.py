@@ -14,7 +14,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns, trial_counts, unseen_levels_message
+from bayescale.data import group_codes, input_values, prediction_trials, resolve_columns, unseen_levels_message
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
@@ -381,16 +381,7 @@ class Fit:
         fitted = self._fitted_trials
         if fitted is None:
             return None
-        trials = self.meta["trials"]
-        if isinstance(trials, str) and trials in data.columns:
-            return trial_counts(data, trials, self.spec.likelihood)
-        if np.all(fitted == fitted[0]):
-            return np.full(len(data), fitted[0])
-        raise ValueError(
-            f"predict(): the fitted runs have different numbers of trials (column {trials!r}, from "
-            f"{fitted.min():g} to {fitted.max():g}); add a {trials!r} column to the rows to say how many "
-            "questions the new runs are scored on"
-        )
+        return prediction_trials(data, self.meta["trials"], fitted, self.spec.likelihood)
 
     def extrapolation_distance(self, data: pd.DataFrame) -> np.ndarray:
         """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).

@@ -77,7 +77,7 @@ def test_direct_alternative_and_comparison(synthetic):
 
 def test_errors_name_the_fix():
     df = pd.DataFrame({"x": [1e3, 1e4, 1e5, 1e6], "loss": [3.0, 2.8, 2.6, 2.5], "accuracy": [0.3, 0.4, 1.0, 0.6]})
-    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+    with pytest.raises(ValueError, match=r"outside the support of metric_likelihood=.beta. \(0 < y < 1\)"):
         fit_downstream(df, law="power", link="sigmoid")
     df["accuracy"] = [0.3, 0.4, 0.5, 0.6]
     with pytest.raises(ValueError, match="link="):
@@ -257,3 +257,31 @@ def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
     loss = fit.loss_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
     _, metric, _ = fit.posterior_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
     assert np.corrcoef(loss[:, 0], metric[:, 0])[0, 1] < -0.5
+
+
+def test_binomial_counts_of_questions_in_the_joint_model(tmp_path):
+    """Accuracies as counts of n questions (0 and 1 allowed): the metric stage's likelihood is a choice."""
+    rng = np.random.default_rng(4)
+    x = np.repeat(np.geomspace(1e3, 1e6, 16), 2)
+    loss, acc = _truth(x)
+    questions = rng.choice([40, 200, 1000], size=x.size)
+    df = pd.DataFrame({"x": x, "loss": loss * np.exp(0.005 * rng.standard_normal(x.size)),
+                       "accuracy": rng.binomial(questions, acc) / questions, "n_q": questions, "chance": CHANCE})
+    df.loc[0, ["accuracy", "n_q"]] = [0.0, 3]  # 0 of 3 near chance: a score of 0 is a count, not an error
+    with pytest.raises(ValueError, match="metric_likelihood='binomial' and trials="):
+        fit_downstream(df, law="power", metric="accuracy", link="sigmoid", chance="chance")
+    fit = fit_downstream(df, law="power", loss="loss", metric="accuracy", link="sigmoid", chance="chance",
+                         metric_likelihood="binomial", trials="n_q", chains=2, draws=300, warmup=300, seed=0)
+    assert "kappa" not in fit.samples and "kappa" not in fit.summary().index
+    new = pd.DataFrame({"x": [3e6, 3e6], "chance": CHANCE, "n_q": [100, 10000]})
+    pred = fit.predict(new, law_error=False)
+    _, true_acc = _truth(new["x"].to_numpy())
+    assert np.all((pred["lower"] < true_acc) & (true_acc < pred["upper"])), (pred, true_acc)
+    width = (pred["pred_upper"] - pred["pred_lower"]).to_numpy()
+    assert width[0] > 2 * width[1]  # binomial noise of 100 questions against 10,000
+    with pytest.raises(ValueError, match="add a 'n_q' column"):
+        fit.predict(new.drop(columns="n_q"))
+    path = fit.save(tmp_path / "counts.nc")
+    again = bs.load(path)
+    pd.testing.assert_frame_equal(again.predict(new, seed=2), fit.predict(new, seed=2))
+    assert fit.idata.log_likelihood["accuracy"].shape[-1] == len(df)
