@@ -838,7 +838,7 @@ _ENTRIES: tuple[Dataset, ...] = (
         name="overtraining_downstream",
         description=(
             "Gadre et al. 2024 downstream evaluations, one row per run x task (46 tasks): "
-            "accuracy, error, random-chance baseline, and the run's N, D, C, M, C4-eval loss."
+            "accuracy, error, random-chance baseline, and the run's N, D, C, chinchilla_multiplier, C4-eval loss."
         ),
         citation=_CITE_GADRE,
         licence="MIT",

@@ -193,9 +193,11 @@ class Fit:
                 "Draw more (draws=2000) or use more chains"
             )
         if d["divergences"]:
+            used = float(self.meta.get("settings", {}).get("target_accept_prob", 0.95))
+            step = "Try target_accept_prob=0.99, " if used < 0.99 else f"The fit already used target_accept_prob={used:g}; try "
             problems.append(
                 f"{d['divergences']} divergent transitions: NUTS met geometry it could not follow, so "
-                "the posterior may be biased. Try target_accept_prob=0.95, tighter priors, or fewer grouped parameters"
+                f"the posterior may be biased. {step}tighter priors, or fewer grouped parameters"
             )
         for problem in problems:
             warnings.warn(problem, ConvergenceWarning, stacklevel=3)

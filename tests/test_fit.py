@@ -184,3 +184,18 @@ def test_fit_offers_the_result_interface(ladder_fit, ladder):
         def predict(self, data, level=0.9, *, seed=0, law_error=True): ...
 
     assert not isinstance(NoInputs(), Posterior)
+
+
+def test_divergence_advice_depends_on_the_target_acceptance_used(ladder_fit):
+    import copy
+    import warnings
+
+    for used, advice in ((0.95, "Try target_accept_prob=0.99, tighter priors"),
+                         (0.99, "already used target_accept_prob=0.99; try tighter priors")):
+        fit = copy.copy(ladder_fit)
+        fit.meta = {**ladder_fit.meta, "settings": {**ladder_fit.meta["settings"], "target_accept_prob": used}}
+        fit.__dict__["diagnostics"] = {"max_rhat": 1.0, "min_ess_bulk": 1000.0, "divergences": 3}
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            (problem,) = fit.check_convergence()
+        assert problem.startswith("3 divergent transitions") and advice in problem, problem
