@@ -47,7 +47,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import sampler
-from bayescale.data import prepare_design, resolve_columns, trial_counts
+from bayescale.data import prepare_design, resolve_columns
 from bayescale.downstream_fit import LINK_SITE_PREFIX, DownstreamFit, chance_floors, compare_downstream
 from bayescale.hierarchy import (
     ModelSpec,
@@ -63,6 +63,7 @@ from bayescale.hierarchy import (
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import get_likelihood
+from bayescale.trials import trial_counts
 
 __all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
 

@@ -21,7 +21,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, prediction_trials, resolve_columns, trial_counts
+from bayescale.data import group_codes, input_values, resolve_columns
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import (
     build_spec,
@@ -33,6 +33,7 @@ from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import get_link
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.posterior import prediction_table, shifted_location
+from bayescale.trials import prediction_trials, trial_counts
 
 __all__ = ["DownstreamFit", "compare_downstream"]
 

@@ -14,13 +14,14 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, prediction_trials, resolve_columns, unseen_levels_message
+from bayescale.data import group_codes, input_values, resolve_columns, unseen_levels_message
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
+from bayescale.trials import prediction_trials
 
 #: Interval columns of :meth:`Fit.predict` and what each holds.
 PREDICTION_COLUMNS = {
