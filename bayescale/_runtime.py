@@ -24,10 +24,11 @@ _DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
 def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/bayescale`` or ``~/.cache/bayescale``: the JAX cache and the datasets live here."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "bayescale"
+    """The platform's user cache directory for bayescale (``platformdirs``; on Linux
+    ``$XDG_CACHE_HOME/bayescale`` or ``~/.cache/bayescale``): the JAX cache and the datasets live here."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("bayescale", appauthor=False))
 
 
 #: Environment variable naming another folder of fitted models (the zoo and the learned law error).

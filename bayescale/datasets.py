@@ -3,11 +3,15 @@
 Every dataset is pinned: its files are read from a GitHub repository at a fixed
 commit, and the sha256 of every file is checked before a value is parsed. Files
 live in a local cache with the layout ``<owner>__<repo>/<path-in-repository>``;
-a missing file is downloaded from its pinned URL into the cache.
+a missing file is downloaded from its pinned URL into the cache by `pooch
+<https://www.fatiando.org/pooch>`_ (hash-checked, written atomically, retried, with a
+progress bar at a terminal). A cached file whose hash is wrong is refused, never
+silently replaced.
 
 The cache directory is, in order: the ``data_dir`` argument, the environment
-variable ``BAYESCALE_DATA_DIR``, ``$XDG_CACHE_HOME/bayescale``,
-``~/.cache/bayescale``.
+variable ``BAYESCALE_DATA_DIR``, the platform's user cache directory for
+``bayescale`` (``platformdirs``: ``$XDG_CACHE_HOME/bayescale`` or
+``~/.cache/bayescale`` on Linux).
 
 Canonical columns, where a dataset has them: ``N`` (parameters), ``D`` (tokens
 or samples seen), ``C`` (FLOPs), ``chinchilla_multiplier`` (tokens per parameter
@@ -24,16 +28,18 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
+import shutil
+import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 import pandas as pd
+import pooch
 
 from bayescale.dataset_registry import ENTRIES, GITHUB_RAW, Dataset
 
@@ -79,8 +85,9 @@ def cache_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     Returns
     -------
     pathlib.Path
-        ``data_dir``, else ``$BAYESCALE_DATA_DIR``, else ``$XDG_CACHE_HOME/bayescale``,
-        else ``~/.cache/bayescale``. The directory need not exist yet.
+        ``data_dir``, else ``$BAYESCALE_DATA_DIR``, else the platform's user cache directory
+        for ``bayescale`` (``platformdirs``; on Linux ``$XDG_CACHE_HOME/bayescale`` or
+        ``~/.cache/bayescale``). The directory need not exist yet.
 
     Examples
     --------
@@ -98,19 +105,21 @@ def cache_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return user_cache_dir()
 
 
+#: Download attempts after the first that fail (pooch's ``retry_if_failed``; it waits 1 s, 2 s, ...).
+RETRIES = 2
+
+
 def _download(url: str, dest: Path) -> None:
-    """Write the bytes at ``url`` to ``dest`` (replaced by tests to stay offline)."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:  # noqa: S310
-        while chunk := response.read(1 << 20):
-            out.write(chunk)
+    """Write the bytes at ``url`` to ``dest`` (pooch's HTTP downloader, with a progress bar at a
+    terminal; ``file://`` URLs of a local mirror are copied). Replaced by tests to stay offline."""
+    if url.startswith("file:"):
+        shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), dest)
+        return
+    pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=60)(url, str(dest), None)
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 # (resolved path, size, mtime_ns) -> sha256, so repeated loads hash each file once.
@@ -154,31 +163,25 @@ def _ensure_file(entry: Dataset, path: str, root: Path, *, download: bool) -> Pa
             f"dataset {entry.name!r}: file {path} is not in the cache {root} and "
             f"download=False. {hint} Its pinned URL is {url}"
         )
-    local.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=".part-", suffix=local.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        logger.info("downloading %s -> %s", url, local)
-        try:
-            _download(url, tmp)
-        except OSError as exc:  # URLError, HTTPError, timeouts and socket errors are OSErrors
-            raise DataUnavailableError(
-                f"dataset {entry.name!r}: file {path} is not in the cache {root} and "
-                f"downloading {url} failed ({exc}). {hint}"
-            ) from exc
-        actual = _sha256(tmp)
-        if actual != expected:
-            raise _checksum_error(
-                f"file {path} downloaded from {url}",
-                expected,
-                actual,
-                "The download was discarded; retry, or check that the URL serves the "
-                "pinned commit.",
-            )
-        os.replace(tmp, local)
-    finally:
-        tmp.unlink(missing_ok=True)
+    fetcher = pooch.create(
+        path=root / entry.folder,
+        base_url=f"{entry.base_url}/{entry.repo}/{entry.commit}/",
+        registry={path: f"sha256:{expected}"},
+        retry_if_failed=RETRIES,
+    )
+    logger.info("downloading %s -> %s", url, local)
+    try:  # pooch downloads to a temporary file beside ``local``, checks its hash, then renames it
+        fetcher.fetch(path, downloader=lambda url_, output, _: _download(url_, Path(output)))
+    except ValueError as exc:  # the hash of the download is not the pinned one (pooch deleted it)
+        raise ChecksumError(
+            f"sha256 mismatch for file {path} downloaded from {url}: {exc} The download was discarded; "
+            "retry, or check that the URL serves the pinned commit."
+        ) from exc
+    except OSError as exc:  # URLError, requests' connection errors, timeouts and socket errors
+        raise DataUnavailableError(
+            f"dataset {entry.name!r}: file {path} is not in the cache {root} and "
+            f"downloading {url} failed ({exc}). {hint}"
+        ) from exc
     return local
 
 

@@ -83,6 +83,7 @@ def _toy_entry(base_url: str = datasets.GITHUB_RAW, content: bytes = CSV) -> dat
 def toy(monkeypatch: pytest.MonkeyPatch) -> datasets.Dataset:
     entry = _toy_entry()
     monkeypatch.setitem(datasets._REGISTRY, "toy", entry)
+    monkeypatch.setattr(datasets, "RETRIES", 0)  # pooch waits 1 s, 2 s ... between attempts
     return entry
 
 
@@ -215,6 +216,29 @@ def test_corrupt_download_is_rejected_and_not_cached(
     assert toy.files["data/toy.csv"] in message
     assert hashlib.sha256(b"oops").hexdigest() in message
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_failed_download_is_retried(
+    toy: datasets.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    calls: list[str] = []
+
+    def flaky(url: str, dest: Path) -> None:
+        calls.append(url)
+        if len(calls) == 1:
+            raise requests.exceptions.ConnectionError("connection reset")
+        dest.write_bytes(CSV)
+
+    monkeypatch.setattr(datasets, "_download", flaky)
+    monkeypatch.setattr(datasets, "RETRIES", 1)
+    assert len(datasets.load("toy", data_dir=tmp_path)) == 2 and len(calls) == 2
+    # with no retry left, the same failure is the offline error
+    monkeypatch.setattr(datasets, "RETRIES", 0)
+    calls.clear()
+    with pytest.raises(datasets.DataUnavailableError, match="connection reset"):
+        datasets.load("toy", data_dir=tmp_path / "other")
 
 
 def test_real_urllib_download_from_file_url(
