@@ -111,6 +111,17 @@ def test_registry_pins_commit_and_sha256(name: str) -> None:
         )
 
 
+def test_the_pins_are_data_one_record_per_dataset() -> None:
+    import json
+    from importlib import resources
+
+    pinned = json.loads(resources.files("bayescale").joinpath("dataset_files.json").read_text())
+    assert list(pinned) == NAMES
+    for name, record in pinned.items():
+        entry = datasets.get(name)
+        assert (entry.repo, entry.commit, dict(entry.files)) == (record["repo"], record["commit"], record["files"])
+
+
 def test_overtraining_pins_every_run_file() -> None:
     files = datasets.get("overtraining_downstream").files
     models = [p for p in files if p.startswith("exp_data/models/")]
