@@ -24,7 +24,7 @@ predictive distributions. Bayesian Analysis 13(3), 917-1007.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ import pandas as pd
 from bayescale.comparison import pointwise_elpd
 from bayescale.law_error import LawError
 from bayescale.posterior import prediction_table
+
+if TYPE_CHECKING:
+    import matplotlib.axes
 
 __all__ = ["AveragedFit", "average", "stacking_weights"]
 
@@ -43,6 +46,25 @@ def stacking_weights(lpd: np.ndarray, *, max_iter: int = 10_000, tol: float = 1e
 
     Maximises ``sum_i log sum_k w_k exp(lpd[i, k])`` over the simplex by the EM fixed point of a
     mixture's weights (each step cannot lower the objective).
+
+    Parameters
+    ----------
+    lpd : ndarray
+        Pointwise log predictive densities, ``(runs, models)``, two or more models.
+    max_iter : int
+        Most EM steps.
+    tol : float
+        Stop when no weight moves by more than this in one step.
+
+    Returns
+    -------
+    ndarray
+        ``(models,)`` weights summing to one.
+
+    Raises
+    ------
+    ValueError
+        When ``lpd`` is not 2-d with two or more columns.
     """
     lpd = np.asarray(lpd, dtype=float)
     if lpd.ndim != 2 or lpd.shape[1] < 2:
@@ -126,6 +148,22 @@ class AveragedFit:
 
         Each fit contributes a share of the draws equal to its weight (largest-remainder rounding
         of the smallest fit's draw count), chosen at random with ``seed``.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to draw, with the inputs of every fit's law.
+        seed : int
+            Seed of each fit's draws (:meth:`bayescale.Fit.posterior_draws`) and of the choice of
+            draws kept from each fit.
+        law_error : bool or LawError
+            As in :meth:`bayescale.Fit.predict`; passed to every fit.
+
+        Returns
+        -------
+        frame, curve, predictive
+            The input and grouping columns of ``data`` (as kept by the fit with the largest
+            weight); the mixture's curve draws and new-run draws, each ``(draws, rows)``.
         """
         rng = np.random.default_rng(seed)
         parts = {name: fit.posterior_draws(data, seed=seed, law_error=law_error) for name, fit in self.fits.items()}
@@ -142,7 +180,26 @@ class AveragedFit:
     def predict(
         self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: bool | LawError = True
     ) -> pd.DataFrame:
-        """The prediction columns of :meth:`bayescale.Fit.predict`, from the mixture's draws."""
+        """The prediction columns of :meth:`bayescale.Fit.predict`, from the mixture's draws.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to predict, with the inputs of every fit's law.
+        level : float
+            Probability mass of the central intervals.
+        seed : int
+            Seed of the draws (see :meth:`posterior_draws`).
+        law_error : bool or LawError
+            As in :meth:`bayescale.Fit.predict`; passed to every fit.
+
+        Returns
+        -------
+        DataFrame
+            The input (and grouping) columns, then ``median``, ``mean``, ``lower``, ``upper`` (the
+            mixture's curve) and ``pred_lower``, ``pred_upper`` (a new run), as in
+            :meth:`bayescale.Fit.predict`.
+        """
         frame, curve, predictive = self.posterior_draws(data, seed=seed, law_error=law_error)
         return prediction_table(frame, curve, predictive, level)
 
@@ -155,8 +212,27 @@ class AveragedFit:
         )  # fmt: skip
         return table.sort_values("weight", ascending=False)
 
-    def plot(self, x: str | None = None, *, ax=None, **kwargs):
-        """Data, the mixture's median and 50% and 90% bands; see :func:`bayescale.plots.plot_fit`."""
+    def plot(
+        self, x: str | None = None, *, ax: matplotlib.axes.Axes | None = None, **kwargs: Any
+    ) -> matplotlib.axes.Axes:
+        """Data, the mixture's median and 50% and 90% bands; see :func:`bayescale.plots.plot_fit`.
+
+        Parameters
+        ----------
+        x : str, optional
+            Horizontal axis: an input of the law of the fit with the largest weight, or ``"C"``
+            for a law of ``N`` and ``D``. Default: the only input, or ``C``.
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            Further options of :func:`bayescale.plots.plot_fit` (``extrapolate``, ``fixed``,
+            ``group``, ``n_grid``, ``seed``, ``ylabel``, ``law_error``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            Titled with the method and each fit's weight.
+        """
         from bayescale.plots import plot_fit
 
         ax = plot_fit(self, x=x, ax=ax, **kwargs)

@@ -100,6 +100,22 @@ class Calibration:
         ``pred_upper`` move away from the median by ``factor`` times their distance on the
         likelihood's scale. With ``likelihood="frontier"`` the new run is by default one like
         the held-out runs the factor was measured on (``new_run="any"``, untuned excess included).
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to predict, as for :meth:`bayescale.Fit.predict`.
+        seed : int
+            Seed of the draws.
+        **options
+            Further options of :meth:`bayescale.Fit.predict` (``new_groups``, ``law_error``,
+            ``new_run``; ``new_run`` defaults to ``"any"`` here).
+
+        Returns
+        -------
+        DataFrame
+            The columns of :meth:`bayescale.Fit.predict` at :attr:`level`, ``pred_lower`` and
+            ``pred_upper`` widened.
         """
         options.setdefault("new_run", "any")
         table = self.fit.predict(data, self.level, seed=seed, **options)
@@ -245,6 +261,29 @@ def update_drift(
     (the full fit bends towards those runs), so pinning the gain itself was over-confident
     (``benchmarks/RESULTS.md``, calibration section, method ``bayes+own_drift``). A ladder
     whose top runs follow its law gets a narrower drift; one whose top runs wander, a wider one.
+
+    Parameters
+    ----------
+    prior : LawError
+        The drift to update (e.g. :func:`bayescale.law_error.default`).
+    residual : ndarray
+        Each held-out run's residual from the refit's median on the likelihood's scale, signed
+        so that positive is *better* than predicted.
+    spread : ndarray
+        Sd of the refit's prediction of each held-out run, same scale.
+    distance : ndarray
+        Decades of each held-out run beyond the refit's runs
+        (:func:`bayescale.law_error.extrapolation_distance`).
+    seed : int
+        Seed of the prior draws, the mixing weights and the resampling.
+    draws : int
+        Number of prior draws weighed.
+
+    Returns
+    -------
+    LawError
+        1,000 resampled draws, each with its prior draw's ``mu`` and ``power``, ``sd_ladder``
+        its ``tau``, ``sd_dataset`` 0 and ``nu`` infinite (a normal gain).
     """
     rng = np.random.default_rng([seed, 0xCA1])
     pick = rng.integers(0, prior.mu.size, draws)

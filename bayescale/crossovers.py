@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ import pandas as pd
 from bayescale.data import tokens_for_compute
 from bayescale.grid import input_name, path_inputs, x_values
 from bayescale.results import Posterior
+
+if TYPE_CHECKING:
+    import matplotlib.axes
 
 __all__ = ["Crossover", "crossover", "curve_draws_along"]
 
@@ -55,9 +59,13 @@ def curve_draws_along(
     fit : Fit or DownstreamFit
     x : str
         An input of the law (or the column it was read from), or ``"C"`` for laws of N and D.
+    grid : ndarray
+        Values of ``x`` along the path.
     path : {"ratio", "optimal", "N"}
         For ``x="C"`` with a law of N and D: fixed ``D/N = ratio`` (default the data's median),
         the compute-optimal allocation of every draw, or fixed ``N``.
+    ratio, N : float, optional
+        The tokens per parameter of ``path="ratio"``, the model size of ``path="N"`` (required there).
     level : (column, label), optional
         Evaluate the curve of one level of a grouping column.
     seed : int
@@ -66,6 +74,17 @@ def curve_draws_along(
         one benchmark.
     law_error : bool or LawError
         As in :meth:`Fit.predict`; on every path, the compute-optimal one included.
+
+    Returns
+    -------
+    ndarray
+        ``(draws, len(grid))``.
+
+    Raises
+    ------
+    ValueError
+        For an ``x`` that is neither an input, its column nor ``"C"`` of a law of N and D, an
+        unknown ``path``, or ``path="N"`` without ``N``.
     """
     grid = np.asarray(grid, dtype=float)
     name = input_name(fit, x)
@@ -233,7 +252,20 @@ class Crossover:
         )
 
     def prob_better(self, x: float | Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
-        """Probability that A beats B at each ``x`` (default: the comparison grid)."""
+        """Probability that A beats B at each ``x`` (default: the comparison grid).
+
+        Parameters
+        ----------
+        x : float or sequence of float, optional
+            Values of the scale at which to compare; the curves are drawn there anew, with the
+            settings of :func:`crossover`. Default: the comparison grid.
+
+        Returns
+        -------
+        DataFrame
+            One row per value: the value (in a column named after the scale, e.g. ``C``) and
+            ``prob_a_better``.
+        """
         if x is None:
             values, margin = self.grid, self.margin
         else:
@@ -243,9 +275,19 @@ class Crossover:
             margin = diff if self.lower_is_better else -diff
         return pd.DataFrame({self.x: values, "prob_a_better": (margin > 0).mean(axis=0)})
 
-    def plot(self, *, ax=None):
+    def plot(self, *, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
         """Both curves with 90% bands and the crossing region; returns the Axes
-        (:func:`bayescale.plots.plot_crossover`)."""
+        (:func:`bayescale.plots.plot_crossover`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from bayescale.plots import plot_crossover
 
         return plot_crossover(self, ax=ax)

@@ -82,7 +82,18 @@ class Dataset:
         return self.repo.replace("/", "__")
 
     def url(self, path: str) -> str:
-        """Pinned download URL of ``path`` (a path inside the repository)."""
+        """Pinned download URL of ``path`` (a path inside the repository).
+
+        Parameters
+        ----------
+        path : str
+            A path inside the repository, e.g. a key of :attr:`files`.
+
+        Returns
+        -------
+        str
+            ``<base_url>/<repo>/<commit>/<path>``.
+        """
         return f"{self.base_url}/{self.repo}/{self.commit}/{path}"
 
     @property

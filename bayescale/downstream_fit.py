@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,9 @@ from bayescale.laws.downstream_links import get_link
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.posterior import prediction_table, shifted_location
 from bayescale.trials import prediction_trials, trial_counts
+
+if TYPE_CHECKING:
+    import matplotlib.axes
 
 __all__ = ["DownstreamFit", "compare_downstream"]
 
@@ -111,7 +114,19 @@ class DownstreamFit:
         return self.meta["columns"]
 
     def draws(self, name: str) -> np.ndarray:
-        """Draws of a site, chains flattened."""
+        """Draws of a site, chains flattened.
+
+        Parameters
+        ----------
+        name : str
+            A sampled site: a loss-law parameter, group values and spreads, a noise parameter,
+            a link parameter ``link_<p>``, ``kappa`` or ``floor`` (the keys of ``samples``).
+
+        Returns
+        -------
+        ndarray
+            Shape ``(chains * draws, ...)``.
+        """
         value = self.samples[name]
         return value.reshape((-1,) + value.shape[2:])
 
@@ -212,7 +227,20 @@ class DownstreamFit:
         return problems
 
     def summary(self, level: float = 0.9) -> pd.DataFrame:
-        """Posterior summary of the loss-law, noise and link parameters (``link_<p>``)."""
+        """Posterior summary of the loss-law, noise and link parameters (``link_<p>``).
+
+        Parameters
+        ----------
+        level : float
+            Probability mass of the highest-density interval.
+
+        Returns
+        -------
+        DataFrame
+            One row per parameter: ``mean``, ``sd``, HDI bounds, MCSE, ``ess_bulk``, ``ess_tail``,
+            ``r_hat`` (ArviZ's summary). The loss law's noise parameters are listed for the joint
+            approach only.
+        """
         return _arviz.summary(self.idata, self._summary_names(), hdi_prob=level)
 
     def __repr__(self) -> str:
@@ -229,6 +257,11 @@ class DownstreamFit:
         the draws, the metric's log-likelihood, the fitted rows and the metadata, with every
         prior (the loss law's, the link's ``link_<p>``, ``kappa`` and ``floor``; custom ones
         too). The loaded fit's :meth:`predict` equals this one's for the same seed.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (replaced if it exists).
 
         Returns
         -------
@@ -323,6 +356,22 @@ class DownstreamFit:
         """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).
 
         See :func:`bayescale.law_error.extrapolation_distance`.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows with the loss law's inputs (and the chance column, when the fit reads its chance
+            floor from one).
+
+        Returns
+        -------
+        ndarray
+            ``(rows,)``, in decades of the loss law's scale inputs.
+
+        Raises
+        ------
+        ValueError
+            When the fit's chance floor comes from a column that ``data`` lacks.
         """
         inputs = self._prediction_args(data, 0)[3]
         return extrapolation_distance(self.law, self.fitted_inputs, pd.DataFrame(inputs))
@@ -340,13 +389,45 @@ class DownstreamFit:
         """Draws of the metric's curve and of a new run's metric at ``data``, each ``(draws, rows)``.
 
         ``law_error`` is as in :meth:`predict`.
+
+        Parameters
+        ----------
+        data : DataFrame
+            The law's inputs (and the chance column and group columns of the fit, where it has them).
+        seed : int
+            Seed of the new-run draws (and of the law error's drifts).
+        law_error : bool or LawError
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        frame, curve, predictive
+            The input and grouping columns of ``data``; draws of the metric's curve and of a new
+            run's metric, each ``(draws, rows)``.
         """
         kept, _, metric, predictive = self._predictions(data, seed, law_error)
         return data[kept].copy(), metric, predictive
 
     def link_draws(self, loss: np.ndarray) -> np.ndarray:
         """Draws ``(draws, len(loss))`` of the link's metric at the losses ``loss``, at the median chance
-        floor of the fitted runs (a joint fit only: the direct approach has no loss stage)."""
+        floor of the fitted runs (a joint fit only: the direct approach has no loss stage).
+
+        Parameters
+        ----------
+        loss : array_like
+            Losses at which to evaluate the link.
+
+        Returns
+        -------
+        ndarray
+            ``(draws, len(loss))``: the accuracy, or ``1 - accuracy`` for an error metric; with
+            the estimated ``floor`` of each draw when the fit estimated it.
+
+        Raises
+        ------
+        ValueError
+            For a fit of the direct approach.
+        """
         if self.meta["approach"] != "joint":
             raise ValueError("the link is a function of loss: a joint fit has one, the direct approach does not")
         chance = self.meta["chance"]
@@ -358,7 +439,22 @@ class DownstreamFit:
         return accuracy if self.meta["metric_kind"] == "accuracy" else 1 - accuracy
 
     def loss_draws(self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True) -> np.ndarray:
-        """Draws of the loss law's curve at ``data``, ``(draws, rows)``; ``law_error`` as in :meth:`predict`."""
+        """Draws of the loss law's curve at ``data``, ``(draws, rows)``; ``law_error`` as in :meth:`predict`.
+
+        Parameters
+        ----------
+        data : DataFrame
+            The law's inputs (and the chance column and group columns of the fit, where it has them).
+        seed : int
+            Seed of the offsets of unseen group levels and of the law error's drifts.
+        law_error : bool or LawError
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        ndarray
+            ``(draws, rows)``; for the direct approach, the latent law's curve.
+        """
         return self._predictions(data, seed, law_error)[1]
 
     def predict(
@@ -400,10 +496,34 @@ class DownstreamFit:
         out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
         return out
 
-    def plot(self, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None, level: float = 0.9,
-             law_error: bool | LawError = True):
+    def plot(self, x: str = "loss", *, ax: matplotlib.axes.Axes | None = None, data: pd.DataFrame | None = None,
+             level: float = 0.9, law_error: bool | LawError = True) -> matplotlib.axes.Axes:
         """Metric against loss (``x="loss"``) or an input, data and posterior band; returns the Axes
-        (:func:`bayescale.plots.plot_downstream`)."""
+        (:func:`bayescale.plots.plot_downstream`).
+
+        Parameters
+        ----------
+        x : str
+            ``"loss"`` (a joint fit only: the link alone over a loss grid, at the median chance
+            floor), or an input of the loss law or ``"C"`` (the full prediction along the data's path).
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        data : DataFrame, optional
+            Held-out rows, drawn as open markers.
+        level : float
+            Mass of the credible band.
+        law_error : bool or LawError
+            As in :meth:`predict`; widens the band of an input path beyond the fitted runs.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        ValueError
+            For ``x="loss"`` with a fit of the direct approach.
+        """
         from bayescale.plots import plot_downstream
 
         return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error)
@@ -467,10 +587,27 @@ io.register_reader("DownstreamFit", _read_downstream)
 def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd.DataFrame:
     """Rank downstream fits of the same metric rows by LOO (or WAIC) of the metric.
 
+    Parameters
+    ----------
+    fits : mapping of str to DownstreamFit
+        Name to fit; two or more fits of the same metric rows.
+    ic : {"loo", "waic"}
+        PSIS leave-one-out cross-validation or WAIC, on the metric's log-likelihood.
+
+    Returns
+    -------
+    DataFrame
+        ArviZ's comparison table on the log scale, best first (as :func:`bayescale.compare`).
+
+    Warns
+    -----
+    LOOWarning
+        Once per model ArviZ flags as unreliable, naming the runs at fault.
+
     Raises
     ------
     ValueError
-        If the fits saw different metric rows.
+        If fewer than two fits are given or the fits saw different metric rows.
     """
     if len(fits) < 2:
         raise ValueError(f"compare_downstream() needs two or more fits, got {len(fits)}")

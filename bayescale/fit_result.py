@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpyro.distributions as dist
@@ -22,6 +22,12 @@ from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
 from bayescale.trials import prediction_trials
+
+if TYPE_CHECKING:
+    import arviz as az
+    import matplotlib.axes
+
+    from bayescale.calibrate import Calibration
 
 #: Interval columns of :meth:`Fit.predict` and what each holds.
 PREDICTION_COLUMNS = {
@@ -144,17 +150,42 @@ class Fit:
         return [*self.law.param_names, *self.spec.likelihood.noise_names]
 
     def draws(self, name: str) -> np.ndarray:
-        """All posterior draws of ``name`` with chains flattened: shape ``(chains * draws, ...)``."""
+        """All posterior draws of ``name`` with chains flattened: shape ``(chains * draws, ...)``.
+
+        Parameters
+        ----------
+        name : str
+            A variable of ``idata.posterior``: a law parameter (e.g. ``"alpha"``), a noise
+            parameter (e.g. ``"sigma"``), per-level values ``<p>_<column>`` or a group spread
+            ``<p>_<column>_sd``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(chains * draws, ...)``; per-level values keep their level dimension.
+        """
         value = self.idata.posterior[name].values
         return value.reshape((-1,) + value.shape[2:])
 
-    def sample_prior(self, draws: int = 500, *, seed: int = 0):
+    def sample_prior(self, draws: int = 500, *, seed: int = 0) -> az.InferenceData:
         """Add draws from the priors alone to :attr:`idata` and return it.
 
         Groups ``prior`` (the law's parameters, per-level values, group spreads and noise, named as
-        in ``posterior``) and ``prior_predictive`` (``y`` at the fitted rows), for ArviZ's prior
+        in ``posterior``) and ``prior_predictive`` (the target at the fitted rows), for ArviZ's prior
         checks: ``az.plot_dist``, ``az.plot_ppc(fit.idata, group="prior")``. Calling it again
         replaces them; :meth:`save` writes them with the rest.
+
+        Parameters
+        ----------
+        draws : int
+            Number of prior draws (one chain).
+        seed : int
+            Seed of the prior draws.
+
+        Returns
+        -------
+        arviz.InferenceData
+            :attr:`idata` itself, with the ``prior`` and ``prior_predictive`` groups.
         """
         from bayescale.posterior import prior_draws
 
@@ -335,6 +366,19 @@ class Fit:
 
         ``new_groups``, ``law_error`` and ``new_run`` are as in :meth:`predict`.
 
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to draw, as for :meth:`predict`.
+        seed : int
+            Seed for the draws of new-group offsets, law error and observation noise.
+        new_groups : {"population", "error"}
+            As in :meth:`predict`.
+        law_error : bool or LawError
+            As in :meth:`predict`.
+        new_run : {"tuned", "any"}
+            As in :meth:`predict`.
+
         Returns
         -------
         frame, curve, predictive
@@ -376,6 +420,17 @@ class Fit:
 
         The fit's ``trials`` column in ``data``, else the one number every fitted run shares.
 
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to predict.
+
+        Returns
+        -------
+        ndarray or None
+            One count per row of ``data``; None when the fit has no trials (a likelihood other
+            than ``binomial`` or ``beta_binomial``).
+
         Raises
         ------
         ValueError
@@ -390,6 +445,16 @@ class Fit:
         """Decades of scale beyond the fitted runs at each row of ``data`` (0 inside the range).
 
         See :func:`bayescale.law_error.extrapolation_distance`.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows with the law's inputs, as for :meth:`predict`.
+
+        Returns
+        -------
+        ndarray
+            ``(rows,)``, in decades of the law's scale inputs.
         """
         inputs, _, _ = self._prediction_inputs(data)
         return extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
@@ -426,27 +491,76 @@ class Fit:
                     sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
         return sites
 
-    def calibrate(self, **options):
+    def calibrate(self, **options: Any) -> Calibration:
         """Refit without the largest runs and measure how often the intervals cover them.
 
         Returns a :class:`~bayescale.calibrate.Calibration` whose ``predict`` widens new-run
         intervals to the nominal level (split-conformal); options as in
         :func:`bayescale.calibrate.calibrate` (``holdout=0.2``, ``level=0.9``, ``law_error``,
         ``refit_kwargs``, ``seed``).
+
+        Parameters
+        ----------
+        **options
+            Keyword arguments of :func:`bayescale.calibrate.calibrate`: ``holdout``, ``level``,
+            ``law_error``, ``refit_kwargs``, ``seed``, ``drift_prior``.
+
+        Returns
+        -------
+        Calibration
+            The held-out runs, the observed coverage, the widening factor and this ladder's own
+            law error.
+
+        Raises
+        ------
+        ValueError
+            When ``holdout`` or ``level`` is outside (0, 1), or the ladder is too short to hold out a run.
         """
         from bayescale.calibrate import calibrate
 
         return calibrate(self, **options)
 
     # --- plots and files -------------------------------------------------------------------
-    def plot(self, x: str | None = None, *, ax=None, **kwargs):
-        """Data, posterior median, and 50% and 90% bands on log axes; see :func:`bayescale.plots.plot_fit`."""
+    # Any, not Axes: bayescale.demo and bayescale.cli call ``ax.figure.savefig``, and matplotlib's
+    # stubs type ``Axes.figure`` as ``Figure | SubFigure`` (a SubFigure has no savefig).
+    def plot(self, x: str | None = None, *, ax: matplotlib.axes.Axes | None = None, **kwargs: Any) -> Any:
+        """Data, posterior median, and 50% and 90% bands on log axes; see :func:`bayescale.plots.plot_fit`.
+
+        Parameters
+        ----------
+        x : str, optional
+            Horizontal axis: an input of the law, or ``"C"`` (compute) for laws of ``N`` and ``D``.
+            Default: the only input, or ``C``.
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            Further options of :func:`bayescale.plots.plot_fit` (``extrapolate``, ``fixed``,
+            ``group``, ``n_grid``, ``seed``, ``ylabel``, ``law_error``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from bayescale.plots import plot_fit
 
         return plot_fit(self, x=x, ax=ax, **kwargs)
 
-    def report(self, path: str | Path, **kwargs) -> Path:
-        """Write a self-contained HTML report; see :func:`bayescale.report.write_report` for options."""
+    def report(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write a self-contained HTML report; see :func:`bayescale.report.write_report` for options.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output ``.html`` file (parent folders are created).
+        **kwargs
+            Options of :func:`bayescale.report.write_report` (``at``, ``x``, ``title``, ``level``,
+            ``comparison``, ``crossover``, ``compute_optimal``, ``calibration``, ...).
+
+        Returns
+        -------
+        Path
+            The written file.
+        """
         from bayescale.report import write_report
 
         return write_report(self, path, **kwargs)
@@ -457,6 +571,11 @@ class Fit:
         The file (save format :data:`bayescale.io.SAVE_FORMAT`) holds the posterior, data and
         metadata, the priors included (custom ones too). It is written beside ``path`` and then
         renamed over it, so an interrupted save leaves an earlier file at ``path`` intact.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (replaced if it exists).
 
         Returns
         -------
@@ -480,6 +599,17 @@ class Fit:
         (log for positive parameters) matched to the posterior's mean and sd there. Parameters
         whose default prior is on the value at the data centre keep their default, because the
         new data have another centre.
+
+        Parameters
+        ----------
+        law : Law, optional
+            The law of the new fit (default: this fit's law); its parameters are matched to this
+            fit's by name, and those without draws keep their defaults.
+
+        Returns
+        -------
+        dict of str to numpyro Distribution
+            One independent prior per matched parameter.
         """
         from bayescale.priors import posterior_as_prior
 

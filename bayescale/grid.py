@@ -21,7 +21,18 @@ __all__ = ["default_x", "input_name", "path_inputs", "x_values"]
 
 def default_x(fit: Posterior) -> str:
     """The quantity a plot of ``fit`` runs along by default: the only input, ``"C"`` for a law of
-    ``N`` and ``D``, else the law's first input."""
+    ``N`` and ``D``, else the law's first input.
+
+    Parameters
+    ----------
+    fit : Posterior
+        Its law's inputs decide.
+
+    Returns
+    -------
+    str
+        A law input, or ``"C"``.
+    """
     inputs = fit.law.inputs
     if len(inputs) == 1:
         return inputs[0]
@@ -31,7 +42,21 @@ def default_x(fit: Posterior) -> str:
 
 
 def input_name(fit: Posterior, x: str) -> str:
-    """The law input meant by ``x``: ``x`` itself, or the input read from column ``x``."""
+    """The law input meant by ``x``: ``x`` itself, or the input read from column ``x``.
+
+    Parameters
+    ----------
+    fit : Posterior
+        Its law's inputs and :attr:`~bayescale.results.Posterior.columns` are looked up.
+    x : str
+        An input of the law, or a column of the user's data.
+
+    Returns
+    -------
+    str
+        The law input read from column ``x``; ``x`` itself when it is an input or no input was
+        read from it.
+    """
     if x in fit.law.inputs:
         return x
     for name, column in fit.columns.items():
@@ -41,7 +66,23 @@ def input_name(fit: Posterior, x: str) -> str:
 
 
 def x_values(fit: Posterior, data: pd.DataFrame, x: str) -> pd.Series | None:
-    """The values of ``x`` in ``data`` (the input, the column, or ``C = 6ND``); None when absent."""
+    """The values of ``x`` in ``data`` (the input, the column, or ``C = 6ND``); None when absent.
+
+    Parameters
+    ----------
+    fit : Posterior
+        Names the input meant by ``x`` (:func:`input_name`).
+    data : DataFrame
+        Rows holding the input under the law's name or the column ``x``, or ``N`` and ``D``.
+    x : str
+        An input of the law, the column it was read from, or ``"C"``.
+
+    Returns
+    -------
+    Series or None
+        The input's column of ``data``, else column ``x``, else (for ``x="C"``) ``6 N D``;
+        None when ``data`` holds none of them.
+    """
     name = input_name(fit, x)
     if name in data:
         return data[name]

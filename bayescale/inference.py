@@ -63,7 +63,7 @@ def fit(
     chain_method: str | None = None,
     parameterization: str = "auto",
     trials: str | int | None = None,
-):
+) -> Fit:
     """Fit a scaling law to a table of runs with NUTS.
 
     Parameters

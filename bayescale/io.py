@@ -143,7 +143,7 @@ def read(path: str | os.PathLike[str], *, kind: str | None = None) -> tuple[Any,
     return idata, meta
 
 
-def load(path: str | os.PathLike[str]):
+def load(path: str | os.PathLike[str]) -> Any:  # a Fit, ManyFits or DownstreamFit, by the file's kind
     """Read a result saved by ``Fit.save``, ``ManyFits.save`` or ``DownstreamFit.save``.
 
     Parameters

@@ -128,6 +128,22 @@ class LawError:
         level's own part comes from a stream seeded by ``(seed, ladder, level)``, with ``ladder``
         identifying the fit, so a level gets the same drift whichever other levels are predicted
         with it, and two fits get independent ones.
+
+        Parameters
+        ----------
+        n_draws : int
+            Number of draws.
+        levels : ndarray
+            Stable non-negative integer codes of the group levels (one column each).
+        seed : int
+            Seed of the shared dataset part (and, with ``ladder`` and the level, of each level's own part).
+        ladder : int
+            Identifies the fit (:func:`ladder_id` of its data hash).
+
+        Returns
+        -------
+        gain, power : ndarray
+            The gain per level, ``(n_draws, len(levels))``, and the power of each draw, ``(n_draws,)``.
         """
         rng = np.random.default_rng([seed, 0x1A3])
         pick = rng.integers(0, self.mu.size, n_draws)
@@ -231,7 +247,23 @@ def learned_from() -> list[str]:
 
 
 def resolve(law_error: bool | LawError | None) -> LawError | None:
-    """``True`` -> :func:`default`, ``False``/``None`` -> no law error, a :class:`LawError` as is."""
+    """``True`` -> :func:`default`, ``False``/``None`` -> no law error, a :class:`LawError` as is.
+
+    Parameters
+    ----------
+    law_error : bool, LawError or None
+        What a ``law_error=`` argument was given.
+
+    Returns
+    -------
+    LawError or None
+        None when there is no law error.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
     if law_error is True:
         return default()
     if law_error is False or law_error is None:
@@ -251,6 +283,16 @@ def scale_inputs(law: Law) -> dict[str, int]:
     Every positive input, upwards, except a loss input (``L`` of a downstream link), which
     extrapolates downwards. Each input counts on its own: the law's exponent of ``N`` is pinned
     only up to the largest ``N`` fitted, whatever the compute of the runs there.
+
+    Parameters
+    ----------
+    law : Law
+        Its inputs whose domain is ``"positive"`` count.
+
+    Returns
+    -------
+    dict of str to int
+        Input name to ``+1`` (extrapolates upwards) or ``-1`` (downwards), in the law's order.
     """
     return {
         name: (-1 if name in DECREASING_INPUTS else 1)
@@ -280,6 +322,25 @@ def extrapolation_distance(law: Law, fitted: pd.DataFrame, new: pd.DataFrame) ->
       the run's ``N`` and ``D`` each stay inside the box.
 
     Both frames hold the law's inputs under their own names.
+
+    Parameters
+    ----------
+    law : Law
+        Its scale inputs (:func:`scale_inputs`) are measured.
+    fitted : DataFrame
+        The fitted runs' inputs.
+    new : DataFrame
+        The rows to measure.
+
+    Returns
+    -------
+    ndarray
+        ``(len(new),)`` decades, 0 inside the fitted range.
+
+    Raises
+    ------
+    ValueError
+        When a frame lacks one of the law's scale inputs.
     """
     old, rows = _scale_columns(law, fitted), _scale_columns(law, new)
     box = np.zeros(len(new))
@@ -310,6 +371,28 @@ def shift(
     (non-negative integers, stable across calls; all 0 for an ungrouped fit); rows of a level
     share its drift. ``ladder`` identifies the fit (see :meth:`~bayescale.LawError.slopes`). Positive gains
     move the curve towards "better".
+
+    Parameters
+    ----------
+    law_error : LawError
+        The drift's distribution.
+    distance : ndarray
+        Decades beyond the fitted runs, ``(rows,)`` or ``(n_draws, rows)``.
+    level_codes : ndarray
+        ``(rows,)`` group-level codes.
+    n_draws : int
+        Number of draws.
+    lower_is_better : bool
+        Direction of "better" (a positive gain lowers the curve when True).
+    seed : int
+        Seed of the gains (:meth:`LawError.slopes`).
+    ladder : int
+        Identifies the fit.
+
+    Returns
+    -------
+    ndarray
+        ``(n_draws, rows)``: ``sign * gain * distance**power``.
     """
     levels, index = np.unique(np.asarray(level_codes, dtype=np.int64), return_inverse=True)
     gain, power = law_error.slopes(n_draws, levels, seed, ladder)
@@ -356,6 +439,32 @@ def shift_for_fit(
     grouping column of ``levels`` (unseen levels numbered after the seen ones), and each
     combination of labels is one level with its own drift. ``data_hash`` names the ladder
     (:func:`ladder_id`). None when ``law_error`` is off or every row lies inside the fitted range.
+
+    Parameters
+    ----------
+    law_error : bool, LawError or None
+        As ``law_error=`` of :meth:`bayescale.Fit.predict` (see :func:`resolve`).
+    law : Law
+        The fit's law: its scale inputs and direction of "better".
+    fitted : DataFrame
+        The fitted runs' law inputs.
+    inputs : mapping of str to ndarray
+        The new rows' law inputs, ``(rows,)`` or ``(n_draws, rows)`` each.
+    group_index : mapping of str to ndarray
+        Each grouping column's code per row.
+    levels : mapping
+        The fit's grouping columns (their labels are not read).
+    n_draws : int
+        Number of draws.
+    seed : int
+        Seed of the drift.
+    data_hash : str
+        The fit's data hash, naming the ladder.
+
+    Returns
+    -------
+    ndarray or None
+        ``(n_draws, rows)`` on the likelihood's scale, or None.
     """
     chosen = resolve(law_error)
     if chosen is None:
@@ -400,6 +509,8 @@ def learn(
         NUTS settings of the small hierarchical model.
     kept : int
         Number of thinned posterior draws stored.
+    source : str
+        Where the numbers come from (datasets and command), kept as ``LawError.source``.
 
     Returns
     -------
@@ -477,7 +588,24 @@ def save(
     **metadata: Any,
 ) -> Path:
     """Write ``law_error`` (and the ones learned without each dataset, and ``metadata``) as the
-    JSON file :func:`default` reads."""
+    JSON file :func:`default` reads.
+
+    Parameters
+    ----------
+    law_error : LawError
+        The law error learned from every dataset.
+    path : path-like
+        The JSON file to write (written beside it, then renamed over it).
+    leave_one_out : mapping of str to LawError, optional
+        Dataset name to the law error learned without it (:func:`default` ``(without=...)``).
+    **metadata
+        Further JSON-ready entries of the file (e.g. ``datasets``, read by :func:`learned_from`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     record = {"format": 1, "law_error": law_error.to_record(),
               "leave_one_out": {k: v.to_record() for k, v in (leave_one_out or {}).items()}, **metadata}  # fmt: skip

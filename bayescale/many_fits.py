@@ -108,7 +108,25 @@ class ManyFits:
         return [*self.law.param_names, *self.spec.likelihood.noise_names]
 
     def draws(self, key, name: str) -> np.ndarray:
-        """Draws of parameter ``name`` for ``key``, chains flattened: shape ``(chains * draws,)``."""
+        """Draws of parameter ``name`` for ``key``, chains flattened: shape ``(chains * draws,)``.
+
+        Parameters
+        ----------
+        key
+            One of :attr:`keys` (a tuple when ``by`` has several columns).
+        name : str
+            A law parameter or a noise parameter (:attr:`param_names`).
+
+        Returns
+        -------
+        ndarray
+            Shape ``(chains * draws,)``.
+
+        Raises
+        ------
+        KeyError
+            For an unknown ``name`` or ``key``.
+        """
         if name not in self.samples:
             raise KeyError(f"{name!r} is not a parameter; choose from {self.param_names}")
         return self.samples[name][self._index(key)].reshape(-1)
@@ -333,6 +351,16 @@ class ManyFits:
         Same versioned, atomic format as :meth:`bayescale.Fit.save` (see :mod:`bayescale.io`),
         priors included: draws, NUTS statistics, each key's rows and the metadata. With
         ``pooling="partial"`` the file holds the joint fit.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (replaced if it exists).
+
+        Returns
+        -------
+        Path
+            ``path``.
 
         Raises
         ------

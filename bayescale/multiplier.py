@@ -29,12 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.crossovers import curve_draws_along, data_range, resolve_pair
 from bayescale.grid import input_name
+
+if TYPE_CHECKING:
+    import matplotlib.axes
 
 __all__ = ["ComputeMultiplier", "compute_multiplier", "compute_to_reach"]
 
@@ -179,16 +183,41 @@ class ComputeMultiplier:
     def _column(self) -> str:
         return self.x if self.by == "C" else "loss"
 
-    def plot(self, *, ax=None, band: float | None = None):
+    # Any, not Axes: bayescale.cli calls ``ax.figure.savefig``, and matplotlib's stubs type
+    # ``Axes.figure`` as ``Figure | SubFigure`` (a SubFigure has no savefig).
+    def plot(self, *, ax: matplotlib.axes.Axes | None = None, band: float | None = None) -> Any:
         """``k`` against compute (or loss) with its median and credible band; returns the Axes
-        (:func:`bayescale.plots.plot_multiplier`)."""
+        (:func:`bayescale.plots.plot_multiplier`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        band : float, optional
+            Mass of the band; default :attr:`level`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from bayescale.plots import plot_multiplier
 
         return plot_multiplier(self, ax=ax, band=band)
 
     def quantiles(self, probs: Sequence[float]) -> np.ndarray:
         """Quantiles of ``k`` over the draws, ``(len(probs), points)``; censored draws (``0``, ``inf``) count
-        at their end, without interpolation."""
+        at their end, without interpolation.
+
+        Parameters
+        ----------
+        probs : sequence of float
+            Probabilities in [0, 1].
+
+        Returns
+        -------
+        ndarray
+            ``(len(probs), len(at))``.
+        """
         return _quantiles(self.k, probs)
 
     def __repr__(self) -> str:

@@ -112,7 +112,35 @@ def optimal_draws(
     method: str = "auto",
     n_grid: int = 256,
 ) -> dict[str, np.ndarray]:
-    """Draws ``(draws, len(C))`` of ``N``, ``D``, ``D_per_N`` and ``loss`` at the optimum of each budget."""
+    """Draws ``(draws, len(C))`` of ``N``, ``D``, ``D_per_N`` and ``loss`` at the optimum of each budget.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with inputs ``N`` and ``D``; its other inputs are held at their median
+        over the fitted runs.
+    C : sequence of float
+        FLOP budgets (``C = 6 N D``).
+    group : mapping, optional
+        ``{column: label}``: use one level's parameters instead of the population's.
+    method : {"auto", "closed_form", "numerical"}
+        ``auto``: the law's closed form (``Law.compute_optimal``) when it has one, else per-draw
+        numerical minimisation over ``log N``.
+    n_grid : int
+        Points of the coarse grid over ``log N`` of the numerical search.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``N``, ``D``, ``D_per_N`` and ``loss`` (the law's curve at the optimum, without law error),
+        each ``(draws, len(C))``.
+
+    Raises
+    ------
+    ValueError
+        For a law without inputs ``N`` and ``D``, a budget that is not positive, an unknown
+        ``method`` or group level, or ``method="closed_form"`` for a law without a closed form.
+    """
     _check_law(fit)
     C = np.atleast_1d(np.asarray(C, dtype=np.float64))
     if np.any(~(C > 0)):
@@ -152,6 +180,27 @@ def frontier_draws(
     (:mod:`bayescale.law_error`) at that draw's ``(N*, D*)``, as :meth:`Fit.posterior_draws`
     moves a curve at given inputs: the same drift (same ``seed``, same level) as a prediction of
     this fit, zero inside the fitted range. ``law_error`` is as in :meth:`Fit.predict`.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with inputs ``N`` and ``D``.
+    C : sequence of float
+        FLOP budgets (``C = 6 N D``).
+    group : mapping, optional
+        ``{column: label}``: one level's parameters and drift (else the population's, with the
+        drift of a new level).
+    law_error : bool or LawError
+        As in :meth:`Fit.predict`.
+    seed : int
+        Seed of the law error's drift.
+    method : {"auto", "closed_form", "numerical"}
+        As in :func:`optimal_draws`.
+
+    Returns
+    -------
+    ndarray
+        ``(draws, len(C))``.
     """
     from bayescale.law_error import shift_for_fit
     from bayescale.posterior import shifted_location
@@ -232,6 +281,27 @@ def allocation_exponents(fit, *, level: float = 0.9, C: tuple[float, float] = (1
 
     For chinchilla they are ``beta/(alpha+beta)`` and ``alpha/(alpha+beta)`` exactly; for other laws
     the slope of ``log N*`` against ``log C`` between the two ends of ``C``.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with inputs ``N`` and ``D``.
+    level : float
+        Mass of the central credible intervals.
+    C : (float, float)
+        The two FLOP budgets between which the slopes are measured.
+    group : mapping, optional
+        ``{column: label}``: use one level's parameters instead of the population's.
+
+    Returns
+    -------
+    DataFrame
+        Two rows, ``exponent`` ``a`` and ``b``: ``median``, ``mean``, ``lower``, ``upper``.
+
+    Raises
+    ------
+    ValueError
+        For a law without inputs ``N`` and ``D``, a budget that is not positive, or an unknown group level.
     """
     draws = optimal_draws(fit, list(C), group=group)
     span = np.log(C[1]) - np.log(C[0])

@@ -72,7 +72,25 @@ TOKENS_PER_PARAMETER = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 
 def default_candidates(budget: float, *, smallest: float = 1e7) -> pd.DataFrame:
     """Runs of ``N`` parameters (log-spaced from ``smallest``, four per decade) and
-    :data:`TOKENS_PER_PARAMETER` tokens per parameter whose compute ``6 N D`` fits in ``budget``."""
+    :data:`TOKENS_PER_PARAMETER` tokens per parameter whose compute ``6 N D`` fits in ``budget``.
+
+    Parameters
+    ----------
+    budget : float
+        FLOPs; candidates costing more are left out.
+    smallest : float
+        The smallest model size (parameters); 40 sizes are tried, up to ``smallest * 10**9.75``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``N`` and ``D``, one row per candidate run.
+
+    Raises
+    ------
+    ValueError
+        When no candidate fits in ``budget``.
+    """
     sizes = smallest * 10 ** (np.arange(0, 40) / 4)
     grid = pd.DataFrame([(n, r * n) for n in sizes for r in TOKENS_PER_PARAMETER], columns=["N", "D"])
     grid = grid[training_compute(grid["N"], grid["D"]) <= budget].reset_index(drop=True)
@@ -203,6 +221,37 @@ def expected_sd(
     The criterion :func:`~bayescale.plan_ladder` minimises (see the module notes), for a ladder of one's own
     choosing: compare a habitual ladder with a plan at the same cost. Arguments as for
     :func:`~bayescale.plan_ladder`; ``ladder`` holds the law's inputs, one row per run.
+
+    Parameters
+    ----------
+    law : str or Law
+        The law the ladder will be fitted with.
+    ladder : DataFrame
+        The runs (the law's inputs under its own names), one row per run.
+    target : DataFrame or Target
+        What must become certain, as for :func:`~bayescale.plan_ladder`.
+    prior : Fit, optional
+        A fit of the same law whose posterior is the prior (default: the law's priors).
+    noise : float, optional
+        Scatter of a run around the law, sd of ``log y`` (default :data:`~bayescale.plan.NOISE`,
+        or the median ``sigma`` of ``prior``).
+    law_error : bool or LawError
+        Count the law error at the target rows beyond the ladder's largest run (prediction targets only).
+    n_draws : int
+        Prior draws the criterion is averaged over.
+    seed : int
+        Seed of the prior draws and the law-error draws.
+
+    Returns
+    -------
+    float
+        The predicted posterior sd of the target (``log y``, or ``log N*``).
+
+    Raises
+    ------
+    ValueError
+        For a ladder or target rows without the law's inputs, a bad ``noise`` or ``n_draws``, or
+        an unsuitable ``prior`` or optimum target (as for :func:`~bayescale.plan_ladder`).
     """
     law = get(law) if isinstance(law, str) else law
     problem = _Problem(law, as_target(target), ladder, prior, noise, law_error, n_draws, seed)

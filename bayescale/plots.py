@@ -185,7 +185,9 @@ def plot_fit(
     return ax
 
 
-def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = None):
+def plot_calibration(
+    coverage: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None, title: str | None = None
+) -> matplotlib.axes.Axes:
     """Reliability diagram: nominal against observed coverage of intervals, one line per method.
 
     Parameters
@@ -197,10 +199,11 @@ def plot_calibration(coverage: pd.DataFrame, *, ax=None, title: str | None = Non
     ax : matplotlib Axes, optional
         Where to draw; a new figure when None.
     title : str, optional
+        Title of the axes; none by default.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
         Points on the diagonal are calibrated; below it, intervals are too narrow.
     """
     missing = {"method", "level", "coverage"} - set(coverage.columns)

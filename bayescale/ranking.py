@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ import pandas as pd
 from bayescale.crossovers import curve_draws_along, grouping_column, is_lower_better
 from bayescale.grid import input_name
 from bayescale.results import Posterior
+
+if TYPE_CHECKING:
+    import matplotlib.axes
 
 __all__ = ["Ranking", "rank"]
 
@@ -137,9 +141,19 @@ class Ranking:
         return (f"<div><b>bayescale.Ranking</b> at {self.at_text()}: best <b>{self.best}</b>"
                 f"{self.summary().to_html()}<p>P(row better than column)</p>{self.pairwise().to_html()}</div>")
 
-    def plot(self, *, ax=None):
+    def plot(self, *, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
         """Each recipe's median and interval at the target, labelled with P(best); returns the Axes
-        (:func:`bayescale.plots.plot_ranking`)."""
+        (:func:`bayescale.plots.plot_ranking`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from bayescale.plots import plot_ranking
 
         return plot_ranking(self, ax=ax)

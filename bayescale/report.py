@@ -35,7 +35,20 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; } figcaption { font-siz
 
 
 def figure_to_data_uri(fig, dpi: int = 150) -> str:
-    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+        The figure to render (tight bounding box); it is closed afterwards.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        ``"data:image/png;base64,"`` followed by the PNG, for an ``<img src=...>``.
+    """
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -46,6 +59,18 @@ def figure_to_data_uri(fig, dpi: int = 150) -> str:
 
 def parse_at(text: str | Sequence[str] | None) -> pd.DataFrame | None:
     """Scales to predict at from text: ``"N=7e9,D=2e12"``; several rows separated by ``;``.
+
+    Parameters
+    ----------
+    text : str, sequence of str, or None
+        ``name=value`` pairs separated by ``,``, rows separated by ``;``; a sequence (e.g. repeated
+        ``--at`` options of the command line) adds the rows of each item. A value that is not a
+        number is kept as text (a group label).
+
+    Returns
+    -------
+    DataFrame or None
+        One row per scale, one column per name; None for ``None`` or text without rows.
 
     Raises
     ------

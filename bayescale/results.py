@@ -82,6 +82,47 @@ class Posterior(Protocol):
 
     def posterior_draws(
         self, data: pd.DataFrame, *, seed: int = 0, law_error: Any = True
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]: ...
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Draws of the curve and of a new run's value at the rows of ``data``.
 
-    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: Any = True) -> pd.DataFrame: ...
+        Parameters
+        ----------
+        data : DataFrame
+            Rows with the law's inputs (under their own names or the columns they were read
+            from), and grouping columns where the result has them.
+        seed : int
+            Seed of the draws (law error, run-to-run noise, offsets of unseen group levels).
+        law_error : bool or LawError
+            Whether the curve carries the law error beyond the fitted runs
+            (:mod:`bayescale.law_error`): True the learned default, False none, or a
+            :class:`~bayescale.law_error.LawError`.
+
+        Returns
+        -------
+        rows, curve, new_run
+            The columns kept from ``data`` (inputs and groups); draws ``(draws, rows)`` of the
+            curve and of a new run's value.
+        """
+        ...
+
+    def predict(self, data: pd.DataFrame, level: float = 0.9, *, seed: int = 0, law_error: Any = True) -> pd.DataFrame:
+        """The prediction columns (:data:`bayescale.PREDICTION_COLUMNS`) at the rows of ``data``.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Rows at which to predict, as for :meth:`posterior_draws`.
+        level : float
+            Probability mass of the central intervals.
+        seed : int
+            Seed of the draws.
+        law_error : bool or LawError
+            As for :meth:`posterior_draws`.
+
+        Returns
+        -------
+        DataFrame
+            The input (and grouping) columns, then ``median``, ``mean``, ``lower``, ``upper`` (the
+            curve) and ``pred_lower``, ``pred_upper`` (a new run); a result may add columns.
+        """
+        ...

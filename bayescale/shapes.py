@@ -33,7 +33,33 @@ __all__ = ["accelerated_emergence", "draws_along", "prob_monotone", "saturation_
 
 
 def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200, seed: int = 0, **path) -> tuple[np.ndarray, np.ndarray]:
-    """The grid and the curve draws of ``fit`` along ``x`` over ``between`` (see :func:`bayescale.crossovers.curve_draws_along`)."""
+    """The grid and the curve draws of ``fit`` along ``x`` over ``between`` (see :func:`bayescale.crossovers.curve_draws_along`).
+
+    Parameters
+    ----------
+    fit : Fit or DownstreamFit
+    x : str
+        Axis (a law input, its column, or ``"C"``).
+    between : (float, float)
+        Range of ``x``, ``0 < low < high``.
+    n_grid : int
+        Points of the log-spaced grid.
+    seed : int
+        Seed of the law error's drift.
+    **path
+        Further options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
+        ``N``, ``level``, ``law_error``).
+
+    Returns
+    -------
+    grid, curves : ndarray
+        The grid ``(n_grid,)`` and the curve draws ``(draws, n_grid)``.
+
+    Raises
+    ------
+    ValueError
+        For a ``between`` that is not ``(low, high)`` with ``0 < low < high``.
+    """
     from bayescale.crossovers import curve_draws_along
 
     lo, hi = _range(between)
@@ -88,6 +114,11 @@ def prob_monotone(fit=None, x: str = "N", between=None, *, curves=None, grid=Non
         Curve draws ``(draws, len(grid))`` instead of a fit.
     tol : float
         Steps smaller than ``tol`` (in units of the curve) are allowed in the wrong direction.
+    n_grid : int
+        Points of the log-spaced grid (with a fit).
+    **path
+        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
+        ``N``, ``level``, ``seed``, ``law_error``).
 
     Returns
     -------
@@ -115,6 +146,25 @@ def turning_point(fit=None, x: str = "N", between=None, *, curves=None, grid=Non
     A draw has an interior turning point when its minimum (maximum) lies strictly inside the
     range; the location is refined by a parabola through the three grid points around it (in
     ``log x``).
+
+    Parameters
+    ----------
+    fit : Fit or DownstreamFit, optional
+    x : str
+        Axis (a law input, its column, or ``"C"``).
+    between : (float, float)
+        Range of ``x`` (with a fit).
+    curves, grid : array, optional
+        Curve draws ``(draws, len(grid))`` instead of a fit.
+    kind : {"min", "max"}
+        A U-shaped curve (its minimum) or an inverted U (its maximum).
+    level : float
+        Mass of the interval of the location.
+    n_grid : int
+        Points of the log-spaced grid (with a fit).
+    **path
+        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
+        ``N``, ``seed``, ``law_error``).
 
     Returns
     -------
@@ -154,6 +204,24 @@ def accelerated_emergence(fit=None, x: str = "N", between=None, *, curves=None, 
     coefficient ``kappa`` is the curvature: ``kappa < 0`` (concave, the slope steepens) is
     accelerated emergence, ``kappa > 0`` decelerated.
 
+    Parameters
+    ----------
+    fit : Fit or DownstreamFit, optional
+        A fit whose curve is a pass rate in (0, 1).
+    x : str
+        Axis (a law input, its column, or ``"C"``).
+    between : (float, float)
+        Range of ``x`` (with a fit).
+    curves, grid : array, optional
+        Draws of the pass rate ``(draws, len(grid))`` instead of a fit.
+    level : float
+        Mass of the interval of the curvature.
+    n_grid : int
+        Points of the log-spaced grid (with a fit).
+    **path
+        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
+        ``N``, ``seed``, ``law_error``).
+
     Returns
     -------
     DataFrame
@@ -188,10 +256,25 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
 
     Parameters
     ----------
+    fit : Fit or DownstreamFit, optional
+    x : str
+        Axis (a law input, its column, or ``"C"``).
+    between : (float, float)
+        Range of ``x``; with a fit it is required and must span more than one doubling.
     threshold : float
         Gain per doubling (units of the curve, e.g. 0.01 = one accuracy point) that counts as saturated.
+    curves, grid : array, optional
+        Curve draws ``(draws, len(grid))`` instead of a fit; each grid point is paired with the
+        first grid point at or above twice its value.
     higher_is_better : bool, optional
         Default: the opposite of the fit's ``lower_is_better``; required with ``curves=``.
+    level : float
+        Mass of the interval of the budget.
+    n_grid : int
+        Points of the log-spaced grid over ``[low, high / 2]`` (with a fit).
+    **path
+        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
+        ``N``, ``seed``, ``law_error``).
 
     Returns
     -------

@@ -42,7 +42,26 @@ class Target:
         return None
 
     def values(self, fit, location: np.ndarray | None) -> np.ndarray:
-        """Draws ``(draws, quantities)`` of the target, given the curve at :meth:`rows` on ``log y``."""
+        """Draws ``(draws, quantities)`` of the target, given the curve at :meth:`rows` on ``log y``.
+
+        Parameters
+        ----------
+        fit : Fit
+            The posterior the draws come from.
+        location : ndarray or None
+            Draws ``(draws, rows)`` of ``log`` of the curve at :meth:`rows`; None when the
+            target has no rows.
+
+        Returns
+        -------
+        ndarray
+            ``(draws, quantities)``.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class; subclasses define it.
+        """
         raise NotImplementedError
 
 
@@ -64,9 +83,24 @@ class Prediction(Target):
             raise ValueError("target: the DataFrame of target rows is empty; give at least one row, e.g. N=7e9, D=2e12")
 
     def rows(self) -> pd.DataFrame:
+        """The target rows, :attr:`frame`."""
         return self.frame
 
     def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        """The curve's draws at :attr:`frame` on ``log y``, ``location`` itself.
+
+        Parameters
+        ----------
+        fit : Fit
+            Not used: the draws are ``location``.
+        location : ndarray
+            Draws ``(draws, rows)`` of ``log`` of the curve at the rows of :attr:`frame`.
+
+        Returns
+        -------
+        ndarray
+            ``location`` as float64, one column per row.
+        """
         return np.asarray(location, dtype=np.float64)
 
     def __repr__(self) -> str:
@@ -91,13 +125,45 @@ class Optimum(Target):
         return f"variance of log {self.quantity}* at the budget(s), summed over budgets"
 
     def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        """Draws of ``log`` of :attr:`quantity` at the optimum of each budget in :attr:`C`.
+
+        Parameters
+        ----------
+        fit : Fit
+            A fit of a law of ``N`` and ``D``; :func:`bayescale.optimal.optimal_draws` finds
+            each draw's optimum (one level's with :attr:`group`).
+        location : ndarray or None
+            Not used (the target has no rows).
+
+        Returns
+        -------
+        ndarray
+            ``(draws, len(C))``.
+        """
         from bayescale.optimal import optimal_draws
 
         return np.log(optimal_draws(fit, list(self.C), group=self.group)[self.quantity])
 
 
 def predict(rows: pd.DataFrame) -> Prediction:
-    """Target the curve of new runs at ``rows`` (a DataFrame of the law's inputs)."""
+    """Target the curve of new runs at ``rows`` (a DataFrame of the law's inputs).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The law's inputs (and group columns), as for :meth:`~bayescale.Fit.predict`; one or more rows.
+
+    Returns
+    -------
+    Prediction
+
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a DataFrame.
+    ValueError
+        If it has no rows.
+    """
     return Prediction(rows)
 
 
@@ -127,7 +193,22 @@ def optimum(C: float | Sequence[float], *, quantity: str = "N", group: Mapping[s
 
 
 def as_target(target) -> Target:
-    """A :class:`Target` from a Target or a DataFrame of rows; anything else is refused."""
+    """A :class:`Target` from a Target or a DataFrame of rows; anything else is refused.
+
+    Parameters
+    ----------
+    target : Target or DataFrame
+        A target (returned as is), or rows to predict at (:func:`predict`).
+
+    Returns
+    -------
+    Target
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
     if isinstance(target, Target):
         return target
     if isinstance(target, pd.DataFrame):

@@ -124,7 +124,24 @@ class ZooPosterior:
         return builtins.list(self.draws.columns)
 
     def summary(self, level: float = 0.9) -> pd.DataFrame:
-        """Mean, sd, median and central ``level`` interval of each parameter's draws."""
+        """Mean, sd, median and central ``level`` interval of each parameter's draws.
+
+        Parameters
+        ----------
+        level : float
+            Mass of the central interval.
+
+        Returns
+        -------
+        DataFrame
+            One row per parameter: ``mean``, ``sd``, ``median`` and the interval's quantiles in
+            columns named after them (``q5`` and ``q95`` for ``level=0.9``).
+
+        Raises
+        ------
+        ValueError
+            For ``level`` outside (0, 1).
+        """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
         tail = (1 - level) / 2
@@ -242,7 +259,20 @@ def load(name: str, *, zoo: str | os.PathLike[str] | None = None) -> ZooPosterio
 
 
 def list(*, zoo: str | os.PathLike[str] | None = None) -> pd.DataFrame:  # noqa: A001 - mirrors bs.laws.list()
-    """The entries in the zoo: name, law, dataset, rows, draws, selection, version, diagnostics."""
+    """The entries in the zoo: name, law, dataset, rows, draws, selection, version, diagnostics.
+
+    Parameters
+    ----------
+    zoo : path, optional
+        Zoo folder; default :func:`zoo_dir`.
+
+    Returns
+    -------
+    DataFrame
+        One row per entry file, sorted by name: ``name``, ``law``, ``dataset``, ``rows``,
+        ``draws`` (kept), ``selection``, ``bayescale_version``, ``max_rhat``, ``min_ess_bulk``,
+        ``divergences``; no rows when the folder is missing or empty.
+    """
     root = Path(zoo) if zoo is not None else zoo_dir()
     rows = []
     for name in _stored_names(root):

@@ -198,22 +198,70 @@ class Law:
         return tuple(p.name for p in self.params)
 
     def param(self, name: str) -> Parameter:
-        """The :class:`Parameter` called ``name``."""
+        """The :class:`Parameter` called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A parameter of the law.
+
+        Returns
+        -------
+        Parameter
+
+        Raises
+        ------
+        KeyError
+            If the law has no parameter ``name`` (the message lists those it has).
+        """
         for p in self.params:
             if p.name == name:
                 return p
         raise KeyError(f"law {self.name!r} has no parameter {name!r}; it has {list(self.param_names)}")
 
     def domain(self, input_name: str) -> InputDomain:
-        """Allowed values of an input ("positive" unless the law says otherwise)."""
+        """Allowed values of an input ("positive" unless the law says otherwise).
+
+        Parameters
+        ----------
+        input_name : str
+            An input of the law.
+
+        Returns
+        -------
+        {"positive", "nonnegative", "real"}
+            From :attr:`input_domains`; ``"positive"`` for an input not listed there.
+        """
         return self.input_domains.get(input_name, "positive")
 
     def evaluate(self, **values: jnp.ndarray) -> jnp.ndarray:
-        """The law's mean ``y`` at the given inputs and parameters."""
+        """The law's mean ``y`` at the given inputs and parameters.
+
+        Parameters
+        ----------
+        **values
+            Every input and parameter by name, as ``jax.numpy`` arrays or numbers (broadcast together).
+
+        Returns
+        -------
+        jax.Array
+            ``mean(**values)``.
+        """
         return self.mean(**values)
 
     def evaluate_log(self, **values: jnp.ndarray) -> jnp.ndarray:
-        """``log y``, through ``log_mean`` when the law has one."""
+        """``log y``, through ``log_mean`` when the law has one.
+
+        Parameters
+        ----------
+        **values
+            Every input and parameter by name, as ``jax.numpy`` arrays or numbers (broadcast together).
+
+        Returns
+        -------
+        jax.Array
+            ``log_mean(**values)``, else ``log(mean(**values))``.
+        """
         if self.log_mean is not None:
             return self.log_mean(**values)
         return jnp.log(self.mean(**values))

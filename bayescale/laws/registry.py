@@ -16,10 +16,25 @@ _REGISTRY: dict[str, Law] = {}
 def register(law: Law, *, overwrite: bool = False) -> Law:
     """Add ``law`` to the registry under ``law.name`` and return it.
 
+    Parameters
+    ----------
+    law : Law
+        The law to register.
+    overwrite : bool
+        Replace another law registered under the same name (registering the same law
+        again is always allowed).
+
+    Returns
+    -------
+    Law
+        ``law``.
+
     Raises
     ------
+    TypeError
+        If ``law`` is not a :class:`~bayescale.Law`.
     ValueError
-        If the name is taken and ``overwrite`` is False.
+        If the name is taken by another law and ``overwrite`` is False.
     """
     if not isinstance(law, Law):
         raise TypeError(f"register() takes a Law, got {type(law).__name__}")
@@ -33,6 +48,15 @@ def register(law: Law, *, overwrite: bool = False) -> Law:
 
 def get(name: str | Law) -> Law:
     """The law registered as ``name`` (a :class:`~bayescale.Law` is returned unchanged).
+
+    Parameters
+    ----------
+    name : str or Law
+        A registered name (``bs.laws.list()``), or a law.
+
+    Returns
+    -------
+    Law
 
     Raises
     ------
