@@ -335,7 +335,8 @@ def build_record(entry: ZooEntry, fit, data: pd.DataFrame, *, kept: int = KEPT_D
         "likelihood": entry.likelihood,
         "centres": fit.meta["centres"],
         "bayescale_version": __version__,
-        "sampler": {**SAMPLER_SETTINGS, "sampler": "NUTS (numpyro)", "dense_mass": True},
+        "sampler": {**SAMPLER_SETTINGS, "target_accept_prob": fit.meta["settings"]["target_accept_prob"],
+                    "sampler": "NUTS (numpyro)", "dense_mass": True},
         "kept_draws": len(next(iter(draws.values()))),
         "diagnostics": {
             "max_rhat": round(float(d["max_rhat"]), 4),
@@ -414,7 +415,7 @@ def rebuild(
             hierarchy=dict(entry.hierarchy) if entry.hierarchy else None,
             likelihood=entry.likelihood,
             progress=progress,
-            **SAMPLER_SETTINGS,
+            **{**SAMPLER_SETTINGS, **({"target_accept_prob": entry.target_accept_prob} if entry.target_accept_prob else {})},
         )
         record = build_record(entry, fit, rows)
         path = _path_of(entry.name, root)
