@@ -255,12 +255,13 @@ def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
 def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
     """Refit ``fit``'s model on ``frame[train]``; log predictive density of each row of ``frame[scored]``."""
     from bayescale.posterior import pointwise_log_likelihood
+    from bayescale.prediction_rows import prediction_inputs, with_new_levels
 
     again, converged = refit(fit, frame.loc[train], refit_kwargs)
     seed = int(again.meta["settings"].get("seed", 0))
     test = frame.loc[scored].reset_index(drop=True)
-    inputs, group_index, _ = again._prediction_inputs(test)
-    sites = again._sites_with_new_levels(group_index, seed)
+    inputs, group_index, _ = prediction_inputs(again.law, test, again.columns, again.levels)
+    sites = with_new_levels(again.spec, again.posterior_sites(), group_index, seed)
     _, log_lik = pointwise_log_likelihood(
         again.spec, sites, inputs, group_index, again.meta["centres"], test[fit.y].to_numpy(dtype=float),
         seed=seed + 2, trials=again.prediction_trials(test),

@@ -21,7 +21,6 @@ Derived features are computed in this one place; laws only declare them as input
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -464,26 +463,3 @@ def input_centres(law: Law, values: Mapping[str, np.ndarray]) -> dict[str, float
         name: float(np.mean(np.log(x))) if law.domain(name) == "positive" else float(np.mean(x))
         for name, x in values.items()
     }
-
-
-def unseen_levels_message(levels: Mapping[str, Sequence[str]], data: pd.DataFrame) -> str:
-    """Plain words naming the group levels of ``data`` that ``levels`` lacks ('' when none).
-
-    Each unseen level is given with the closest seen level (:func:`difflib.get_close_matches`),
-    so that a typo shows; a missing grouping column is named too.
-    """
-    parts = []
-    for column, labels in levels.items():
-        if column not in data.columns:
-            parts.append(f"column {column!r} is missing, so every row is a new {column} level")
-            continue
-        seen = [str(label) for label in labels]
-        unseen = [v for v in dict.fromkeys(data[column].astype(str)) if v not in set(seen)]
-        if not unseen:
-            continue
-        described = []
-        for value in unseen:
-            close = difflib.get_close_matches(value, seen, n=1, cutoff=0.6)
-            described.append(f"{value!r} (closest seen: {close[0]!r})" if close else f"{value!r} (no seen level is close)")
-        parts.append(f"{column} level(s) {', '.join(described)} were not in the fit, which saw {seen[:10]}")
-    return "predict(): " + "; ".join(parts) if parts else ""

@@ -25,6 +25,43 @@ class ConvergenceWarning(UserWarning):
     """NUTS finished but its diagnostics say the draws may not be trustworthy."""
 
 
+def convergence_problems(diagnostics: dict[str, float], *, target_accept_prob: float = 0.95) -> list[str]:
+    """The problems of one posterior's draws in plain words, each with what to do ('' when none).
+
+    Parameters
+    ----------
+    diagnostics : dict
+        ``max_rhat``, ``min_ess_bulk`` and ``divergences`` (as :attr:`bayescale.Fit.diagnostics`).
+    target_accept_prob : float
+        The NUTS target acceptance the fit used: the advice for divergences raises it only when
+        it was below 0.99.
+
+    Returns
+    -------
+    list of str
+        One sentence per limit broken (:data:`RHAT_LIMIT`, :data:`ESS_LIMIT`, any divergence).
+    """
+    problems = []
+    if diagnostics["max_rhat"] > RHAT_LIMIT:
+        problems.append(
+            f"r_hat reaches {diagnostics['max_rhat']:.3f} (> {RHAT_LIMIT}): the chains disagree. "
+            "Run longer (warmup=2000, draws=2000), or check that the law suits the data"
+        )
+    if diagnostics["min_ess_bulk"] < ESS_LIMIT:
+        problems.append(
+            f"bulk ESS is only {diagnostics['min_ess_bulk']:.0f} (< {ESS_LIMIT}): intervals are noisy. "
+            "Draw more (draws=2000) or use more chains"
+        )
+    if diagnostics["divergences"]:
+        step = ("Try target_accept_prob=0.99, " if target_accept_prob < 0.99
+                else f"The fit already used target_accept_prob={target_accept_prob:g}; try ")  # fmt: skip
+        problems.append(
+            f"{diagnostics['divergences']} divergent transitions: NUTS met geometry it could not follow, so "
+            f"the posterior may be biased. {step}tighter priors, or fewer grouped parameters"
+        )
+    return problems
+
+
 # --------------------------------------------------------------------------------------------
 # Vectorised over leading axes (rank-normalised split r_hat and bulk ESS)
 # --------------------------------------------------------------------------------------------

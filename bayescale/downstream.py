@@ -310,6 +310,7 @@ def fit_downstream(
         "columns": design.columns, "grouping": {k: list(v) for k, v in spec.grouping},
         "levels": design.levels, "centres": design.centres, "loss_centre": loss_centre,
         "estimate_floor": chance is None, "seed": seed, "parameterization": parameterization,
+        "target_accept_prob": float(target_accept_prob),
         "centered": list(spec.centered), "metric_likelihood": metric_lik.name,
         **({} if trials is None else {"trials": trials if isinstance(trials, str) else int(trials)}),
         "data_hash": _data_hash(design.inputs, y_metric),

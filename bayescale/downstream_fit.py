@@ -21,8 +21,8 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns
-from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
+from bayescale.data import input_values
+from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import (
     build_spec,
     curve_location,
@@ -33,6 +33,7 @@ from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import get_link
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.posterior import prediction_table, shifted_location
+from bayescale.prediction_rows import prediction_inputs, with_new_levels
 from bayescale.trials import prediction_trials, trial_counts
 
 if TYPE_CHECKING:
@@ -214,14 +215,8 @@ class DownstreamFit:
 
     def check_convergence(self) -> list[str]:
         """Warn when r_hat, ESS or divergences say the draws may not be trustworthy."""
-        d = self.diagnostics
-        problems = []
-        if d["max_rhat"] > RHAT_LIMIT:
-            problems.append(f"r_hat reaches {d['max_rhat']:.3f} (> {RHAT_LIMIT}); run longer (warmup=2000)")
-        if d["min_ess_bulk"] < ESS_LIMIT:
-            problems.append(f"bulk ESS is only {d['min_ess_bulk']:.0f} (< {ESS_LIMIT}); draw more")
-        if d["divergences"]:
-            problems.append(f"{d['divergences']} divergent transitions; try target_accept_prob=0.99 or tighter priors")
+        used = float(self.meta.get("target_accept_prob", 0.95))
+        problems = convergence_problems(self.diagnostics, target_accept_prob=used)
         for p in problems:
             warnings.warn(p, ConvergenceWarning, stacklevel=3)
         return problems
@@ -296,22 +291,7 @@ class DownstreamFit:
 
     # --- prediction ---------------------------------------------------------------------------
     def _prediction_args(self, data: pd.DataFrame, seed: int):
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"predict() takes a DataFrame of inputs, got {type(data).__name__}")
-        fitted = {name: col for name, col in self.meta["columns"].items() if col in data.columns}
-        mapping = {name: fitted.get(name, name) for name in self.law.inputs}
-        columns = resolve_columns(self.law, data, mapping)
-        inputs = input_values(self.law, data, columns)
-        group_index = {}
-        for column, labels in self.meta["levels"].items():
-            if column in data.columns:
-                codes, _ = group_codes(data, column, labels)
-                text = data[column].astype(str).to_numpy()
-                for offset, label in enumerate(sorted({t for t, c in zip(text, codes, strict=True) if c < 0})):
-                    codes[text == label] = len(labels) + offset
-            else:
-                codes = np.full(len(data), len(labels), dtype=np.int32)
-            group_index[column] = codes
+        inputs, group_index, kept = prediction_inputs(self.law, data, self.columns, self.levels)
         chance = self.meta["chance"]
         if isinstance(chance, str) and chance not in data.columns:
             raise ValueError(
@@ -319,14 +299,7 @@ class DownstreamFit:
                 f"(e.g. df[{chance!r}] = 0.25)"
             )
         chance_values = chance_floors(data, chance)
-        sites = {k: self.draws(k) for k in self.samples}
-        rng = np.random.default_rng(seed)
-        for name, cols in self.spec.groups_of.items():
-            for column in cols:
-                z = sites[f"{name}_{column}_z"]
-                extra = int(group_index[column].max()) + 1 - z.shape[1] if len(data) else 0
-                if extra > 0:
-                    sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
+        sites = with_new_levels(self.spec, {k: self.draws(k) for k in self.samples}, group_index, seed)
         def f32(v):
             return jnp.asarray(v, dtype=jnp.float32)
 
@@ -344,7 +317,6 @@ class DownstreamFit:
             fitted_trials = trial_counts(self.data, self.meta["trials"], self.metric_likelihood)
             assert fitted_trials is not None
             args["trials"] = f32(prediction_trials(data, self.meta["trials"], fitted_trials, self.metric_likelihood))
-        kept = [c for c in dict.fromkeys([*columns.values(), *self.meta["levels"]]) if c in data.columns]
         return args, sites, kept, inputs
 
     @cached_property

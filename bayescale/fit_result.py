@@ -14,13 +14,13 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import group_codes, input_values, resolve_columns, unseen_levels_message
-from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning
-from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, convergence_problems
+from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors, sampled_site_names
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
+from bayescale.prediction_rows import prediction_inputs, unseen_levels_message, with_new_levels
 from bayescale.trials import prediction_trials
 
 if TYPE_CHECKING:
@@ -212,25 +212,8 @@ class Fit:
 
     def check_convergence(self) -> list[str]:
         """Warn in plain words when the draws may not be trustworthy; return the problems found."""
-        d = self.diagnostics
-        problems = []
-        if d["max_rhat"] > RHAT_LIMIT:
-            problems.append(
-                f"r_hat reaches {d['max_rhat']:.3f} (> {RHAT_LIMIT}): the chains disagree. "
-                "Run longer (warmup=2000, draws=2000), or check that the law suits the data"
-            )
-        if d["min_ess_bulk"] < ESS_LIMIT:
-            problems.append(
-                f"bulk ESS is only {d['min_ess_bulk']:.0f} (< {ESS_LIMIT}): intervals are noisy. "
-                "Draw more (draws=2000) or use more chains"
-            )
-        if d["divergences"]:
-            used = float(self.meta.get("settings", {}).get("target_accept_prob", 0.95))
-            step = "Try target_accept_prob=0.99, " if used < 0.99 else f"The fit already used target_accept_prob={used:g}; try "
-            problems.append(
-                f"{d['divergences']} divergent transitions: NUTS met geometry it could not follow, so "
-                f"the posterior may be biased. {step}tighter priors, or fewer grouped parameters"
-            )
+        used = float(self.meta.get("settings", {}).get("target_accept_prob", 0.95))
+        problems = convergence_problems(self.diagnostics, target_accept_prob=used)
         for problem in problems:
             warnings.warn(problem, ConvergenceWarning, stacklevel=3)
         return problems
@@ -390,7 +373,7 @@ class Fit:
                 f"new_groups={new_groups!r} must be 'population' (draw unseen group levels from the "
                 "population, with a warning) or 'error' (refuse them)"
             )
-        inputs, group_index, kept = self._prediction_inputs(data)
+        inputs, group_index, kept = prediction_inputs(self.law, data, self.columns, self.levels)
         message = unseen_levels_message(self.levels, data)
         if message and new_groups == "error":
             raise ValueError(f"{message}; pass new_groups='population' to predict them as new groups")
@@ -401,7 +384,7 @@ class Fit:
                 NewGroupWarning,
                 stacklevel=3,
             )
-        sites = self._sites_with_new_levels(group_index, seed)
+        sites = with_new_levels(self.spec, self.posterior_sites(), group_index, seed)
         shift = shift_for_fit(law_error, self.law, self.data, inputs, group_index, self.levels,
                               len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         curve, predictive = curve_and_predictive(
@@ -456,40 +439,19 @@ class Fit:
         ndarray
             ``(rows,)``, in decades of the law's scale inputs.
         """
-        inputs, _, _ = self._prediction_inputs(data)
+        inputs, _, _ = prediction_inputs(self.law, data, self.columns, self.levels)
         return extrapolation_distance(self.law, self.data, pd.DataFrame(inputs))
 
-    def _prediction_inputs(self, data: pd.DataFrame):
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"predict() takes a DataFrame of inputs, got {type(data).__name__}")
-        # Columns named as in the fit; other inputs come from columns named after the input,
-        # or are derived (C = 6ND, log2_block, ...) as when fitting.
-        mapping = {name: col for name, col in self.columns.items() if col in data.columns and col != name}
-        columns = resolve_columns(self.law, data, mapping)
-        inputs = input_values(self.law, data, columns)
-        group_index: dict[str, np.ndarray] = {}
-        for column, labels in self.levels.items():
-            if column in data.columns:
-                codes, _ = group_codes(data, column, labels)
-                unseen = sorted({v for v, c in zip(data[column].astype(str), codes, strict=True) if c < 0})
-                for offset, label in enumerate(unseen):
-                    codes[data[column].astype(str).to_numpy() == label] = len(labels) + offset
-            else:
-                codes = np.full(len(data), len(labels), dtype=np.int32)  # one new group
-            group_index[column] = codes
-        kept = [c for c in dict.fromkeys([*columns.values(), *self.levels]) if c in data.columns]
-        return inputs, group_index, kept
+    def posterior_sites(self) -> dict[str, np.ndarray]:
+        """The sampled sites of every draw, chains flattened: what the curve is recomputed from.
 
-    def _sites_with_new_levels(self, group_index: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-        sites = flat_sites(self.spec, {name: self.idata.posterior[name].values for name in _site_names(self)})
-        rng = np.random.default_rng(seed)
-        for name, cols in self.spec.groups_of.items():
-            for column in cols:
-                z = sites[f"{name}_{column}_z"]
-                extra = int(group_index[column].max()) + 1 - z.shape[1] if len(group_index[column]) else 0
-                if extra > 0:
-                    sites[f"{name}_{column}_z"] = np.concatenate([z, rng.standard_normal((z.shape[0], extra))], axis=1)
-        return sites
+        Returns
+        -------
+        dict
+            Site name (:func:`bayescale.hierarchy.sampled_site_names`) to draws ``(chains * draws, ...)``.
+        """
+        names = sampled_site_names(self.spec)
+        return flat_sites(self.spec, {name: self.idata.posterior[name].values for name in names})
 
     def calibrate(self, **options: Any) -> Calibration:
         """Refit without the largest runs and measure how often the intervals cover them.
@@ -614,12 +576,6 @@ class Fit:
         from bayescale.priors import posterior_as_prior
 
         return posterior_as_prior({name: self.draws(name) for name in self.law.param_names}, law or self.law)
-
-
-def _site_names(fit: Fit) -> list[str]:
-    from bayescale.hierarchy import sampled_site_names
-
-    return sampled_site_names(fit.spec)
 
 
 def _read_fit(idata, meta: dict) -> Fit:

@@ -35,7 +35,6 @@ Kennedy, M. C. and O'Hagan, A. (2001). Bayesian calibration of computer models. 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +49,8 @@ __all__ = [
     "LawError",
     "default",
     "extrapolation_distance",
-    "learn",
     "learned_from",
     "resolve",
-    "save",
     "scale_inputs",
     "shift",
     "shift_for_fit",
@@ -66,7 +63,7 @@ FILE_NAME = "law_error.json"
 DECREASING_INPUTS = frozenset({"L"})
 
 
-_FIELDS = ("mu", "sd_dataset", "sd_ladder", "nu", "power")
+FIELDS = ("mu", "sd_dataset", "sd_ladder", "nu", "power")
 
 
 @dataclass(frozen=True)
@@ -101,10 +98,10 @@ class LawError:
     source: str = ""
 
     def __post_init__(self) -> None:
-        values = {name: np.atleast_1d(np.asarray(getattr(self, name), float)) for name in _FIELDS}
+        values = {name: np.atleast_1d(np.asarray(getattr(self, name), float)) for name in FIELDS}
         sizes = {v.shape for v in values.values()}
         if len(sizes) != 1 or values["mu"].ndim != 1:
-            raise ValueError(f"LawError: {list(_FIELDS)} must be 1-d arrays of one length, got {sorted(sizes)}")
+            raise ValueError(f"LawError: {list(FIELDS)} must be 1-d arrays of one length, got {sorted(sizes)}")
         if (values["sd_dataset"] < 0).any() or (values["sd_ladder"] < 0).any() or (values["power"] <= 0).any():
             raise ValueError("LawError: sd_dataset and sd_ladder must be >= 0 and power > 0")
         if (values["nu"] <= 0).any() or np.isnan(np.concatenate(list(values.values()))).any():
@@ -160,11 +157,11 @@ class LawError:
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the five values."""
-        return {name: float(np.median(getattr(self, name))) for name in _FIELDS}
+        return {name: float(np.median(getattr(self, name))) for name in FIELDS}
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready record (see :func:`from_record`)."""
-        record: dict[str, Any] = {name: [round(float(v), 6) for v in getattr(self, name)] for name in _FIELDS}
+        record: dict[str, Any] = {name: [round(float(v), 6) for v in getattr(self, name)] for name in FIELDS}
         record["nu"] = [None if np.isinf(v) else round(float(v), 6) for v in self.nu]
         record["source"] = self.source
         return record
@@ -478,141 +475,6 @@ def shift_for_fit(
     codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in levels], shape[-1])
     return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,
                  ladder=ladder_id(data_hash))  # fmt: skip
-
-
-# --- learning it from ladders ----------------------------------------------------------------
-LEARN_COLUMNS = ("dataset", "ladder", "distance", "residual", "spread")
-
-
-def learn(
-    table: pd.DataFrame,
-    *,
-    mean: bool = False,
-    chains: int = 4,
-    draws: int = 1000,
-    seed: int = 0,
-    kept: int = 400,
-    source: str = "",
-) -> LawError:
-    """Learn the law error from forward splits of several ladders.
-
-    Parameters
-    ----------
-    table : DataFrame
-        One row per held-out run with columns ``dataset``, ``ladder`` (a forward split: runs of
-        one fit), ``distance`` (decades beyond the fitted runs), ``residual`` (observed minus the
-        fit's median on the likelihood's scale, signed so that positive is *better* than
-        predicted) and ``spread`` (sd of the fit's own new-run prediction there, same scale).
-    mean : bool
-        Learn a mean gain ``mu``; False fixes it at 0 (a drift as likely up as down).
-    chains, draws, seed : int
-        NUTS settings of the small hierarchical model.
-    kept : int
-        Number of thinned posterior draws stored.
-    source : str
-        Where the numbers come from (datasets and command), kept as ``LawError.source``.
-
-    Returns
-    -------
-    LawError
-
-    Notes
-    -----
-    The model, with ``j`` a held-out run of ladder ``l`` in dataset ``k``::
-
-        residual_j ~ Normal(b_l * distance_j ** power, spread_j)
-        b_l = m_k + s_ladder * t_l,   t_l ~ StudentT(nu),   m_k ~ Normal(mu, s_dataset)
-        mu ~ Normal(0, 0.05) (or 0),   s_dataset, s_ladder ~ HalfNormal(0.05)
-        nu - 2 ~ Gamma(2, 0.5),   power ~ Uniform(0.2, 1.5)
-
-    A ladder of a dataset never seen draws ``m`` from ``Normal(mu, s_dataset)``: that is what
-    :meth:`~bayescale.LawError.slopes` does.
-    """
-    import jax
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.infer import MCMC, NUTS
-
-    missing = [c for c in LEARN_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"learn(table): columns {missing} are missing; it needs {list(LEARN_COLUMNS)}")
-    if not (table["spread"] > 0).all():
-        raise ValueError("learn(table): every 'spread' must be > 0")
-    datasets = np.unique(table["dataset"].astype(str))
-    ladder_keys = table["dataset"].astype(str) + "\x1f" + table["ladder"].astype(str)
-    ladders, l_code = np.unique(ladder_keys, return_inverse=True)
-    ladder_dataset = np.array([np.flatnonzero(datasets == key.split("\x1f")[0])[0] for key in ladders])
-
-    def model(distance, spread, residual=None):
-        mu = numpyro.sample("mu", dist.Normal(0.0, 0.05)) if mean else 0.0
-        s_dataset = numpyro.sample("sd_dataset", dist.HalfNormal(0.05))
-        s_ladder = numpyro.sample("sd_ladder", dist.HalfNormal(0.05))
-        # nu > 2: the drift keeps a finite variance, so averages over draws (expected regret,
-        # variance reduction, posterior means of the predicted loss) stay meaningful
-        nu = numpyro.deterministic("nu", 2.0 + numpyro.sample("nu_minus_2", dist.Gamma(2.0, 0.5)))
-        power = numpyro.sample("power", dist.Uniform(0.2, 1.5))
-        with numpyro.plate("datasets", len(datasets)):
-            m = mu + s_dataset * numpyro.sample("m_z", dist.Normal(0.0, 1.0))
-        with numpyro.plate("ladders", len(ladders)):
-            b = m[ladder_dataset] + s_ladder * numpyro.sample("t", dist.StudentT(nu, 0.0, 1.0))
-        with numpyro.plate("runs", len(distance)):
-            numpyro.sample("residual", dist.Normal(b[l_code] * distance**power, spread), obs=residual)
-
-    mcmc = MCMC(
-        NUTS(model, target_accept_prob=0.95),
-        num_warmup=draws,
-        num_samples=draws,
-        num_chains=chains,
-        chain_method="sequential",
-        progress_bar=False,
-    )
-    mcmc.run(
-        jax.random.PRNGKey(seed),
-        jnp.asarray(table["distance"].to_numpy(float)),
-        jnp.asarray(table["spread"].to_numpy(float)),
-        jnp.asarray(table["residual"].to_numpy(float)),
-    )
-    samples = {name: np.asarray(value, float) for name, value in mcmc.get_samples().items()}
-    n = samples["nu"].size
-    keep = np.linspace(0, n - 1, min(kept, n)).round().astype(int)
-    values = {name: samples.get(name, np.zeros(n))[keep] for name in _FIELDS}
-    return LawError(**values, source=source)
-
-
-def save(
-    law_error: LawError,
-    path: str | os.PathLike[str],
-    *,
-    leave_one_out: Mapping[str, LawError] | None = None,
-    **metadata: Any,
-) -> Path:
-    """Write ``law_error`` (and the ones learned without each dataset, and ``metadata``) as the
-    JSON file :func:`default` reads.
-
-    Parameters
-    ----------
-    law_error : LawError
-        The law error learned from every dataset.
-    path : path-like
-        The JSON file to write (written beside it, then renamed over it).
-    leave_one_out : mapping of str to LawError, optional
-        Dataset name to the law error learned without it (:func:`default` ``(without=...)``).
-    **metadata
-        Further JSON-ready entries of the file (e.g. ``datasets``, read by :func:`learned_from`).
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    path = Path(path)
-    record = {"format": 1, "law_error": law_error.to_record(),
-              "leave_one_out": {k: v.to_record() for k, v in (leave_one_out or {}).items()}, **metadata}  # fmt: skip
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def packaged_path() -> Path:

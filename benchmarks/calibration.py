@@ -7,7 +7,7 @@ held-out run it records what each method predicts:
 * ``bayes``: ``bs.fit`` with default settings, ``predict(law_error=False)`` (parameter uncertainty
   and run-to-run noise only: the behaviour before the law error);
 * ``bayes+law_error``: the same fit, ``predict`` with the law error learned *leave-one-dataset-out*
-  (:func:`bayescale.law_error.learn` on the residuals of every other dataset), so no dataset is
+  (:func:`bayescale.law_error_learning.learn` on the residuals of every other dataset), so no dataset is
   scored with a drift learned from itself;
 * ``bayes+own_drift``: that law error updated with the ladder's own top fifth (``fit.calibrate``:
   a refit without it, the residuals there; :func:`bayescale.calibrate.update_drift`);
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescale import law_error
+from bayescale import law_error, law_error_learning
 
 from extrapolation import (
     Split,
@@ -220,7 +220,7 @@ def noise_scale(fit) -> float:
 
 
 def residual_table(ladders: Sequence[Ladder]) -> pd.DataFrame:
-    """The input of :func:`bayescale.law_error.learn`: held-out residuals signed towards "better"."""
+    """The input of :func:`bayescale.law_error_learning.learn`: held-out residuals signed towards "better"."""
     rows = []
     for i, ladder in enumerate(ladders):
         draws = ladder.draws["bayes"]
@@ -240,7 +240,7 @@ def add_law_error(ladders: Sequence[Ladder], table: pd.DataFrame, *, seed: int, 
     learned = {}
     for dataset in table["dataset"].unique():
         others = table[table["dataset"] != dataset]
-        learned[dataset] = law_error.learn(others, draws=learn_draws, seed=seed, source=f"all but {dataset}")
+        learned[dataset] = law_error_learning.learn(others, draws=learn_draws, seed=seed, source=f"all but {dataset}")
     for ladder in ladders:
         prior = learned[ladder.split.dataset]
         _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=seed, law_error=prior)
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--learn", action="store_true", help="learn the law error from all datasets; write models/law_error.json")
     parser.add_argument("--png", default=None, help="write the reliability diagram here")
     parser.add_argument("--points", default=None, help="write the per-run table to this CSV")
-    parser.add_argument("--residuals", default=None, help="write the residual table (input of law_error.learn) to this CSV")
+    parser.add_argument("--residuals", default=None, help="write the residual table (input of law_error_learning.learn) to this CSV")
     parser.add_argument("--check-runs", default=None,
                         help="write each ladder's leave-future-out check (fit.calibrate on its top fifth) to this CSV")
     parser.add_argument("--from-points", default=None,
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
 
     if args.synthetic:
         synth = [fit_ladder(s, **sampler) for s in synthetic_splits(args.synthetic, seed=1)]
-        everything = law_error.learn(table, seed=0, source="all datasets")
+        everything = law_error_learning.learn(table, seed=0, source="all datasets")
         for ladder in synth:
             _, _, predictive = ladder.fit.posterior_draws(ladder.split.test, seed=0, law_error=everything)
             ladder.draws["bayes+law_error"] = np.log(predictive)
@@ -456,9 +456,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         print(summary_markdown(synth_table.loc[["all"]]))
 
     if args.learn:
-        final = law_error.learn(table, seed=0, source=(
+        final = law_error_learning.learn(table, seed=0, source=(
             "benchmarks/calibration.py --learn: forward splits of " + ", ".join(sorted(table["dataset"].unique()))))
-        path = law_error.save(final, ROOT / "models" / law_error.FILE_NAME, leave_one_out=learned,
+        path = law_error_learning.save(final, ROOT / "models" / law_error.FILE_NAME, leave_one_out=learned,
                               datasets=sorted(table["dataset"].unique()),
                               ladders=int(table["ladder"].nunique()), runs=len(table), bayescale=bs.__version__,
                               sampler=sampler)  # fmt: skip

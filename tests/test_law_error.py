@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale import law_error
+from bayescale import law_error, law_error_learning
 
 
 def test_distance_is_zero_inside_and_counts_decades_per_input():
@@ -86,15 +86,15 @@ def test_learn_recovers_a_known_drift():
             for d in (0.3, 0.7, 1.0):
                 rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
                              "residual": b * d + 0.002 * rng.standard_normal(), "spread": 0.002})  # fmt: skip
-    learned = law_error.learn(pd.DataFrame(rows), mean=True, chains=2, draws=500, seed=0)
+    learned = law_error_learning.learn(pd.DataFrame(rows), mean=True, chains=2, draws=500, seed=0)
     summary = learned.summary()
     assert summary["mu"] == pytest.approx(mu, abs=0.012)
     assert 0.01 < summary["sd_ladder"] < 0.04
     assert summary["power"] == pytest.approx(1.0, abs=0.25)
     assert (learned.nu > 2).all()  # a drift of finite variance: averages over draws stay meaningful
-    assert not law_error.learn(pd.DataFrame(rows), chains=1, draws=200, seed=0).mu.any()  # mean=False: mu is 0
+    assert not law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=200, seed=0).mu.any()  # mean=False: mu is 0
     with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
-        law_error.learn(pd.DataFrame(rows).drop(columns="spread"))
+        law_error_learning.learn(pd.DataFrame(rows).drop(columns="spread"))
 
 
 def test_the_packaged_default_is_learned_and_finite(tmp_path):
@@ -104,7 +104,7 @@ def test_the_packaged_default_is_learned_and_finite(tmp_path):
     assert (learned.nu > 2).all()  # learned with nu - 2 ~ Gamma: the drift has a finite variance
     for dataset in law_error.learned_from():
         assert (law_error.default(without=dataset).nu > 2).all(), dataset
-    path = law_error.save(learned, tmp_path / "copy.json")
+    path = law_error_learning.save(learned, tmp_path / "copy.json")
     import json
 
     again = bs.LawError.from_record(json.loads(path.read_text())["law_error"])
