@@ -186,3 +186,25 @@ def test_analysis_code_does_not_tell_result_classes_apart(module):
             if node.func.id == "isinstance" and len(node.args) == 2:
                 names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
                 assert not names & classes, f"{module}.py:{node.lineno}: isinstance of a result class"
+
+
+def _code_lines(path: Path) -> int:
+    """Lines of a module outside its docstrings (numpydoc sections are long; code should not be)."""
+    source = path.read_text()
+    docstrings = 0
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                docstrings += (first.end_lineno or first.lineno) - first.lineno + 1
+    return source.count("\n") - docstrings
+
+
+#: Modules that are mostly tables of data rather than code.
+DATA_TABLES = {"bayescale.dataset_registry"}
+
+
+@pytest.mark.parametrize("module", sorted(set(_modules()) - DATA_TABLES))
+def test_modules_stay_a_few_hundred_lines_of_code(module):
+    lines = _code_lines(_modules()[module])
+    assert lines <= 500, f"{module} has {lines} lines of code besides docstrings; split it by concept"
