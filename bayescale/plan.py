@@ -51,12 +51,13 @@ from numpyro.distributions.transforms import biject_to
 from bayescale import law_error as law_error_module
 from bayescale.data import input_centres, training_compute
 from bayescale.design import run_costs
-from bayescale.hierarchy import build_spec, prior_sites, resolve_priors
+from bayescale.hierarchy import build_spec, parameter_values, prior_sites, resolve_priors
 from bayescale.law_error import LawError
 from bayescale.laws.base import Law
 from bayescale.laws.registry import get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import natural_values
+from bayescale.prediction_rows import with_new_levels
 from bayescale.targets import Optimum, Prediction, Target, as_target
 
 __all__ = ["NOISE", "default_candidates", "expected_sd", "plan_ladder"]
@@ -134,7 +135,9 @@ def plan_ladder(
         parameter, within the budget).
     prior : Fit, optional
         A fit of the same law (a zoo posterior, a ladder of another group) whose posterior is the
-        prior; its median ``sigma`` is then the default ``noise``. Default: the law's priors.
+        prior; its median ``sigma`` is then the default ``noise``. A fit with groups gives the
+        parameters of a new group (drawn from its population, spread between groups included).
+        Default: the law's priors.
     k : int, optional
         The most runs to choose (default: as many as the budget buys).
     noise : float, optional
@@ -163,7 +166,7 @@ def plan_ladder(
     ValueError
         For a budget that is not positive or buys no candidate, candidates or target rows without
         the law's inputs, an optimum target of a law without a closed-form optimum, a prior fit of
-        another law or with groups, or a bad ``k``, ``noise`` or ``n_draws``.
+        another law (or a zoo entry with groups), or a bad ``k``, ``noise`` or ``n_draws``.
 
     Examples
     --------
@@ -308,10 +311,21 @@ def _parameter_draws(law: Law, prior, centres: dict[str, float], seed: int) -> t
         return natural_values(spec, prior_sites(spec, centres, 4000, seed), {}, centres), NOISE
     if getattr(prior, "law", None) is None or prior.law.name != law.name:
         raise ValueError(f"prior must be a Fit of law {law.name!r}, got {type(prior).__name__}")
-    if prior.spec.grouping:
-        raise ValueError("prior: a fit with groups is not supported yet; fit the prior ladder without groups")
     noise = float(np.median(prior.draws("sigma"))) if "sigma" in prior.spec.likelihood.noise_names else NOISE
-    return {name: prior.draws(name).astype(np.float64) for name in law.param_names}, noise
+    if not prior.spec.grouping:
+        return {name: prior.draws(name).astype(np.float64) for name in law.param_names}, noise
+    if not hasattr(prior, "posterior_sites"):
+        raise ValueError("prior: a zoo entry with groups cannot give a new group's parameters; pass the Fit itself")
+    # The ladder to plan is a new group of every grouping column: its parameters are drawn from the
+    # population (each draw's mean and spread, a fresh standard-normal offset), as predict() does.
+    new_group = {column: np.array([len(labels)], dtype=np.int32) for column, labels in prior.levels.items()}
+    sites = with_new_levels(prior.spec, prior.posterior_sites(), new_group, seed)
+    fitted_centres = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in prior.meta["centres"].items()}
+    codes = {k: jnp.asarray(v) for k, v in new_group.items()}
+    per_row = jax.vmap(lambda s: parameter_values(prior.spec, s, codes, fitted_centres)[0])(
+        {k: jnp.asarray(v, dtype=jnp.float32) for k, v in sites.items()}
+    )
+    return {name: np.asarray(per_row[name], dtype=np.float64).reshape(-1) for name in law.param_names}, noise
 
 
 class _Space:

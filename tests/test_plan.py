@@ -92,3 +92,18 @@ def test_the_command_line_prints_and_writes_the_plan(tmp_path, capsys):
     assert "sd_after" in printed and "before any run" in printed
     table = pd.read_csv(out)
     assert list(table["pick"]) == [1, 2, 3] and table["spent"].iloc[-1] <= 1e20
+
+
+def test_a_grouped_fit_as_prior_gives_a_new_group(hierarchical_fit):
+    from bayescale.data import input_centres
+    from bayescale.plan import _parameter_draws
+
+    law = hierarchical_fit.law
+    draws, noise = _parameter_draws(law, hierarchical_fit, input_centres(law, {"N": np.array([1e8]), "D": np.array([2e9])}), 0)
+    # the new ladder's floor is one more draw from the population: the spread between corpora is in it
+    assert np.std(np.log(draws["E"])) > 2 * np.std(np.log(hierarchical_fit.draws("E")))
+    assert np.std(np.log(draws["alpha"])) == pytest.approx(np.std(np.log(hierarchical_fit.draws("alpha"))), rel=0.05)
+    plan = bs.plan_ladder("chinchilla", TARGET, budget=1e20, k=3, prior=hierarchical_fit)
+    default = bs.plan_ladder("chinchilla", TARGET, budget=1e20, k=3)
+    assert np.isfinite(plan["sd_after"]).all() and plan.attrs["sd_prior"] < default.attrs["sd_prior"]
+    assert noise == pytest.approx(float(np.median(hierarchical_fit.draws("sigma"))))
