@@ -193,7 +193,7 @@ def datablations_split() -> Split:
 
 
 def porian_split() -> Split:
-    from bayescale.zoo import porian_tuned
+    from bayescale.zoo_entries import porian_tuned
 
     df = porian_tuned(bs.datasets.load("porian_isoflops"))
     return Split("porian_isoflops", "chinchilla", df[df["C"] < 1.2e19], df[df["C"] >= 1.2e19],

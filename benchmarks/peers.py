@@ -5,7 +5,7 @@ Model (identical in every implementation, natural data scale, priors from
 
     E ~ LogNormal(log 1.8, 0.6)     A ~ LogNormal(log 450, 2.5)    alpha ~ LogNormal(log 0.34, 0.5)
     B ~ LogNormal(log 1000, 2.5)    beta ~ LogNormal(log 0.33, 0.5)
-    sigma ~ HalfNormal(0.1)         nu ~ Gamma(2, rate 0.1)
+    sigma ~ HalfNormal(0.1)         nu ~ 1 + Gamma(2, rate 0.1)
     log L_i ~ StudentT(nu, log(E + A N_i^-alpha + B D_i^-beta), sigma)
 
 Implementations: bayescale (``bs.fit``), PyMC sampled by nutpie, Stan (PyStan 3; CmdStan
@@ -80,7 +80,9 @@ def priors_from_package():
     p = {q.name: q.prior for q in law.params}
     out = {name: (float(p[name].loc), float(p[name].scale)) for name in ["E", "A", "alpha", "B", "beta"]}
     out["sigma"] = float(lik.noise_priors["sigma"].scale)
-    out["nu"] = (float(lik.noise_priors["nu"].concentration), float(lik.noise_priors["nu"].rate))
+    nu = lik.noise_priors["nu"]  # low + Gamma(concentration, rate), a shifted gamma
+    out["nu"] = (float(nu.base_dist.concentration), float(nu.base_dist.rate))
+    out["nu_low"] = float(nu.transforms[0].loc)
     return out
 
 
@@ -123,7 +125,7 @@ def run_numpyro_plain(df: pd.DataFrame) -> dict:
         B = numpyro.sample("B", dist.LogNormal(*P["B"]))
         beta = numpyro.sample("beta", dist.LogNormal(*P["beta"]))
         sigma = numpyro.sample("sigma", dist.HalfNormal(P["sigma"]))
-        nu = numpyro.sample("nu", dist.Gamma(*P["nu"]))
+        nu = numpyro.deterministic("nu", P["nu_low"] + numpyro.sample("nu_excess", dist.Gamma(*P["nu"])))
         mu = jnp.log(E + A * N ** (-alpha) + B * D ** (-beta))
         numpyro.sample("y", dist.StudentT(nu, mu, sigma), obs=log_y)
 
@@ -156,7 +158,7 @@ def run_pymc_nutpie(df: pd.DataFrame) -> dict:
         B = pm.LogNormal("B", mu=P["B"][0], sigma=P["B"][1])
         beta = pm.LogNormal("beta", mu=P["beta"][0], sigma=P["beta"][1])
         sigma = pm.HalfNormal("sigma", sigma=P["sigma"])
-        nu = pm.Gamma("nu", alpha=P["nu"][0], beta=P["nu"][1])
+        nu = pm.Deterministic("nu", P["nu_low"] + pm.Gamma("nu_excess", alpha=P["nu"][0], beta=P["nu"][1]))
         mu = pm.math.log(E + A * pm.math.exp(-alpha * logN) + B * pm.math.exp(-beta * logD))
         pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=log_y)
     compiled = nutpie.compile_pymc_model(model)
@@ -172,13 +174,13 @@ STAN_CODE = """
 data { int<lower=1> n; vector[n] logN; vector[n] logD; vector[n] log_y; }
 parameters {
   real<lower=0> E; real<lower=0> A; real<lower=0> alpha; real<lower=0> B; real<lower=0> beta;
-  real<lower=0> sigma; real<lower=0> nu;
+  real<lower=0> sigma; real<lower=%(nl)r> nu;
 }
 model {
   vector[n] mu = log(E + A * exp(-alpha * logN) + B * exp(-beta * logD));
   E ~ lognormal(%(E0)r, %(E1)r); A ~ lognormal(%(A0)r, %(A1)r); alpha ~ lognormal(%(a0)r, %(a1)r);
   B ~ lognormal(%(B0)r, %(B1)r); beta ~ lognormal(%(b0)r, %(b1)r);
-  sigma ~ normal(0, %(s)r); nu ~ gamma(%(n0)r, %(n1)r);
+  sigma ~ normal(0, %(s)r); nu - %(nl)r ~ gamma(%(n0)r, %(n1)r);
   log_y ~ student_t(nu, mu, sigma);
 }
 """
@@ -191,7 +193,7 @@ def run_stan(df: pd.DataFrame) -> dict:
     code = STAN_CODE % {
         "E0": P["E"][0], "E1": P["E"][1], "A0": P["A"][0], "A1": P["A"][1], "a0": P["alpha"][0],
         "a1": P["alpha"][1], "B0": P["B"][0], "B1": P["B"][1], "b0": P["beta"][0], "b1": P["beta"][1],
-        "s": P["sigma"], "n0": P["nu"][0], "n1": P["nu"][1],
+        "s": P["sigma"], "n0": P["nu"][0], "n1": P["nu"][1], "nl": P["nu_low"],
     }  # fmt: skip
     data = {"n": len(df), "logN": np.log(df["N"].to_numpy()), "logD": np.log(df["D"].to_numpy()),
             "log_y": np.log(df["loss"].to_numpy())}  # fmt: skip
