@@ -332,20 +332,14 @@ class DownstreamFit:
         Parameters
         ----------
         data : DataFrame
-            Rows with the loss law's inputs (and the chance column, when the fit reads its chance
-            floor from one).
+            Rows with the loss law's inputs (under the fitted columns or the law's own names).
 
         Returns
         -------
         ndarray
             ``(rows,)``, in decades of the loss law's scale inputs.
-
-        Raises
-        ------
-        ValueError
-            When the fit's chance floor comes from a column that ``data`` lacks.
         """
-        inputs = self._prediction_args(data, 0)[3]
+        inputs, _, _ = prediction_inputs(self.law, data, self.columns, self.levels)
         return extrapolation_distance(self.law, self.fitted_inputs, pd.DataFrame(inputs))
 
     def _predictions(self, data: pd.DataFrame, seed: int, law_error):
@@ -579,11 +573,14 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
     Raises
     ------
     ValueError
-        If fewer than two fits are given or the fits saw different metric rows.
+        If fewer than two fits are given, the fits saw different metric rows, or ``ic`` is
+        neither ``"loo"`` nor ``"waic"``.
     """
     if len(fits) < 2:
         raise ValueError(f"compare_downstream() needs two or more fits, got {len(fits)}")
     sizes = {name: _arviz.observed(f.idata).shape[0] for name, f in fits.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"the fits have different numbers of metric rows {sizes}; fit them on the same rows")
+    if ic not in ("loo", "waic"):
+        raise ValueError(f"ic={ic!r} must be 'loo' or 'waic'")
     return _arviz.compare({name: f.idata for name, f in fits.items()}, ic=ic)

@@ -301,8 +301,11 @@ def allocation_exponents(fit, *, level: float = 0.9, C: tuple[float, float] = (1
     Raises
     ------
     ValueError
-        For a law without inputs ``N`` and ``D``, a budget that is not positive, or an unknown group level.
+        For a law without inputs ``N`` and ``D``, a budget that is not positive, an unknown group
+        level, or ``level`` outside (0, 1).
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
     draws = optimal_draws(fit, list(C), group=group)
     span = np.log(C[1]) - np.log(C[0])
     a = (np.log(draws["N"][:, 1]) - np.log(draws["N"][:, 0])) / span

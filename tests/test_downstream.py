@@ -44,6 +44,8 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     df, fit = synthetic
     new = pd.DataFrame({"x": [3e6, 1e7], "chance": CHANCE})
     pred = fit.predict(new)
+    # the distance beyond the fitted runs needs the inputs only (not the chance column)
+    np.testing.assert_allclose(fit.extrapolation_distance(new[["x"]]), np.log10(new["x"] / 1e6), rtol=1e-6)
     loss, acc = _truth(new["x"].to_numpy())
     # A new run's interval covers the truth, and the curve's median is within two accuracy points of it
     # (with this seed the six largest runs lie 0.010 above the true curve on average; the fit follows them).
@@ -70,6 +72,8 @@ def test_direct_alternative_and_comparison(synthetic):
                             approach="direct", chains=2, draws=300, warmup=300, seed=0)
     table = compare_downstream({"joint": fit, "direct": direct})
     assert set(table.index) == {"joint", "direct"}
+    with pytest.raises(ValueError, match="ic='lfo' must be 'loo' or 'waic'"):
+        compare_downstream({"joint": fit, "direct": direct}, ic="lfo")
     pred = direct.predict(pd.DataFrame({"x": [1e7], "chance": CHANCE}))
     assert 0 < pred["median"].iloc[0] < 1 and "loss_median" in pred
     assert direct.plot(x="x").get_xscale() == "log"

@@ -80,3 +80,13 @@ def test_beta_likelihood_for_accuracies():
 def test_noise_parameter_names_are_reserved():
     with pytest.raises(ValueError, match=r"parameter names \['nu'\] are reserved for the likelihood's noise"):
         bs.law("test_reserved", inputs=["x"], params={"nu": dist.LogNormal()}, mean=lambda x, nu: x**-nu)
+
+
+def test_prior_text_names_the_distribution_and_a_shift():
+    import numpyro.distributions as dist
+
+    from bayescale.laws.base import prior_text
+    from bayescale.likelihoods import shifted_gamma
+
+    assert prior_text(dist.LogNormal(-1.05, 0.3)) == "LogNormal(loc=-1.05, scale=0.3)"
+    assert prior_text(shifted_gamma(2.0, 0.1, low=1.0)) == "1 + Gamma(concentration=2, rate=0.1)"

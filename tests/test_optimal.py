@@ -61,6 +61,8 @@ def test_errors():
         compute_optimal(post, C=[-1.0])
     with pytest.raises(ValueError, match="level"):
         compute_optimal(post, C=[1e21], level=2)
+    with pytest.raises(ValueError, match=r"level=1\.5 must lie in \(0, 1\)"):
+        allocation_exponents(post, level=1.5)
     post.law = bs.laws.get("power")
     with pytest.raises(ValueError, match="law of N and D"):
         compute_optimal(post, C=[1e21])

@@ -271,7 +271,7 @@ class Law:
         lines = [f"{self.name}: {self.formula}", f"  inputs: {', '.join(self.inputs)}"]
         for p in self.params:
             src = f"  [{p.source}]" if p.source else ""
-            lines.append(f"  {p.name} ~ {_prior_text(p.prior)}{src}")
+            lines.append(f"  {p.name} ~ {prior_text(p.prior)}{src}")
         lines.append(f"  better: {'lower' if self.lower_is_better else 'higher'}")
         if self.reference:
             lines.append(f"  reference: {self.reference}")
@@ -279,7 +279,7 @@ class Law:
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td><code>{p.name}</code></td><td>{_prior_text(p.prior)}</td><td>{p.source}</td></tr>"
+            f"<tr><td><code>{p.name}</code></td><td>{prior_text(p.prior)}</td><td>{p.source}</td></tr>"
             for p in self.params
         )
         return (
@@ -289,8 +289,28 @@ class Law:
         )
 
 
-def _prior_text(prior: dist.Distribution) -> str:
-    """Short text of a distribution, e.g. ``LogNormal(loc=-1.05, scale=0.3)``."""
+def prior_text(prior: dist.Distribution) -> str:
+    """Short text of a distribution, e.g. ``LogNormal(loc=-1.05, scale=0.3)``; a shifted one is
+    written as such, e.g. ``1 + Gamma(concentration=2, rate=0.1)``.
+
+    Parameters
+    ----------
+    prior : Distribution
+        A NumPyro distribution (possibly a ``TransformedDistribution`` by affine transforms).
+
+    Returns
+    -------
+    str
+        The distribution's class name and constructor arguments (3 significant digits).
+    """
+    transforms = getattr(prior, "transforms", None)
+    base = getattr(prior, "base_dist", None)
+    if transforms and base is not None and all(type(t).__name__ == "AffineTransform" for t in transforms):
+        text = prior_text(base)
+        for t in transforms:
+            loc, scale = float(t.loc), float(t.scale)
+            text = f"{loc:g} + {text}" if scale == 1.0 else f"{loc:g} + {scale:g} {text}"
+        return text
     args = []
     for key in getattr(prior, "arg_constraints", {}):
         value = getattr(prior, key, None)

@@ -52,33 +52,6 @@ def _literal(value: str) -> str:
     return f"``{value}``"
 
 
-def _prior(prior) -> str:
-    """A distribution as ``Name(arg=value, ...)`` from its constructor arguments."""
-    args = []
-    for key in getattr(prior, "arg_constraints", {}):
-        value = getattr(prior, key, None)
-        if value is None:
-            continue
-        try:
-            args.append(f"{key}={float(value):.3g}")
-        except (TypeError, ValueError):
-            args.append(f"{key}=...")
-    return f"{type(prior).__name__}({', '.join(args)})"
-
-
-def _distribution(prior) -> str:
-    """A prior as text; a shifted distribution (``low + Gamma(...)``) is written as such."""
-    transforms = getattr(prior, "transforms", None)
-    base = getattr(prior, "base_dist", None)
-    if transforms and base is not None and all(type(t).__name__ == "AffineTransform" for t in transforms):
-        text = _prior(base)
-        for t in transforms:
-            loc, scale = float(t.loc), float(t.scale)
-            text = f"{loc:g} + {text}" if scale == 1.0 else f"{loc:g} + {scale:g} {text}"
-        return text
-    return _prior(prior)
-
-
 def _heading(title: str, char: str) -> list[str]:
     return [title, char * len(title), ""]
 
@@ -140,8 +113,10 @@ def _law_entry(law) -> list[str]:
         "     - meaning",
         "     - source of the prior",
     ]
+    from bayescale.laws.base import prior_text
+
     for p in law.params:
-        prior = _prior(p.prior)
+        prior = prior_text(p.prior)
         if p.pivot is not None and p.prior_at == "centre":
             prior += " at the data centre"
         lines += [
@@ -230,6 +205,7 @@ def likelihood_table_text() -> str:
     """A table of ``bs.LIKELIHOODS``: the model (from the module docstring) and the noise priors."""
     import bayescale as bs
     from bayescale import likelihoods
+    from bayescale.laws.base import prior_text
 
     models = _docstring_bullets(likelihoods)
     lines = [
@@ -246,7 +222,7 @@ def likelihood_table_text() -> str:
         "     - values of ``y``",
     ]
     for name, likelihood in bs.LIKELIHOODS.items():
-        noise = "; ".join(f"``{key}`` ~ {_literal(_distribution(prior))}" for key, prior in likelihood.noise_priors.items())
+        noise = "; ".join(f"``{key}`` ~ {_literal(prior_text(prior))}" for key, prior in likelihood.noise_priors.items())
         # the docstring's own references are relative to bayescale.likelihoods
         model = re.sub(r":(class|func|data):`(\w+)`", r":\1:`~bayescale.likelihoods.\2`", models.get(name, "-"))
         if getattr(likelihood, "counts", False):
