@@ -415,7 +415,8 @@ def rebuild(
             hierarchy=dict(entry.hierarchy) if entry.hierarchy else None,
             likelihood=entry.likelihood,
             progress=progress,
-            **{**SAMPLER_SETTINGS, **({"target_accept_prob": entry.target_accept_prob} if entry.target_accept_prob else {})},
+            target_accept_prob=entry.target_accept_prob,  # None: the law's own
+            **SAMPLER_SETTINGS,
         )
         record = build_record(entry, fit, rows)
         path = _path_of(entry.name, root)

@@ -18,14 +18,14 @@ import pandas as pd
 
 __all__ = ["ENTRIES", "SAMPLER_SETTINGS", "ZooEntry"]
 
-#: Sampler settings of a rebuild (bs.fit keyword arguments); the target acceptance is each law's
-#: own default (0.99 for ``power``, else 0.95), recorded in each file.
+#: Sampler settings of a rebuild (bs.fit keyword arguments). The target acceptance is the entry's
+#: own (:attr:`ZooEntry.target_accept_prob`), else the law's default (0.99 for ``power``, else
+#: 0.95); each file records the one used.
 SAMPLER_SETTINGS: dict[str, Any] = {
     "chains": 4,
     "draws": 1000,
     "warmup": 1000,
     "seed": 0,
-    "target_accept_prob": None,
 }
 
 
@@ -90,7 +90,7 @@ class ZooEntry:
     likelihood : str
         ``bs.fit``'s ``likelihood=``.
     target_accept_prob : float, optional
-        NUTS target acceptance of this entry (default: :data:`SAMPLER_SETTINGS`' choice, the law's own).
+        NUTS target acceptance of this entry (default: the law's own).
     """
 
     law: str
