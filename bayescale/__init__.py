@@ -33,6 +33,7 @@ from bayescale.plan import plan_ladder
 from bayescale.plots import plot_calibration
 from bayescale.ranking import Ranking, rank
 from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_budget, turning_point
+from bayescale.task_check import check_tasks
 
 __all__ = [
     "AveragedFit",
@@ -54,6 +55,7 @@ __all__ = [
     "accelerated_emergence",
     "allocation_exponents",
     "average",
+    "check_tasks",
     "compare",
     "compare_downstream",
     "compute_multiplier",

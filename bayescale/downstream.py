@@ -47,8 +47,8 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import sampler
-from bayescale.data import prepare_design, resolve_columns
-from bayescale.downstream_fit import LINK_SITE_PREFIX, DownstreamFit, chance_floors, compare_downstream
+from bayescale.data import group_codes, prepare_design, resolve_columns
+from bayescale.downstream_fit import DownstreamFit, chance_floors, compare_downstream
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
@@ -63,9 +63,10 @@ from bayescale.hierarchy import (
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import FLOOR, LINKS, Link, get_link
 from bayescale.likelihoods import get_likelihood
+from bayescale.link_stage import LINK_SITE_PREFIX, link_spec, row_parameters, sample_noise_and_floor, task_value
 from bayescale.trials import trial_counts
 
-__all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream"]
+__all__ = ["LINKS", "DownstreamFit", "Link", "compare_downstream", "fit_downstream", "refit_downstream"]
 
 #: Prior of the chance floor when ``chance=None`` (estimated, on the accuracy scale).
 FLOOR_PRIOR = FLOOR.prior
@@ -73,21 +74,24 @@ KAPPA_PRIOR = dist.LogNormal(np.log(300.0), 1.5)
 
 
 # --- the model ------------------------------------------------------------------------------
-def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool, estimate_floor: bool,
-                metric_likelihood: str = "beta", floor_prior: dist.Distribution = FLOOR_PRIOR,
+def _make_model(spec: ModelSpec, stage: ModelSpec, *, joint: bool, observed_loss: bool, by: str | None = None,
+                n_tasks: int = 1, metric_likelihood: str = "beta", floor_prior: dist.Distribution | None = None,
                 kappa_prior: dist.Distribution = KAPPA_PRIOR):
     """The joint model: the law stage of :func:`bayescale.hierarchy.make_model`, then the link stage.
 
     Stage 1 (``joint``): the loss of each run, ``y``, with the spec's likelihood of the law's curve.
     Stage 2: the metric of each row, ``metric``, around ``link(L)`` with ``metric_likelihood``
-    (Beta, or the binomial / beta-binomial of ``trials`` questions). Called by
-    :func:`bayescale.sampler.run` as ``model(inputs, group_index, centres, y=, mask=, **extra)``.
+    (Beta, or the binomial / beta-binomial of ``trials`` questions); the link's parameters come
+    from ``stage`` (:func:`bayescale.link_stage.link_spec`: shared, or by task), and ``floor_prior``
+    None means the chance floor is given. Called by :func:`bayescale.sampler.run` as
+    ``model(inputs, group_index, centres, y=, mask=, **extra)``.
     """
     noise_names = spec.likelihood.noise_names if joint else ()
     metric_lik = get_likelihood(metric_likelihood)
+    metric_noise_priors = {name: kappa_prior for name in metric_lik.noise_names}
 
-    def model(inputs, group_index, centres, y=None, mask=None, *, run_of_row, chance, loss_centre, row_loss,
-              metric=None, accuracy_sign=1.0, trials=None):
+    def model(inputs, group_index, centres, y=None, mask=None, *, run_of_row, task_of_row, chance, loss_centre,
+              row_loss, metric=None, accuracy_sign=1.0, trials=None):
         sites = sample_law(spec)
         noise = {name: numpyro.sample(name, spec.prior_of[name]) for name in noise_names}
         per_row = law_values(spec, sites, group_index, centres)
@@ -97,23 +101,22 @@ def _make_model(spec: ModelSpec, link: Link, *, joint: bool, observed_loss: bool
             with numpyro.plate("runs", n_runs):
                 numpyro.sample("loss", spec.likelihood.distribution(location, noise), obs=y)
         curve = jnp.exp(location) if spec.likelihood.log_space else location
-        params = {name: numpyro.sample(f"{LINK_SITE_PREFIX}{name}", prior) for name, prior in link.priors.items()}
-        floor = numpyro.sample("floor", floor_prior) if estimate_floor else chance
-        metric_noise = {name: numpyro.sample(name, kappa_prior) for name in metric_lik.noise_names}  # kappa
+        params = row_parameters(stage, sample_law(stage), task_of_row, record=True)
+        metric_noise, floor = sample_noise_and_floor(by, n_tasks, metric_noise_priors, floor_prior)
         L = row_loss if observed_loss else curve[run_of_row]
-        acc = link.function(L, floor, loss_centre, **params)
+        acc = stage.law.mean(L, chance if floor is None else task_value(floor, task_of_row), loss_centre, **params)
         mean = jnp.clip(jnp.where(accuracy_sign > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
+        scatter = {name: task_value(value, task_of_row) for name, value in metric_noise.items()}
         with numpyro.plate("rows", run_of_row.shape[0]):
-            numpyro.sample("y", metric_lik.distribution(mean, metric_noise, trials), obs=metric)
+            numpyro.sample("y", metric_lik.distribution(mean, scatter, trials), obs=metric)
 
     return model
 
 
-def _model_key(link: Link, **flags) -> tuple:
-    """What fixes the structure of :func:`_make_model` beyond the ModelSpec (compile-cache key)."""
+def _structure_key(**flags) -> tuple:
+    """What fixes the structure of :func:`_make_model` beyond the two ModelSpecs (compile-cache key)."""
     key = lambda v: distribution_key(v) if isinstance(v, dist.Distribution) else v  # noqa: E731
-    priors = tuple((name, distribution_key(prior)) for name, prior in link.priors.items())
-    return ("downstream", link.name, id(link.function), priors, tuple(sorted((k, key(v)) for k, v in flags.items())))
+    return tuple(sorted((k, key(v)) for k, v in flags.items()))
 
 
 # --- fitting --------------------------------------------------------------------------------
@@ -141,6 +144,7 @@ def fit_downstream(
     parameterization: str = "auto",
     metric_likelihood: str = "beta",
     trials: str | int | None = None,
+    by: str | None = None,
 ) -> DownstreamFit:
     """Fit a loss law and a link from loss to a bounded task metric in one posterior.
 
@@ -186,6 +190,14 @@ def fit_downstream(
     trials : str or int, optional
         For the count likelihoods: the column holding each row's number of questions, or one
         number for every row (as in :func:`bayescale.fit`).
+    by : str, optional
+        A column of tasks (e.g. ``"task"``, with one row per run and task): each task gets its own
+        link, partially pooled over the tasks (:mod:`bayescale.link_stage`), and its own metric
+        noise and (with ``chance=None``) floor, while the loss law stays one per run. Predict the
+        tasks one row each (:meth:`DownstreamFit.predict`) or their average
+        (:meth:`DownstreamFit.predict_average`), and check which tasks follow their link at larger
+        scales with :func:`bayescale.check_tasks`. Override a spread's prior with
+        ``priors={"link_<p>_<by>_sd": ...}``.
 
     Returns
     -------
@@ -201,6 +213,8 @@ def fit_downstream(
     >>> df = bs.datasets.load("overtraining_downstream")                  # doctest: +SKIP
     >>> fit = bs.fit_downstream(df, metric="error", link="error_from_loss",
     ...                         chance="chance", groups="dataset")         # doctest: +SKIP
+    >>> per_task = bs.fit_downstream(df, metric="error", link="error_from_loss", chance="chance",
+    ...                              hierarchy={"E": "dataset"}, by="task")  # doctest: +SKIP
     """
     if approach not in ("joint", "direct"):
         raise ValueError(f"approach={approach!r} must be 'joint' (loss law + link) or 'direct' (inputs -> metric)")
@@ -259,24 +273,27 @@ def fit_downstream(
         likelihood=likelihood if joint else None,
     )
     overrides = dict(priors or {})
-    extra_priors = {k: overrides.pop(k) for k in list(overrides)
-                    if k.startswith(LINK_SITE_PREFIX) or k in ("kappa", "floor")}
+    link_overrides = {k: overrides.pop(k) for k in list(overrides) if k.startswith(LINK_SITE_PREFIX)}
+    floor_prior = overrides.pop("floor", FLOOR_PRIOR) if chance is None else None
+    kappa_prior = overrides.pop("kappa", KAPPA_PRIOR)
     resolved = resolve_priors(law, likelihood, grouping, overrides)
     n_levels = {column: len(labels) for column, labels in design.levels.items()}
     centered = centered_columns(parameterization, design.group_index, n_levels, len(law.params))
     spec = build_spec(law, likelihood, grouping, design.levels, resolved, centered=centered)
-    link_used = _with_priors(link, extra_priors)
-    floor_prior = extra_priors.get("floor", FLOOR_PRIOR)
-    kappa_prior = extra_priors.get("kappa", KAPPA_PRIOR)
+    task_of_row, tasks = _tasks(data, by, group_columns)
+    task_centred = by is not None and by in centered_columns(parameterization, {by: task_of_row}, {by: len(tasks)},
+                                                             len(link.params))
+    stage = link_spec(link, metric_lik, by, len(tasks), link_overrides, centered=task_centred)
     observed_loss = loss_input == "observed"
     row_loss = data[loss].to_numpy(dtype=float) if joint else y_metric * 0 + 1.0
     # Centre of the link's loss axis: the geometric mean loss (1 for the unit-free latent curve of "direct").
     loss_centre = float(np.exp(np.mean(np.log(row_loss)))) if joint else 1.0
-    structure: dict[str, Any] = dict(joint=joint, observed_loss=observed_loss, estimate_floor=chance is None,
+    structure: dict[str, Any] = dict(joint=joint, observed_loss=observed_loss, by=by, n_tasks=max(len(tasks), 1),
                                      metric_likelihood=metric_lik.name)
-    model = _make_model(spec, link_used, **structure, floor_prior=floor_prior, kappa_prior=kappa_prior)
+    model = _make_model(spec, stage, **structure, floor_prior=floor_prior, kappa_prior=kappa_prior)
     extra = dict(
         run_of_row=np.asarray(run_codes, dtype=np.int32),
+        task_of_row=task_of_row,
         chance=np.asarray(chance_values, dtype=np.float32),
         loss_centre=np.float32(loss_centre),
         row_loss=np.asarray(row_loss, dtype=np.float32),
@@ -295,31 +312,34 @@ def fit_downstream(
         mask=np.ones((chains, n_runs), dtype=bool),
         extra={k: repeat(v) for k, v in extra.items()},
     )
+    # a dense mass matrix for the few parameters of one link; by task there are tens to hundreds, too
+    # many to estimate a dense matrix from one warm-up (diagonal: r_hat 1.02 on Gadre's 17 tasks)
     result = sampler.run(
-        spec, sampler.Settings(chains, draws, warmup, float(target_accept_prob), dense_mass=True), batch,
+        spec, sampler.Settings(chains, draws, warmup, float(target_accept_prob), dense_mass=by is None), batch,
         progress=sampler.show_progress(progress), model=model,
-        description=f"{law.name} + {link_used.name} ({chains} chains)",
-        model_key=_model_key(link_used, floor_prior=floor_prior, kappa_prior=kappa_prior, **structure),
+        description=f"{law.name} + {link.name} ({chains} chains)",
+        model_key=("downstream", link.name, stage.fingerprint(), id(link.function), _structure_key(
+            floor_prior=floor_prior, kappa_prior=kappa_prior, **structure)),
     )
     samples = {k: v.reshape((chains, draws) + v.shape[2:]) for k, v in result.samples.items()}
     diverging = result.diverging.reshape(chains, draws)
     meta = {
-        "law": law.name, "link": link_used.name, "approach": approach, "loss_input": loss_input,
+        "law": law.name, "link": link.name, "approach": approach, "loss_input": loss_input,
         "metric": metric, "loss": loss if joint else None, "metric_kind": kind,
         "chance": chance if isinstance(chance, (str, type(None))) else float(chance),
         "columns": design.columns, "grouping": {k: list(v) for k, v in spec.grouping},
         "levels": design.levels, "centres": design.centres, "loss_centre": loss_centre,
         "estimate_floor": chance is None, "seed": seed, "parameterization": parameterization,
+        "by": by, "tasks": tasks, "task_centred": task_centred, "warmup": warmup,
         "target_accept_prob": float(target_accept_prob),
         "centered": list(spec.centered), "metric_likelihood": metric_lik.name,
         **({} if trials is None else {"trials": trials if isinstance(trials, str) else int(trials)}),
         "data_hash": _data_hash(design.inputs, y_metric),
         "timing": {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)},
     }
-    all_priors = {**dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link_used.priors.items()},
-                  **{name: kappa_prior for name in metric_lik.noise_names},
-                  **({"floor": floor_prior} if chance is None else {})}
-    fitted = DownstreamFit(samples, spec=spec, link=link_used, meta=meta, data=data.copy(), run_codes=run_codes,
+    all_priors = {**dict(spec.priors), **dict(stage.priors), **{name: kappa_prior for name in metric_lik.noise_names},
+                  **({"floor": floor_prior} if floor_prior is not None else {})}
+    fitted = DownstreamFit(samples, spec=spec, link=link, meta=meta, data=data.copy(), run_codes=run_codes,
                            diverging=diverging, priors=all_priors)
     f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
     args = dict(
@@ -333,19 +353,50 @@ def fit_downstream(
     return fitted
 
 
-def _with_priors(link: Link, overrides: Mapping[str, dist.Distribution]) -> Link:
-    priors = {}
-    for name, prior in overrides.items():
-        if name in ("kappa", "floor"):
-            continue
-        short = name.removeprefix(LINK_SITE_PREFIX)
-        if short not in link.priors:
-            raise ValueError(
-                f"priors={{{name!r}: ...}}: link {link.name!r} has parameters "
-                f"{[LINK_SITE_PREFIX + p for p in link.priors]} (and 'kappa', 'floor')"
-            )
-        priors[short] = prior
-    return link.with_priors(priors) if priors else link
+def refit_downstream(
+    fit: DownstreamFit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
+) -> tuple[DownstreamFit, bool]:
+    """Fit ``fit``'s model again on ``rows`` (a subset of its data, same columns).
+
+    The same law, link, grouping, tasks, likelihoods, priors and sampler settings as ``fit``, with
+    ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
+    fit and whether it met the convergence rule (its warnings are recorded, not shown).
+    """
+    import warnings
+
+    from bayescale.diagnostics import ConvergenceWarning
+
+    meta = fit.meta
+    chains, draws = next(iter(fit.samples.values())).shape[:2]
+    settings: dict[str, Any] = dict(
+        law=fit.law, loss=meta["loss"], metric=meta["metric"], link=fit.link, chance=meta["chance"],
+        metric_kind=meta["metric_kind"], inputs={k: v for k, v in fit.columns.items() if v != k} or None,
+        hierarchy={name: list(cols) for name, cols in meta["grouping"].items()} or None, priors=fit.priors,
+        approach=meta["approach"], loss_input=meta["loss_input"], chains=chains, draws=draws,
+        warmup=meta.get("warmup", draws), seed=meta["seed"], target_accept_prob=meta["target_accept_prob"],
+        progress=False, parameterization=meta["parameterization"], metric_likelihood=fit.metric_likelihood.name,
+        trials=meta.get("trials"), by=fit.by,
+    )
+    settings.update(dict(refit_kwargs or {}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        again = fit_downstream(rows.reset_index(drop=True), **settings)
+    return again, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def _tasks(data: pd.DataFrame, by: str | None, group_columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """The task code of every row and the task labels (zeros and no labels without ``by``)."""
+    if by is None:
+        return np.zeros(len(data), dtype=np.int32), []
+    if by in group_columns:
+        raise ValueError(
+            f"by={by!r} is also a grouping column of the loss law; the loss law varies by run-level columns "
+            "(e.g. the training corpus) and the link by task: name different columns"
+        )
+    if by not in data.columns:
+        raise ValueError(f"by={by!r} is not a column; the DataFrame has {list(data.columns)}. Name the task column")
+    codes, labels = group_codes(data, by)
+    return np.asarray(codes, dtype=np.int32), list(labels)
 
 
 def _data_hash(inputs: Mapping[str, np.ndarray], metric: np.ndarray) -> str:

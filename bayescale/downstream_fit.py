@@ -21,7 +21,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.data import input_values
+from bayescale.data import group_codes, input_values
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import (
     build_spec,
@@ -32,18 +32,15 @@ from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import get_link
 from bayescale.likelihoods import Likelihood, get_likelihood
+from bayescale.link_stage import LINK_SITE_PREFIX, link_spec, row_parameters, task_value
 from bayescale.posterior import prediction_table, shifted_location
-from bayescale.prediction_rows import prediction_inputs, with_new_levels
+from bayescale.prediction_rows import prediction_inputs, unseen_levels_message, with_new_levels
 from bayescale.trials import prediction_trials, trial_counts
 
 if TYPE_CHECKING:
     import matplotlib.axes
 
 __all__ = ["DownstreamFit", "compare_downstream"]
-
-#: Prefix of the link's parameter sites in the posterior (``link_<parameter>``).
-LINK_SITE_PREFIX = "link_"
-
 
 def chance_floors(data: pd.DataFrame, chance: float | str | None) -> np.ndarray:
     """The chance accuracy of each row: 0 (``None``), a number, or the values of column ``chance``."""
@@ -80,13 +77,22 @@ class DownstreamFit:
     def __init__(self, samples, *, spec, link, meta, data, run_codes, diverging, priors=None) -> None:
         self.samples = samples
         self.spec = spec
-        self.link = link
         self.meta = meta
         self.data = data
         self.run_codes = run_codes
         self.diverging = diverging
-        self.priors: dict[str, dist.Distribution] = dict(priors) if priors is not None else {
-            **dict(spec.priors), **{f"{LINK_SITE_PREFIX}{k}": v for k, v in link.priors.items()}}
+        given = dict(priors or {})
+        link_priors = {k: v for k, v in given.items() if k.startswith(LINK_SITE_PREFIX)}
+        # ``link`` carries the priors the fit used (the catalogue's objects where they were not changed)
+        changed = {name: prior for site, prior in link_priors.items()
+                   if (name := site.removeprefix(LINK_SITE_PREFIX)) in link.priors
+                   and io.prior_to_json(prior) != io.prior_to_json(link.priors[name])}
+        self.link = link.with_priors(changed) if changed else link
+        #: The link stage's structure: its parameters, shared or by task (:func:`bayescale.link_stage.link_spec`).
+        self.stage = link_spec(self.link, self.metric_likelihood, self.by, len(self.tasks), link_priors,
+                               centered=bool(meta.get("task_centred", False)))
+        self.priors: dict[str, dist.Distribution] = given if priors is not None else {
+            **dict(spec.priors), **dict(self.stage.priors)}
         self.idata: Any = None  # an arviz.InferenceData, set by _build_idata or by the loader
 
     @property
@@ -108,6 +114,16 @@ class DownstreamFit:
     def levels(self) -> dict[str, list[str]]:
         """Levels of each grouping column of the loss law, in the order of the posterior's group dimension."""
         return self.meta["levels"]
+
+    @property
+    def by(self) -> str | None:
+        """The task column whose levels have their own link (``fit_downstream(by=...)``), or None."""
+        return self.meta.get("by")
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks of a fit ``by`` task, in the order of the posterior's task dimension (else empty)."""
+        return list(self.meta.get("tasks") or [])
 
     @property
     def columns(self) -> dict[str, str]:
@@ -138,16 +154,22 @@ class DownstreamFit:
 
     @cached_property
     def link_param_names(self) -> list[str]:
-        """The link stage's sites: the link's parameters, the metric's noise (``kappa``) and ``floor``."""
-        names = [f"{LINK_SITE_PREFIX}{p}" for p in self.link.priors] + list(self.metric_likelihood.noise_names)
+        """The link stage's sites: the link's parameters (and their spreads over tasks), the metric's
+        noise (``kappa``) and ``floor``."""
+        names = list(self.stage.law.param_names) + [f"{p}_{self.by}_sd" for p in self.stage.law.param_names
+                                                   if self.by]
+        names += list(self.metric_likelihood.noise_names)
         return names + (["floor"] if self.meta["estimate_floor"] else [])
 
     def _build_idata(self, args, y_metric) -> None:
         sites = {k: self.draws(k) for k in self.samples}
         _, _, predictive, log_lik = self._evaluate(sites, args, y=y_metric)
         chains, n = next(iter(self.samples.values())).shape[:2]
-        dims = {f"{p}_{c}{suffix}": [c] for p, cols in self.spec.grouping for c in cols
+        grouping = [*self.spec.grouping, *self.stage.grouping]
+        dims = {f"{p}_{c}{suffix}": [c] for p, cols in grouping for c in cols
                 for suffix in ("_z", "_offset", "") if f"{p}_{c}{suffix}" in self.samples}
+        if self.by:  # the metric's noise and the floor, per task
+            dims.update({name: [self.by] for name in ("kappa", "floor") if name in self.samples})
         self.idata = _arviz.to_inference_data(
             self.samples,
             log_likelihood=log_lik.reshape(chains, n, -1),
@@ -155,7 +177,7 @@ class DownstreamFit:
             observed=y_metric,
             constant_data={},
             sample_stats={"diverging": self.diverging},
-            coords=self.meta["levels"],
+            coords={**self.meta["levels"], **({self.by: self.tasks} if self.by else {})},
             dims=dims,
             attrs={"bayescale_downstream": json.dumps(self.meta)},
             observed_column=self.meta["metric"],
@@ -170,22 +192,23 @@ class DownstreamFit:
         (``(draws, runs)``, on the loss likelihood's scale) moves the loss law's curve before the
         link: the law error beyond the fitted runs.
         """
-        spec, link = self.spec, self.link
+        spec, stage = self.spec, self.stage
         estimate_floor = self.meta["estimate_floor"]
         observed = self.meta["loss_input"] == "observed" and y is not None
-        names = list(link.priors)
         metric_lik = self.metric_likelihood
         trials = args.get("trials")
+        task = args["task_of_row"]
 
         def one(s, moved):
             per_row, _ = parameter_values(spec, s, args["group_index"], args["centres"])
             location = shifted_location(spec, curve_location(spec, args["inputs"], per_row), moved, xp=jnp)
             curve = jnp.exp(location) if spec.likelihood.log_space else location
             L = args["row_loss"] if observed else curve[args["run_of_row"]]
-            floor = s["floor"] if estimate_floor else args["chance"]
-            acc = link.function(L, floor, args["loss_centre"], **{p: s[f"{LINK_SITE_PREFIX}{p}"] for p in names})
+            floor = task_value(s["floor"], task) if estimate_floor else args["chance"]
+            acc = stage.law.mean(L, floor, args["loss_centre"], **row_parameters(stage, s, task))
             mean = jnp.clip(jnp.where(args["accuracy_sign"] > 0, acc, 1.0 - acc), 1e-5, 1 - 1e-5)
-            density = metric_lik.distribution(mean, {name: s[name] for name in metric_lik.noise_names}, trials)
+            scatter = {name: task_value(s[name], task) for name in metric_lik.noise_names}
+            density = metric_lik.distribution(mean, scatter, trials)
             value = y if metric_lik.counts or y is None else jnp.clip(y, 1e-6, 1 - 1e-6)
             ll = density.log_prob(value) if y is not None else jnp.zeros_like(mean)
             return curve, mean, ll
@@ -195,7 +218,7 @@ class DownstreamFit:
         n_runs = next(iter(args["inputs"].values())).shape[0]
         moved = jnp.zeros((n_draws, n_runs), jnp.float32) if shift is None else jnp.asarray(shift, jnp.float32)
         curve, mean, ll = (np.asarray(o, dtype=np.float64) for o in jax.jit(jax.vmap(one))(jsites, moved))
-        noise = {name: sites[name] for name in metric_lik.noise_names}
+        noise = {name: sites[name][:, task] if self.by else sites[name] for name in metric_lik.noise_names}
         predictive = metric_lik.sample(np.random.default_rng(seed), mean, noise,
                                        trials=None if trials is None else np.asarray(trials))
         return curve, mean, predictive, ll
@@ -292,12 +315,17 @@ class DownstreamFit:
     # --- prediction ---------------------------------------------------------------------------
     def _prediction_args(self, data: pd.DataFrame, seed: int):
         inputs, group_index, kept = prediction_inputs(self.law, data, self.columns, self.levels)
+        task = self._task_codes(data)
+        if self.by:
+            kept.append(self.by)
         chance = self.meta["chance"]
         if isinstance(chance, str) and chance not in data.columns:
-            raise ValueError(
-                f"the fit's chance floor comes from column {chance!r}; add it to the rows to predict "
-                f"(e.g. df[{chance!r}] = 0.25)"
-            )
+            if not self.by:
+                raise ValueError(
+                    f"the fit's chance floor comes from column {chance!r}; add it to the rows to predict "
+                    f"(e.g. df[{chance!r}] = 0.25)"
+                )
+            data = data.assign(**{chance: self.task_chance[task]})  # each task's fitted chance
         chance_values = chance_floors(data, chance)
         sites = with_new_levels(self.spec, {k: self.draws(k) for k in self.samples}, group_index, seed)
         def f32(v):
@@ -308,6 +336,7 @@ class DownstreamFit:
             group_index={k: jnp.asarray(v, dtype=jnp.int32) for k, v in group_index.items()},
             centres={k: f32(v) for k, v in self.meta["centres"].items()},
             run_of_row=jnp.arange(len(data), dtype=jnp.int32),
+            task_of_row=jnp.asarray(task, dtype=jnp.int32),
             chance=f32(chance_values),
             loss_centre=f32(self.meta["loss_centre"]),
             row_loss=f32(np.ones(len(data))),
@@ -316,8 +345,38 @@ class DownstreamFit:
         if self.metric_likelihood.counts:
             fitted_trials = trial_counts(self.data, self.meta["trials"], self.metric_likelihood)
             assert fitted_trials is not None
-            args["trials"] = f32(prediction_trials(data, self.meta["trials"], fitted_trials, self.metric_likelihood))
+            column = self.meta["trials"]
+            if self.by and isinstance(column, str) and column not in data.columns:  # each task's questions
+                data = data.assign(**{column: self._per_task(fitted_trials)[task]})
+            args["trials"] = f32(prediction_trials(data, column, fitted_trials, self.metric_likelihood))
         return args, sites, kept, inputs
+
+    def _task_codes(self, data: pd.DataFrame) -> np.ndarray:
+        """The fitted task of every row of ``data`` (zeros for a fit without ``by``)."""
+        if not self.by:
+            return np.zeros(len(data), dtype=np.int32)
+        if self.by not in data.columns:
+            raise ValueError(
+                f"the fit has a link per {self.by!r}; give each row to predict its {self.by} "
+                f"(one of {self.tasks[:5]}...), or use predict_average() for the average over the tasks"
+            )
+        codes, _ = group_codes(data, self.by, self.tasks)
+        if (codes < 0).any():
+            message = unseen_levels_message({self.by: self.tasks}, data)
+            raise ValueError(f"{message}. A fit by {self.by} predicts the tasks it saw; refit with the new ones")
+        return codes
+
+    def _per_task(self, values: np.ndarray) -> np.ndarray:
+        """The value of each fitted task: the first of its rows (``values`` has one per fitted row)."""
+        frame = pd.DataFrame({"task": self._task_codes(self.data), "value": values})
+        return frame.groupby("task")["value"].first().reindex(range(len(self.tasks))).to_numpy(float)
+
+    @cached_property
+    def task_chance(self) -> np.ndarray:
+        """The chance accuracy of each fitted task (the first of its rows), for a fit ``by`` task; the
+        rows to predict take it from their task when they lack the chance column (and likewise the
+        number of questions, ``trials``)."""
+        return self._per_task(chance_floors(self.data, self.meta["chance"]))
 
     @cached_property
     def fitted_inputs(self) -> pd.DataFrame:
@@ -374,14 +433,18 @@ class DownstreamFit:
         kept, _, metric, predictive = self._predictions(data, seed, law_error)
         return data[kept].copy(), metric, predictive
 
-    def link_draws(self, loss: np.ndarray) -> np.ndarray:
-        """Draws ``(draws, len(loss))`` of the link's metric at the losses ``loss``, at the median chance
-        floor of the fitted runs (a joint fit only: the direct approach has no loss stage).
+    def link_draws(self, loss: np.ndarray, task: str | None = None) -> np.ndarray:
+        """Draws ``(draws, len(loss))`` of the link's metric at the losses ``loss`` (a joint fit only: the
+        direct approach has no loss stage).
 
         Parameters
         ----------
         loss : array_like
             Losses at which to evaluate the link.
+        task : str, optional
+            For a fit ``by`` task: the task whose link to draw (at its chance floor); None averages
+            the links of all fitted tasks, each at its own floor. A fit without ``by`` uses the
+            median chance floor of its rows.
 
         Returns
         -------
@@ -392,16 +455,29 @@ class DownstreamFit:
         Raises
         ------
         ValueError
-            For a fit of the direct approach.
+            For a fit of the direct approach, or a task the fit did not see.
         """
         if self.meta["approach"] != "joint":
             raise ValueError("the link is a function of loss: a joint fit has one, the direct approach does not")
-        chance = self.meta["chance"]
-        floor_value = float(np.median(self.data[chance])) if isinstance(chance, str) else (chance or 0.0)
-        floor = self.draws("floor")[:, None] if self.meta["estimate_floor"] else floor_value
-        params = {p: self.draws(f"{LINK_SITE_PREFIX}{p}")[:, None] for p in self.link.priors}
-        accuracy = np.asarray(self.link.function(np.asarray(loss, dtype=float)[None, :], floor,
-                                                 self.meta["loss_centre"], **params))
+        loss = np.asarray(loss, dtype=float).reshape(-1)
+        if self.by:
+            tasks = np.arange(len(self.tasks)) if task is None else self._task_codes(pd.DataFrame({self.by: [task]}))
+            chance = self.task_chance[tasks]
+        else:
+            tasks = np.zeros(1, dtype=np.int32)
+            column = self.meta["chance"]
+            chance = np.array([float(np.median(self.data[column])) if isinstance(column, str) else (column or 0.0)])
+        task_of_row = jnp.asarray(np.repeat(tasks, len(loss)), dtype=jnp.int32)
+        L, chance_of_row = jnp.asarray(np.tile(loss, len(tasks))), jnp.asarray(np.repeat(chance, len(loss)))
+        stage, estimate_floor, centre = self.stage, self.meta["estimate_floor"], self.meta["loss_centre"]
+
+        def one(s):
+            floor = task_value(s["floor"], task_of_row) if estimate_floor else chance_of_row
+            return stage.law.mean(L, floor, centre, **row_parameters(stage, s, task_of_row))
+
+        names = [k for k in self.samples if k.startswith(LINK_SITE_PREFIX) or k == "floor"]
+        accuracy = np.asarray(jax.vmap(one)({k: jnp.asarray(self.draws(k)) for k in names}), dtype=float)
+        accuracy = accuracy.reshape(len(accuracy), len(tasks), len(loss)).mean(axis=1)
         return accuracy if self.meta["metric_kind"] == "accuracy" else 1 - accuracy
 
     def loss_draws(self, data: pd.DataFrame, *, seed: int = 0, law_error: bool | LawError = True) -> np.ndarray:
@@ -456,11 +532,53 @@ class DownstreamFit:
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
         kept, loss_curve, metric, predictive = self._predictions(data, seed, law_error)
-        tail = (1 - level) / 2
-        out = prediction_table(data[kept], metric, predictive, level)
-        out["loss_median"] = np.median(loss_curve, axis=0)
-        out["loss_lower"], out["loss_upper"] = np.quantile(loss_curve, [tail, 1 - tail], axis=0)
-        return out
+        return _with_loss_columns(prediction_table(data[kept], metric, predictive, level), loss_curve, level)
+
+    def predict_average(
+        self, data: pd.DataFrame, level: float = 0.9, *, tasks: list[str] | None = None, seed: int = 0,
+        law_error: bool | LawError = True,
+    ) -> pd.DataFrame:
+        """The metric averaged over tasks at each row of ``data`` (a fit ``by`` task), with intervals.
+
+        Each draw's metric is averaged over the tasks, so the intervals hold the tasks' joint
+        uncertainty (one loss curve, correlated links) and not independent errors: the quantity
+        Gadre et al. (2024) forecast as the average top-1 error.
+
+        Parameters
+        ----------
+        data : DataFrame
+            Runs: the law's inputs and the loss law's group columns (no task column; every task is predicted).
+        level : float
+            Probability of the intervals.
+        tasks : list of str, optional
+            The tasks to average; default every fitted task.
+        seed, law_error
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        DataFrame
+            One row per row of ``data``, columns as :meth:`predict`'s (the loss columns are the
+            run's loss, the same for every task).
+
+        Raises
+        ------
+        ValueError
+            For a fit without ``by``, or a task it did not see.
+        """
+        if not self.by:
+            raise ValueError("predict_average() averages over tasks: fit with fit_downstream(..., by='task')")
+        if not 0 < level < 1:
+            raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
+        chosen = list(self.tasks if tasks is None else tasks)
+        if not chosen:
+            raise ValueError("tasks=[] names no task; give one or more of the fitted tasks, or None for all")
+        runs = data.reset_index(drop=True)
+        crossed = runs.loc[np.repeat(np.arange(len(runs)), len(chosen))].assign(**{self.by: chosen * len(runs)})
+        kept, loss_curve, metric, predictive = self._predictions(crossed, seed, law_error)
+        average = lambda draws: draws.reshape(len(draws), len(runs), len(chosen)).mean(axis=2)  # noqa: E731
+        out = prediction_table(data[[c for c in kept if c != self.by]], average(metric), average(predictive), level)
+        return _with_loss_columns(out, loss_curve.reshape(len(loss_curve), len(runs), len(chosen))[:, :, 0], level)
 
     def plot(self, x: str = "loss", *, ax: matplotlib.axes.Axes | None = None, data: pd.DataFrame | None = None,
              level: float = 0.9, law_error: bool | LawError = True) -> matplotlib.axes.Axes:
@@ -499,6 +617,14 @@ _SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors"
 _LINK_EXTRA = ("kappa", "floor")
 
 
+def _with_loss_columns(table: pd.DataFrame, loss: np.ndarray, level: float) -> pd.DataFrame:
+    """``table`` with the loss law's median and interval (``loss_median``, ``loss_lower``, ``loss_upper``)."""
+    tail = (1 - level) / 2
+    table["loss_median"] = np.median(loss, axis=0)
+    table["loss_lower"], table["loss_upper"] = np.quantile(loss, [tail, 1 - tail], axis=0)
+    return table
+
+
 def _frame_to_json(frame: pd.DataFrame) -> dict:
     """A DataFrame as JSON that rebuilds it exactly (floats are written with ``repr``)."""
     columns = []
@@ -528,12 +654,6 @@ def _read_downstream(idata, saved: dict) -> DownstreamFit:
     likelihood = get_likelihood(saved.get("likelihood", "student_t"))
     priors = io.priors_from_json(saved["priors"])
     link = get_link(saved["link"])
-    changed = {}
-    for name, prior in priors.items():
-        short = name.removeprefix(LINK_SITE_PREFIX)
-        if name.startswith(LINK_SITE_PREFIX) and io.prior_to_json(prior) != io.prior_to_json(link.priors[short]):
-            changed[short] = prior
-    link = link.with_priors(changed) if changed else link
     law_priors = {k: v for k, v in priors.items() if not k.startswith(LINK_SITE_PREFIX) and k not in _LINK_EXTRA}
     grouping = {name: tuple(cols) for name, cols in saved["grouping"].items()}
     spec = build_spec(law, likelihood, grouping, saved["levels"], law_priors, centered=tuple(saved.get("centered", ())))

@@ -248,7 +248,8 @@ class Likelihood:
 
         The same distributions as :meth:`distribution`, sampled with NumPy: JAX's Student-t
         sampler draws gammas by rejection in a loop and took ~1.8 s for 4,000 x 245 draws on
-        the CPU, NumPy 0.03 s. ``noise`` holds one value per draw (shape ``(draws,)``).
+        the CPU, NumPy 0.03 s. ``noise`` holds one value per draw (shape ``(draws,)``) or one per draw
+        and row (the shape of ``location``, e.g. a metric's noise per task).
 
         ``new_run`` matters for ``frontier`` only: ``"tuned"`` (default) draws a run on the
         frontier (the law plus the normal noise, no excess), the run one would train for a
@@ -261,8 +262,9 @@ class Likelihood:
         if new_run not in NEW_RUNS:
             raise ValueError(f"new_run={new_run!r} must be 'tuned' (a run on the frontier) or 'any' (excess included)")
         location = np.asarray(location, dtype=np.float64)
-        per_draw = {k: np.asarray(v, dtype=np.float64).reshape((-1,) + (1,) * (location.ndim - 1))
-                    for k, v in noise.items()}  # fmt: skip
+        values = {k: np.asarray(v, dtype=np.float64) for k, v in noise.items()}
+        per_draw = {k: v if v.ndim == location.ndim else v.reshape((-1,) + (1,) * (location.ndim - 1))
+                    for k, v in values.items()}  # fmt: skip
         if self.counts:
             if trials is None:
                 raise ValueError(f"likelihood={self.name!r} needs the number of trials of each row (trials=)")

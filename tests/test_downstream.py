@@ -226,21 +226,29 @@ def test_one_definition_per_link():
 def test_link_priors_are_overridden_and_unknown_names_refused():
     import numpyro.distributions as dist
 
-    from bayescale.downstream import _with_priors
     from bayescale.laws.downstream_links import get_link
+    from bayescale.likelihoods import get_likelihood
+    from bayescale.link_stage import link_spec
 
     link = get_link("error_from_loss")
-    tight = _with_priors(link, {"link_gamma": dist.LogNormal(0.0, 0.1), "kappa": dist.LogNormal(5.0, 0.1)})
-    assert tight.priors["gamma"].scale == 0.1
-    assert {p.name: p.source for p in tight.params}["gamma"] == "user prior"
+    beta = get_likelihood("beta")
+    tight = link_spec(link, beta, None, 0, {"link_gamma": dist.LogNormal(0.0, 0.1)})
+    assert tight.prior_of["link_gamma"].scale == 0.1 and tight.prior_of["link_gain_c"] is link.priors["gain_c"]
+    assert "kappa" not in tight.prior_of  # the metric's noise is sampled beside the stage
     assert link.priors["gamma"].scale == 1.0  # the catalogue's definition is untouched
     with pytest.raises(ValueError, match="link_gain_c"):
-        _with_priors(link, {"link_k": dist.LogNormal(0.0, 1.0)})
-
+        link_spec(link, beta, None, 0, {"link_k": dist.LogNormal(0.0, 1.0)})
+    by_task = link_spec(link, beta, "task", 4, {"link_gamma_task_sd": dist.HalfNormal(0.1)})
+    assert by_task.groups_of == {"link_gain_c": ("task",), "link_gamma": ("task",)}
+    assert by_task.prior_of["link_gamma_task_sd"].scale == 0.1 and by_task.prior_of["link_gain_c_task_sd"].scale == 1.0
 
 
 def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
     _, fit = synthetic  # fitted on x in [1e3, 1e6]
+    with pytest.raises(ValueError, match="by task"):
+        bs.check_tasks(fit)  # one link for all rows: nothing to check task by task
+    with pytest.raises(ValueError, match="by='task'"):
+        fit.predict_average(pd.DataFrame({"x": [1e7]}))
     inside = pd.DataFrame({"x": [1e3, 3e4, 1e6], "chance": CHANCE})
     assert not fit.extrapolation_distance(inside).any()
     for law_error in (True, bs.LawError.fixed(0.0, 0.05)):
@@ -289,3 +297,4 @@ def test_binomial_counts_of_questions_in_the_joint_model(tmp_path):
     again = bs.load(path)
     pd.testing.assert_frame_equal(again.predict(new, seed=2), fit.predict(new, seed=2))
     assert fit.idata.log_likelihood["accuracy"].shape[-1] == len(df)
+

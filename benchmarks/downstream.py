@@ -1,0 +1,127 @@
+"""Per-task downstream forecasts on Gadre et al.'s split: ``fit_downstream(by="task")`` and ``check_tasks``.
+
+Gadre et al. (2024) fit their runs below 1e9 parameters and forecast the average top-1 error of 17
+tasks at the 1.4B and 6.9B runs (9 runs: C4, RedPajama and RefinedWeb), with two least-squares fits:
+a loss law per training corpus, then ``Err(L) = eps - k exp(-gamma L)`` on the average error. This
+script scores, side by side on the same rows:
+
+* ``per-task``: one joint model of all 17 tasks, ``fit_downstream(..., by="task")`` with its
+  defaults otherwise: the Chinchilla loss law with E, A, B by corpus, a ``sigmoid_from_loss`` link
+  per task partially pooled over the tasks and fed the law's curve (so the 17 tasks' scores inform
+  the loss law too), a Beta likelihood with its own noise per task (scores clipped to
+  [0.001, 0.999]: some small runs score exactly 0), each task at its chance accuracy; the
+  forecast is :meth:`~bayescale.DownstreamFit.predict_average`;
+* ``average``: the joint model of the average error (the downstream notebook's model);
+* ``gadre``: their point fits (:func:`bayescale.baselines.gadre_point_fit`), per corpus.
+
+Then, per task, the per-task model's error and 90% new-run coverage at the 9 held-out runs, with
+:func:`bayescale.check_tasks` run on the *training* ladder alone (it refits without the top fifth of
+the runs below 1e9 and tests whether each task's held-out scores stay inside their intervals): are
+the tasks it flags the ones whose forecasts at 1.4B / 6.9B miss?
+
+Run::
+
+    BAYESCALE_DATA_DIR=../shared/data python benchmarks/downstream.py [--link sigmoid] [--draws 500]
+"""
+
+from __future__ import annotations
+
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
+
+import argparse
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bayescale.baselines import gadre_point_fit
+
+#: Gadre et al. 2024's 17-task subset (scaling/constants.py SUBSET in github.com/mlfoundations/scaling).
+GADRE_17 = [
+    "bigbench_operators", "pubmed_qa_labeled", "hellaswag_zeroshot", "boolq", "arc_easy", "coqa",
+    "bigbench_dyck_languages", "lambada_openai", "bigbench_novel_concepts", "winograd", "bigbench_cs_algorithms",
+    "commonsense_qa", "bigbench_qa_wikidata", "hellaswag", "copa", "squad", "piqa",
+]
+HIERARCHY = {"E": "dataset", "A": "dataset", "B": "dataset"}
+
+
+def split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows (run x task) of the 17 tasks, below and above 1e9 parameters; scores clipped for the Beta."""
+    rows = bs.datasets.load("overtraining_downstream")
+    rows = rows[rows["task"].isin(GADRE_17)].assign(error=lambda d: d["error"].clip(1e-3, 1 - 1e-3))
+    return rows[rows["N"] < 1e9].reset_index(drop=True), rows[rows["N"] > 1e9].reset_index(drop=True)
+
+
+def average_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per run with the mean error over the tasks (Gadre et al.'s target)."""
+    return rows.groupby("run").agg(N=("N", "first"), D=("D", "first"), loss=("loss", "first"),
+                                   dataset=("dataset", "first"), error=("error", "mean"),
+                                   chance=("chance", "mean")).reset_index()
+
+
+def scores(name: str, observed: np.ndarray, table: pd.DataFrame | None, median: np.ndarray) -> dict:
+    out = {"method": name, "runs": len(observed), "MAE": float(np.mean(np.abs(median - observed)))}
+    if table is not None:
+        out["cov90 curve"] = float(np.mean((observed >= table["lower"]) & (observed <= table["upper"])))
+        out["cov90 new run"] = float(np.mean((observed >= table["pred_lower"]) & (observed <= table["pred_upper"])))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--link", default="sigmoid", help="link of the per-task model (default sigmoid)")
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-check", action="store_true", help="skip check_tasks (one refit fewer)")
+    args = parser.parse_args(argv)
+    sampler = dict(chains=args.chains, draws=args.draws, warmup=args.draws, seed=args.seed, progress=False)
+    train, test = split()
+    train_runs, test_runs = average_runs(train), average_runs(test)
+    observed = test_runs["error"].to_numpy()
+
+    started = time.perf_counter()
+    per_task = bs.fit_downstream(train, law="chinchilla", metric="error", link=args.link, chance="chance",
+                                 hierarchy=HIERARCHY, by="task", **sampler)
+    per_task_s = time.perf_counter() - started
+    forecast = per_task.predict_average(test_runs[["N", "D", "dataset"]])
+    started = time.perf_counter()
+    average = bs.fit_downstream(train_runs, law="chinchilla", metric="error", link="error_from_loss", chance=None,
+                                hierarchy=HIERARCHY, **sampler)
+    average_s = time.perf_counter() - started
+    average_forecast = average.predict(test_runs)
+    gadre = np.empty(len(test_runs))
+    for corpus, rows in train_runs.groupby("dataset"):
+        held = (test_runs["dataset"] == corpus).to_numpy()
+        gadre[held] = gadre_point_fit(rows)(test_runs[held])
+    summary = pd.DataFrame([
+        scores(f"bayescale per-task ({args.link}, 17 tasks)", observed, forecast, forecast["median"].to_numpy()),
+        scores("bayescale average (error_from_loss)", observed, average_forecast, average_forecast["median"].to_numpy()),
+        scores("Gadre et al. point fit", observed, None, gadre),
+    ])
+    print(f"Average top-1 error of {len(GADRE_17)} tasks at the {len(test_runs)} held-out runs (N > 1e9); "
+          f"per-task fit {per_task_s:.0f} s ({per_task.diagnostics}), average fit {average_s:.0f} s")
+    print(summary.to_markdown(index=False, floatfmt=".4f"))
+
+    per_row = per_task.predict(test)
+    held = pd.DataFrame({
+        "task": test["task"], "error": np.abs(per_row["median"] - test["error"]),
+        "inside": (test["error"] >= per_row["pred_lower"]) & (test["error"] <= per_row["pred_upper"]),
+    })
+    table = held.groupby("task").agg(MAE=("error", "mean"), cov90=("inside", "mean"))
+    if not args.no_check:
+        check = bs.check_tasks(per_task, refit_kwargs={"progress": False})
+        table = table.join(check[["coverage", "follows_link"]].rename(columns={"coverage": "check cov90"}))
+        flagged = ~table["follows_link"].astype(bool)
+        print(f"\ncheck_tasks on the training ladder (refit without its top {check.attrs['holdout_runs']} runs, "
+              f"converged: {check.attrs['converged']}): {int(flagged.sum())} of {len(table)} tasks flagged; "
+              f"at N > 1e9 their MAE {table.loc[flagged, 'MAE'].mean():.4f} and 90% coverage "
+              f"{table.loc[flagged, 'cov90'].mean():.2f}, the others' {table.loc[~flagged, 'MAE'].mean():.4f} "
+              f"and {table.loc[~flagged, 'cov90'].mean():.2f}")
+    print("\nPer task at the 9 held-out runs (per-task model):")
+    print(table.sort_values("MAE").to_markdown(floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
