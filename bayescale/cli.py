@@ -12,6 +12,7 @@ bayescale rank c4.nc rpj.nc rw.nc --at C=1e23
 bayescale report fit.nc --out report.html --at N=7e9,D=2e12
 bayescale report fit.nc --out report.html --candidates runs.csv --target N=7e9,D=2e12 --budget 1e21
 bayescale design fit.nc --candidates runs.csv --target "N=7e9,D=2e12" -k 4
+bayescale design a.nc --candidates runs.csv --target "N=7e9,D=2e12" --versus b.nc
 bayescale plan --budget 1e20 --target "N=7e9,D=1.4e11"
 bayescale zoo rebuild
 """
@@ -156,6 +157,11 @@ def _add_next_runs_options(p: argparse.ArgumentParser, *, required: bool) -> Non
     p.add_argument("--candidates", required=required, help="CSV of runs one could train (the law's inputs)")
     p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
     p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
+    p.add_argument("--versus", help="with --target: a saved fit of another recipe; make certain whether this "
+                   "one beats it at the target rows")
+    p.add_argument("--metric", help="with --target: a saved fit_downstream fit; make its metric certain there "
+                   "(its link of this fit's loss)")
+    p.add_argument("--task", help="with --metric, for a fit by task: the task (default: their average)")
     p.add_argument("-k", type=int, default=None, help="runs to choose (a batch, chosen greedily; default 1, "
                    "or as many as fit with --budget)")
     p.add_argument("--budget", type=float, help="total cost the batch may spend (units of --cost), e.g. 1e21")
@@ -171,8 +177,18 @@ def _design_target(args: argparse.Namespace):
 
     if args.target and args.optimum:
         raise SystemExit("error: give --target (rows to predict) or --optimum (a FLOP budget), not both")
+    versus, metric = getattr(args, "versus", None), getattr(args, "metric", None)
+    if (versus or metric) and not args.target:
+        raise SystemExit('error: --versus and --metric need the rows they concern: --target "N=7e9,D=2e12"')
+    if versus and metric:
+        raise SystemExit("error: give --versus (which recipe wins) or --metric (a downstream metric), not both")
     if args.target:
-        return pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
+        rows = pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
+        if versus:
+            return bs.targets.better(bs.load(versus), rows, law_error=not getattr(args, "no_law_error", False))
+        if metric:
+            return bs.targets.metric(bs.load(metric), rows, task=getattr(args, "task", None))
+        return rows
     if args.optimum:
         return bs.targets.optimum(C=[float(v) for v in args.optimum.split(",")])
     raise SystemExit('error: give the target with --target "N=7e9,D=2e12" (";" between rows) or --optimum 1e23')

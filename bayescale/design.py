@@ -119,7 +119,9 @@ def next_runs(
     target : DataFrame or Target
         What must become certain: a DataFrame of rows (the new-run prediction there; the variance
         of ``log y`` summed over rows), or a :mod:`bayescale.targets` target such as
-        ``bs.targets.optimum(C=1e23)`` (``log N*`` at that budget).
+        ``bs.targets.optimum(C=1e23)`` (``log N*`` at that budget),
+        ``bs.targets.better(other_fit, rows)`` (whether this recipe beats another at ``rows``) or
+        ``bs.targets.metric(downstream_fit, rows)`` (a downstream metric through its link).
     cost : str
         The cost of a run: a column of ``candidates``, or a feature bayescale derives from the
         inputs (``"C"``, FLOPs ``6 N D``, the default).

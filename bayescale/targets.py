@@ -9,6 +9,10 @@ expected to shrink the variance of those draws.
   beyond the fitted runs (:mod:`bayescale.law_error`), on ``log y``.
 * :func:`optimum`: the compute-optimal allocation at given budgets (:mod:`bayescale.optimal`),
   ``log N*`` by default.
+* :func:`better`: whether the fit's recipe beats another fit's at given rows (the decision a
+  crossover is about); its variance is ``p (1 - p)``, largest when the decision is a coin flip.
+* :func:`metric`: a downstream metric at given rows, the link of a
+  :func:`bayescale.fit_downstream` fit applied to the fit's loss curve.
 
 Examples
 --------
@@ -21,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Optimum", "Prediction", "Target", "as_target", "optimum", "predict"]
+__all__ = ["AtRows", "Better", "Metric", "Optimum", "Prediction", "Target", "as_target", "better", "metric", "optimum", "predict"]
 
 
 class Target:
@@ -66,15 +71,11 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Prediction(Target):
-    """The curve of a new run at the rows of ``frame`` (the law's inputs, as for :meth:`~bayescale.Fit.predict`).
-
-    Its draws are ``log`` of the curve, law error included when :func:`bayescale.next_runs` is
-    asked for it; the variance of several rows is summed.
-    """
+class AtRows(Target):
+    """A target computed from the curve at the rows of ``frame`` (the law's inputs, as for
+    :meth:`~bayescale.Fit.predict`): the base of :class:`Prediction`, :class:`Better` and :class:`Metric`."""
 
     frame: pd.DataFrame
-    units: str = "variance of log y (the curve of a new run, law error included), summed over the target rows"
 
     def __post_init__(self) -> None:
         if not isinstance(self.frame, pd.DataFrame):
@@ -85,6 +86,17 @@ class Prediction(Target):
     def rows(self) -> pd.DataFrame:
         """The target rows, :attr:`frame`."""
         return self.frame
+
+
+@dataclass(frozen=True)
+class Prediction(AtRows):
+    """The curve of a new run at the rows of ``frame`` (the law's inputs, as for :meth:`~bayescale.Fit.predict`).
+
+    Its draws are ``log`` of the curve, law error included when :func:`bayescale.next_runs` is
+    asked for it; the variance of several rows is summed.
+    """
+
+    units: str = "variance of log y (the curve of a new run, law error included), summed over the target rows"
 
     def values(self, fit, location: np.ndarray | None) -> np.ndarray:
         """The curve's draws at :attr:`frame` on ``log y``, ``location`` itself.
@@ -145,6 +157,93 @@ class Optimum(Target):
         return np.log(optimal_draws(fit, list(self.C), group=self.group)[self.quantity])
 
 
+def _paired(draws: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws of another posterior (rows of ``draws``), cycled or cut to pair with this fit's ``n``."""
+    return draws[np.arange(n) % len(draws)]
+
+
+@dataclass(frozen=True)
+class Better(AtRows):
+    """Whether the fit's curve beats ``other``'s at the rows of ``frame``: draws of the indicator.
+
+    Per draw, 1 where the fit's curve (law error included when :func:`bayescale.next_runs` is asked
+    for it) is better than ``other``'s curve at the same row (lower for a loss), else 0; the
+    other fit's draws are paired with this fit's by index. The mean is P(better); the variance
+    ``p (1 - p)``, which a run can shrink only by moving ``p`` towards 0 or 1, is the uncertainty
+    of the decision. Runs of the other recipe are not candidates: plan them with the roles swapped.
+    """
+
+    other: Any = None
+    law_error: Any = True
+    units: str = "variance of the indicator that this fit beats the other (p(1 - p)), summed over the target rows"
+
+    def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        """Draws ``(draws, rows)`` of 1 (this fit better) or 0.
+
+        Parameters
+        ----------
+        fit : Fit
+            The fit whose runs are planned; it must say whether lower is better, as ``other``.
+        location : ndarray
+            Draws ``(draws, rows)`` of ``log`` of this fit's curve at :attr:`frame`.
+
+        Returns
+        -------
+        ndarray
+            ``(draws, rows)`` of 0.0 and 1.0.
+        """
+        assert location is not None, "Better has rows; next_runs passes their draws"
+        _, other_curve, _ = self.other.posterior_draws(self.frame, law_error=self.law_error)
+        other = np.log(_paired(np.asarray(other_curve, dtype=np.float64), len(location)))
+        better = location < other if fit.lower_is_better else location > other
+        return better.astype(np.float64)
+
+    def __repr__(self) -> str:
+        return f"Better(than a fit of {self.other.law.name!r}, {len(self.frame)} rows)"
+
+
+@dataclass(frozen=True)
+class Metric(AtRows):
+    """A downstream metric at the rows of ``frame``: ``downstream``'s link applied to the fit's loss curve.
+
+    Per draw, the fit's loss curve at each row (law error included when asked) is mapped to the
+    metric by one draw of the link of ``downstream`` (a joint :func:`bayescale.fit_downstream`
+    fit; its draws are paired with the fit's by index), interpolated on a fine grid of losses.
+    The fit and the link must measure the same loss (e.g. the same validation set).
+    """
+
+    downstream: Any = None
+    task: str | None = None
+    units: str = "variance of the downstream metric (the link of the loss curve), summed over the target rows"
+
+    def values(self, fit, location: np.ndarray | None) -> np.ndarray:
+        """Draws ``(draws, rows)`` of the metric at :attr:`frame`.
+
+        Parameters
+        ----------
+        fit : Fit
+            The loss fit whose runs are planned (not used beyond ``location``).
+        location : ndarray
+            Draws ``(draws, rows)`` of ``log`` of the fit's loss curve at :attr:`frame`.
+
+        Returns
+        -------
+        ndarray
+            ``(draws, rows)``: the metric (an accuracy, or an error for an error metric).
+        """
+        assert location is not None, "Metric has rows; next_runs passes their draws"
+        loss = np.exp(np.asarray(location, dtype=np.float64))
+        grid = np.linspace(loss.min(), loss.max(), 256) if loss.max() > loss.min() else loss.reshape(-1)[:1]
+        link = _paired(np.asarray(self.downstream.link_draws(grid, task=self.task), dtype=np.float64), len(loss))
+        if len(grid) == 1:
+            return np.broadcast_to(link, loss.shape).copy()
+        return np.stack([np.interp(loss[i], grid, link[i]) for i in range(len(loss))])
+
+    def __repr__(self) -> str:
+        task = f", task {self.task!r}" if self.task else ""
+        return f"Metric({self.downstream.y!r} by the link {self.downstream.link.name!r}{task}, {len(self.frame)} rows)"
+
+
 def predict(rows: pd.DataFrame) -> Prediction:
     """Target the curve of new runs at ``rows`` (a DataFrame of the law's inputs).
 
@@ -190,6 +289,58 @@ def optimum(C: float | Sequence[float], *, quantity: str = "N", group: Mapping[s
     if quantity not in ("N", "D", "D_per_N"):
         raise ValueError(f"optimum(quantity={quantity!r}): use 'N', 'D' or 'D_per_N'")
     return Optimum(budgets, quantity, dict(group) if group else None)
+
+
+def better(other, rows: pd.DataFrame, *, law_error=True) -> Better:
+    """Target the decision whether the planned fit beats ``other`` at ``rows``.
+
+    Parameters
+    ----------
+    other : Posterior
+        The fit of the other recipe (any result with ``posterior_draws``, e.g. a :class:`~bayescale.Fit`).
+    rows : DataFrame
+        Where the two are compared: the laws' inputs (both fits must accept them).
+    law_error : bool or LawError
+        The other fit's law error at ``rows`` (set it as the ``law_error`` of :func:`bayescale.next_runs`).
+
+    Returns
+    -------
+    Better
+
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a DataFrame.
+    ValueError
+        If it has no rows.
+    """
+    return Better(rows, other, law_error)
+
+
+def metric(downstream, rows: pd.DataFrame, *, task: str | None = None) -> Metric:
+    """Target a downstream metric at ``rows``: ``downstream``'s link of the planned fit's loss curve.
+
+    Parameters
+    ----------
+    downstream : DownstreamFit
+        A joint :func:`bayescale.fit_downstream` fit whose link maps the planned fit's loss to the metric.
+    rows : DataFrame
+        The planned fit's inputs where the metric must become certain.
+    task : str, optional
+        For a downstream fit ``by`` task: the task (None: the average over its tasks).
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    TypeError
+        If ``rows`` is not a DataFrame.
+    ValueError
+        If it has no rows.
+    """
+    return Metric(rows, downstream, task)
 
 
 def as_target(target) -> Target:

@@ -133,6 +133,63 @@ def test_optimum_target_and_a_cost_column(fit):
     np.testing.assert_allclose(table["gain_per_cost"], table["gain"])
 
 
+class _FixedCurve:
+    """Another recipe whose curve is known exactly: the same value in every draw."""
+
+    law = bs.laws.get("chinchilla")
+
+    def __init__(self, loss: float):
+        self.loss = loss
+
+    def posterior_draws(self, rows, *, law_error=True):
+        curve = np.full((50, len(rows)), self.loss)
+        return rows, curve, curve
+
+
+def test_better_target_is_the_decision_and_runs_settle_it_only_when_it_is_open(fit, small_ladder):
+    candidates = pd.concat(
+        [small_ladder.iloc[[10]][["params", "tokens"]], pd.DataFrame({"params": [3e8], "tokens": [6e9]})],
+        ignore_index=True,
+    )
+    _, curve, _ = fit.posterior_draws(TARGET.rename(columns={"N": "params", "D": "tokens"}))
+    median = float(np.median(curve))
+    # the other recipe lands at this fit's median: a coin flip that the far run settles best
+    open_call = bs.next_runs(fit, candidates, bs.targets.better(_FixedCurve(median), TARGET), rank_by="gain")
+    assert open_call.attrs["var_now"] == pytest.approx(0.25, abs=0.01)
+    assert "p(1 - p)" in open_call.attrs["units"] and "Better" in open_call.attrs["target"]
+    gain = open_call.set_index("params")["gain"]
+    assert gain[3e8] > 0.05 and gain[3e8] > 10 * abs(gain[small_ladder["params"].iloc[10]])
+    # far behind at the target in every draw: nothing is left to decide, nothing to gain
+    settled = bs.next_runs(fit, candidates, bs.targets.better(_FixedCurve(100 * median), TARGET), rank_by="gain")
+    assert settled.attrs["var_now"] == 0 and np.allclose(settled["gain"], 0)
+
+
+class _LinearLink:
+    """A downstream fit whose link is known: accuracy = 1.5 - slope * loss in every draw."""
+
+    y, link = "accuracy", bs.downstream.LINKS["sigmoid"]
+
+    def __init__(self, slope: float):
+        self.slope = slope
+
+    def link_draws(self, loss, task=None):
+        return np.tile(1.5 - self.slope * np.asarray(loss), (40, 1))
+
+
+def test_metric_target_is_the_link_of_the_loss(fit, small_ladder):
+    candidates = pd.DataFrame({"params": [2e7, 3e8], "tokens": [4e8, 6e9]})
+    _, curve, _ = fit.posterior_draws(TARGET.rename(columns={"N": "params", "D": "tokens"}))
+    table = bs.next_runs(fit, candidates, bs.targets.metric(_LinearLink(0.2), TARGET), rank_by="gain")
+    # a linear link scales the loss's variance by slope^2
+    assert table.attrs["var_now"] == pytest.approx(0.04 * np.var(curve[:, 0], ddof=1), rel=0.02)
+    assert table["params"].iloc[0] == 3e8 and table["gain"].iloc[0] > 0
+    assert "downstream metric" in table.attrs["units"]
+    flat = bs.next_runs(fit, candidates, bs.targets.metric(_LinearLink(0.0), TARGET))
+    assert flat.attrs["var_now"] == 0 and np.allclose(flat["gain"], 0)  # a saturated metric: nothing to learn
+    with pytest.raises(ValueError, match="target rows is empty"):
+        bs.targets.metric(_LinearLink(0.2), TARGET.iloc[:0])
+
+
 def test_errors_name_the_parameter(fit):
     good = pd.DataFrame({"params": [1e9], "tokens": [2e10]})
     with pytest.raises(ValueError, match="candidates is empty"):
@@ -188,6 +245,12 @@ def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
     assert "log N*" in capsys.readouterr().out
     assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12", "-k", "9"]) == 1
     assert "k=9" in capsys.readouterr().err
+    # whether this recipe beats another (here itself: paired draws are equal, never better, nothing to decide)
+    assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e10,D=1.4e12",
+                 "--versus", str(path)]) == 0
+    assert "p(1 - p)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="need the rows"):
+        main(["design", str(path), "--candidates", str(csv), "--optimum", "1e23", "--versus", str(path)])
 
 
 def test_cli_report_adds_the_next_runs_section(fit, tmp_path, capsys):

@@ -298,3 +298,14 @@ def test_binomial_counts_of_questions_in_the_joint_model(tmp_path):
     pd.testing.assert_frame_equal(again.predict(new, seed=2), fit.predict(new, seed=2))
     assert fit.idata.log_likelihood["accuracy"].shape[-1] == len(df)
 
+
+def test_next_runs_targets_the_metric_through_a_real_link(synthetic):
+    # issue 13: a downstream metric as the design target; the loss fit and the link see the same loss
+    df, down = synthetic
+    loss_fit = bs.fit(df, law="power", y="loss", chains=2, draws=200, warmup=200, seed=0, progress=False)
+    candidates = pd.DataFrame({"x": [2e3, 3e6]}).assign(cost=lambda d: d.x)
+    target = bs.targets.metric(down, pd.DataFrame({"x": [1e8]}))
+    table = bs.next_runs(loss_fit, candidates, target, cost="cost", rank_by="gain")
+    assert table["x"].iloc[0] == 3e6 and table["gain"].iloc[0] > table["gain"].iloc[1] >= -1e-6
+    assert "Metric('accuracy' by the link 'sigmoid_from_loss'" in table.attrs["target"]
+    assert 0 < table.attrs["var_now"] < 0.25  # the variance of an accuracy
