@@ -181,7 +181,8 @@ def fit_downstream(
         NUTS settings, as in :func:`bayescale.fit`; sampled by :func:`bayescale.sampler.run`.
     parameterization : {"auto", "centered", "noncentered"}
         How the loss law's group offsets are sampled, as in :func:`bayescale.fit`
-        (see :func:`bayescale.hierarchy.centered_columns`).
+        (see :func:`bayescale.hierarchy.centered_columns`). The task offsets of ``by`` are
+        non-centred unless ``"centered"``.
     metric_likelihood : {"beta", "binomial", "beta_binomial"}
         How the metric scatters around the link: ``beta`` (default; values in (0, 1)), or, when
         the number of questions behind each score is known (``trials``), the ``binomial`` count
@@ -281,8 +282,11 @@ def fit_downstream(
     centered = centered_columns(parameterization, design.group_index, n_levels, len(law.params))
     spec = build_spec(law, likelihood, grouping, design.levels, resolved, centered=centered)
     task_of_row, tasks = _tasks(data, by, group_columns)
-    task_centred = by is not None and by in centered_columns(parameterization, {by: task_of_row}, {by: len(tasks)},
-                                                             len(link.params))
+    # Task offsets are non-centred unless asked: a task's rows pin its link only where its score moves
+    # (a task at chance pins nothing), where the centred form has its funnel however many rows it has.
+    # Measured (benchmarks/RESULTS.md, "Per-task downstream"): about equal on Gadre's 17 tasks; on four
+    # of them the all-centred fit had 4 divergences, the all-non-centred none.
+    task_centred = by is not None and parameterization == "centered"
     stage = link_spec(link, metric_lik, by, len(tasks), link_overrides, centered=task_centred)
     observed_loss = loss_input == "observed"
     row_loss = data[loss].to_numpy(dtype=float) if joint else y_metric * 0 + 1.0
