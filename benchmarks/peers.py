@@ -249,12 +249,19 @@ def main() -> None:
                   f"min ESS {result['min_ess']:7.0f}  r_hat {result['max_rhat']:.3f}  div {result['divergences']}  "
                   f"| {result.get('note', '')}", flush=True)  # fmt: skip
             rows.append(result)
+    if not rows:
+        print("every implementation was skipped: nothing to compare")
+        return
     table = pd.DataFrame(rows)
     table["ess_per_s"] = table["min_ess"] / table["total_s"]
     table["ess_per_sampling_s"] = table["min_ess"] / table["sampling_s"]
+    table["total_vs_bayescale"] = table["ess_per_s_vs_bayescale"] = np.nan  # without bayescale, no ratios
     for data_name in table["dataset"].unique():
         part = table["dataset"] == data_name
-        ref = table[part & (table["implementation"] == "bayescale")].iloc[0]
+        reference = table[part & (table["implementation"] == "bayescale")]
+        if reference.empty:
+            continue
+        ref = reference.iloc[0]
         table.loc[part, "total_vs_bayescale"] = table.loc[part, "total_s"] / ref["total_s"]
         table.loc[part, "ess_per_s_vs_bayescale"] = table.loc[part, "ess_per_s"] / ref["ess_per_s"]
     columns = ["dataset", "implementation", "total_s", "sampling_s", "min_ess", "ess_per_s", "ess_per_sampling_s",
