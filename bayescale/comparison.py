@@ -228,28 +228,23 @@ def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
     ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
     fit and whether it met the convergence rule (its warnings are recorded, not shown).
     """
-    import warnings
-
-    from bayescale.diagnostics import ConvergenceWarning
+    from bayescale.diagnostics import quietly
     from bayescale.inference import fit as fit_fn
 
     settings = {k: v for k, v in fit.meta["settings"].items() if k in _REFIT_SETTINGS}
     settings.update({"progress": False, "priors": fit.priors})
     settings.update(dict(refit_kwargs or {}))
     hierarchy = {name: list(cols) for name, cols in fit.meta["grouping"].items()}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        again = fit_fn(
-            rows.reset_index(drop=True),
-            law=fit.law,
-            y=fit.y,
-            inputs={name: name for name in fit.law.inputs},
-            hierarchy=hierarchy or None,
-            likelihood=fit.meta["likelihood"],
-            trials=fit.meta.get("trials"),
-            **settings,
-        )
-    return again, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return quietly(lambda: fit_fn(
+        rows.reset_index(drop=True),
+        law=fit.law,
+        y=fit.y,
+        inputs={name: name for name in fit.law.inputs},
+        hierarchy=hierarchy or None,
+        likelihood=fit.meta["likelihood"],
+        trials=fit.meta.get("trials"),
+        **settings,
+    ))
 
 
 def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:

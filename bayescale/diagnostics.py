@@ -14,15 +14,41 @@ assessing convergence of MCMC. Bayesian Analysis 16(2), 667-718.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import TypeVar
+
 import jax.numpy as jnp
 import numpy as np
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
+T = TypeVar("T")
 
 
 class ConvergenceWarning(UserWarning):
     """NUTS finished but its diagnostics say the draws may not be trustworthy."""
+
+
+def quietly(fit_call: Callable[[], T]) -> tuple[T, bool]:
+    """Run ``fit_call()`` (a fit) with its convergence warnings recorded, not shown.
+
+    Used by the refits of leave-future-out checks, which report convergence in their results.
+
+    Parameters
+    ----------
+    fit_call : callable
+        A function of no arguments that fits and returns the result.
+
+    Returns
+    -------
+    result, converged
+        What ``fit_call`` returned, and whether it raised no :class:`ConvergenceWarning`.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = fit_call()
+    return result, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
 def convergence_problems(diagnostics: dict[str, float], *, target_accept_prob: float = 0.95) -> list[str]:

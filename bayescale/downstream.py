@@ -48,6 +48,7 @@ import pandas as pd
 
 from bayescale import sampler
 from bayescale.data import group_codes, prepare_design, resolve_columns
+from bayescale.diagnostics import quietly
 from bayescale.downstream_fit import DownstreamFit, chance_floors, compare_downstream
 from bayescale.hierarchy import (
     ModelSpec,
@@ -366,10 +367,6 @@ def refit_downstream(
     ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
     fit and whether it met the convergence rule (its warnings are recorded, not shown).
     """
-    import warnings
-
-    from bayescale.diagnostics import ConvergenceWarning
-
     meta = fit.meta
     chains, draws = next(iter(fit.samples.values())).shape[:2]
     settings: dict[str, Any] = dict(
@@ -382,10 +379,7 @@ def refit_downstream(
         trials=meta.get("trials"), by=fit.by,
     )
     settings.update(dict(refit_kwargs or {}))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        again = fit_downstream(rows.reset_index(drop=True), **settings)
-    return again, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return quietly(lambda: fit_downstream(rows.reset_index(drop=True), **settings))
 
 
 def _tasks(data: pd.DataFrame, by: str | None, group_columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
