@@ -306,6 +306,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     fit = bs.load(args.fit)
+    if isinstance(fit, bs.DownstreamFit):
+        return _downstream_report(fit, args)
+    if args.check_tasks:
+        raise SystemExit(f"error: --check-tasks tests the tasks of a fit_downstream fit; {args.fit} is a "
+                         f"{type(fit).__name__}")
     comparison = None
     if args.compare:
         comparison = {Path(args.fit).stem: fit, **{Path(p).stem: bs.load(p) for p in args.compare}}
@@ -316,6 +321,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     next_runs = _next_runs(fit, args) if args.candidates else None
     path = fit.report(args.out, at=args.at, x=args.x, title=args.title, level=args.level, comparison=comparison,
                       compute_optimal=compute_optimal, extrapolate=args.extrapolate, next_runs=next_runs)
+    print(f"wrote {path}")
+    return 0
+
+
+def _downstream_report(fit, args: argparse.Namespace) -> int:
+    """``bayescale report`` of a saved fit_downstream fit: the options of a loss-law fit are refused."""
+    given = [flag for flag, value in (("--compare", args.compare), ("--compute-optimal", args.compute_optimal),
+                                      ("--x", args.x), ("--candidates", args.candidates)) if value]
+    if given:
+        raise SystemExit(f"error: {', '.join(given)} apply to a loss-law fit; {args.fit} is a fit_downstream fit "
+                         "(its report takes --at, --title, --level and --check-tasks)")
+    if args.check_tasks and not fit.by:
+        raise SystemExit(f"error: --check-tasks needs a fit by task; {args.fit} was fitted without by=")
+    path = fit.report(args.out, at=args.at, title=args.title, level=args.level, check=True if args.check_tasks else None)
     print(f"wrote {path}")
     return 0
 
@@ -442,8 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the ranking table to this CSV")
     p.set_defaults(run=cmd_rank)
 
-    p = sub.add_parser("report", help="write a self-contained HTML report of a saved fit")
+    p = sub.add_parser("report", help="write a self-contained HTML report of a saved fit (or fit_downstream fit)")
     p.add_argument("fit")
+    p.add_argument("--check-tasks", action="store_true",
+                   help="a fit_downstream fit by task: refit without the largest runs and flag the tasks to distrust")
     p.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
     p.add_argument("--at", help='scales to predict at, e.g. "N=7e9,D=2e12;N=7e10,D=1.4e12"')
     p.add_argument("--compare", nargs="+", help="other saved fits of the same data to compare by LOO")

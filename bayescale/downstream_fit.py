@@ -581,7 +581,7 @@ class DownstreamFit:
         return _with_loss_columns(out, loss_curve.reshape(len(loss_curve), len(runs), len(chosen))[:, :, 0], level)
 
     def plot(self, x: str = "loss", *, ax: matplotlib.axes.Axes | None = None, data: pd.DataFrame | None = None,
-             level: float = 0.9, law_error: bool | LawError = True) -> matplotlib.axes.Axes:
+             level: float = 0.9, law_error: bool | LawError = True, task: str | None = None) -> matplotlib.axes.Axes:
         """Metric against loss (``x="loss"``) or an input, data and posterior band; returns the Axes
         (:func:`bayescale.plots.plot_downstream`).
 
@@ -598,6 +598,9 @@ class DownstreamFit:
             Mass of the credible band.
         law_error : bool or LawError
             As in :meth:`predict`; widens the band of an input path beyond the fitted runs.
+        task : str, optional
+            A fit ``by`` task: draw this task's link and rows. Without it (``x="loss"`` only) the
+            band is the tasks' average link, and each run is drawn at its score averaged over tasks.
 
         Returns
         -------
@@ -606,11 +609,32 @@ class DownstreamFit:
         Raises
         ------
         ValueError
-            For ``x="loss"`` with a fit of the direct approach.
+            For ``x="loss"`` with a fit of the direct approach; ``task`` for a fit without tasks,
+            or an input ``x`` of a fit by task without ``task``.
         """
         from bayescale.plots import plot_downstream
 
-        return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error)
+        return plot_downstream(self, x=x, ax=ax, data=data, level=level, law_error=law_error, task=task)
+
+    def report(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write a self-contained HTML report; see :func:`bayescale.report.write_downstream_report`.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output ``.html`` file (parent folders are created).
+        **kwargs
+            Options of :func:`bayescale.report.write_downstream_report` (``at``, ``title``,
+            ``level``, ``check``, ``notes``).
+
+        Returns
+        -------
+        Path
+            The written file.
+        """
+        from bayescale.report import write_downstream_report
+
+        return write_downstream_report(self, path, **kwargs)
 
 
 _SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors", "sample_names", "run_codes", "data")

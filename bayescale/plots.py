@@ -230,20 +230,39 @@ def plot_calibration(
     return ax
 
 
+def _task_rows(fit, frame: pd.DataFrame, task: str | None) -> pd.DataFrame:
+    """The rows of one task of a fit ``by`` task, or the runs' scores averaged over its tasks."""
+    if not fit.by:
+        return frame
+    if task is not None:
+        return frame[frame[fit.by].astype(str) == str(task)]
+    run = [fit.columns.get(name, name) for name in fit.law.inputs] + [fit.meta["loss"]] + [
+        column for columns in fit.meta["grouping"].values() for column in columns]
+    keys = list(dict.fromkeys(c for c in run if c is not None and c in frame.columns))
+    return frame.groupby(keys, as_index=False, sort=False)[fit.y].mean()
+
+
 def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None = None,
-                    level: float = 0.9, n_grid: int = 100, law_error=True):
+                    level: float = 0.9, n_grid: int = 100, law_error=True, task: str | None = None):
     """Observed metric of a :class:`~bayescale.DownstreamFit` against loss or an input, with the
     posterior median and band of the link (what ``DownstreamFit.plot`` draws).
 
     With ``x="loss"`` the band is the link alone over a loss grid at the median chance floor;
     with ``x`` an input (or ``"C"``) it is the full joint prediction along the data's path.
     ``data`` adds held-out rows (drawn as open markers). ``law_error`` (as in
-    :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs.
+    :meth:`DownstreamFit.predict`) widens the band of an input path beyond the fitted runs. For a
+    fit ``by`` task, ``task`` draws one task's link and runs; without it (``x="loss"`` only) the
+    band is the tasks' average link and each run is drawn at its score averaged over the tasks.
     """
+    if task is not None and not fit.by:
+        raise ValueError(f"task={task!r}: this fit has no tasks; fit with fit_downstream(..., by='task')")
+    if fit.by and task is None and x != "loss":
+        raise ValueError(f"x={x!r} with a fit by task draws one task: give task=, one of {fit.tasks[:5]}...")
     if ax is None:
         _, ax = plt.subplots()
     metric = fit.y
-    train = fit.data
+    train = _task_rows(fit, fit.data, task)
+    data = None if data is None else _task_rows(fit, data, task)
     tail = (1 - level) / 2
     if x == "loss":
         if fit.meta["approach"] != "joint":
@@ -252,7 +271,7 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
         if data is not None:
             lo = min(lo, float(data[fit.meta["loss"]].min()))
         grid = np.linspace(lo * 0.95, hi * 1.02, n_grid)
-        curve = fit.link_draws(grid)
+        curve = fit.link_draws(grid, task=task)
         xs_train, xs_data = train[fit.meta["loss"]], None if data is None else data[fit.meta["loss"]]
         label = f"loss ({fit.meta['loss']})"
     else:
@@ -262,6 +281,8 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
         frame = path_inputs(fit, input_name(fit, x), grid)
         if isinstance(fit.meta["chance"], str):  # the path runs at the median chance floor of the data
             frame[fit.meta["chance"]] = float(np.median(train[fit.meta["chance"]]))
+        if fit.by:
+            frame[fit.by] = task
         _, curve, _ = fit.posterior_draws(frame, law_error=law_error)
         xs_train = train[x] if x in train else training_compute(train["N"], train["D"])
         xs_data = None if data is None else (data[x] if x in data else training_compute(data["N"], data["D"]))
@@ -275,7 +296,8 @@ def plot_downstream(fit, x: str = "loss", *, ax=None, data: pd.DataFrame | None 
         ax.scatter(xs_data, data[metric], s=30, facecolor="none", edgecolor="C3", zorder=4, label="held-out runs")
     ax.set_xlabel(label)
     ax.set_ylabel(metric)
-    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model")
+    which = "" if not fit.by else f", {task}" if task is not None else f", average of {len(fit.tasks)} tasks"
+    ax.set_title(f"{fit.link.name} link, {fit.meta['approach']} model{which}")
     style_axes(ax)
     return ax
 

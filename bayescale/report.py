@@ -4,6 +4,9 @@
 base64 PNG (no external files, no JavaScript), ready to open in a browser or paste into a
 write-up. Optional sections: predictions at requested scales, a model-comparison table, a
 crossover result, a compute multiplier, a ranking of recipes and a compute-optimal table.
+``write_downstream_report(downstream_fit, "report.html")`` does the same for a
+:func:`bayescale.fit_downstream` fit: loss law and link, diagnostics, the metric against loss,
+forecasts per task and averaged over tasks, and the leave-future-out check of each task.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["figure_to_data_uri", "parse_at", "write_report"]
+__all__ = ["figure_to_data_uri", "parse_at", "write_downstream_report", "write_report"]
 
 _STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 60rem; margin: 2rem auto;
@@ -138,11 +141,16 @@ def _diagnostics_section(fit) -> str:
     ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
     status = '<span class="ok">converged</span>' if ok else '<span class="bad">check diagnostics</span>'
     meta = fit.meta
-    settings = meta.get("settings", {})
+    settings = meta.get("settings")
+    if settings is None:  # a DownstreamFit: its draws' shape and its meta hold the settings
+        sizes = fit.idata.posterior.sizes
+        settings = {"chains": sizes["chain"], "draws": sizes["draw"], "warmup": meta.get("warmup"),
+                    "seed": meta.get("seed")}
     sampler = ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("chains", "draws", "warmup", "seed"))
+    likelihood = meta.get("likelihood") or meta.get("metric_likelihood", "")
     return (f"<p>{status}: max r_hat {d['max_rhat']:.3f} (limit {RHAT_LIMIT}), min bulk ESS "
             f"{d['min_ess_bulk']:.0f} (limit {ESS_LIMIT}), {d['divergences']} divergent transitions. "
-            f"NUTS {html.escape(sampler)}; likelihood {html.escape(str(meta.get('likelihood', '')))}.</p>")
+            f"NUTS {html.escape(sampler)}; likelihood {html.escape(str(likelihood))}.</p>")
 
 
 def _next_runs_section(table: pd.DataFrame) -> str:
@@ -325,14 +333,155 @@ def write_report(
                             allocation_plot,
                             "Compute-optimal parameters N*(C) and tokens D*(C): median and 90% band."))
     plt.close("all")
+    return _write_page(path, heading, sections)
 
+
+def _write_page(path: Path, heading: str, sections: list[str]) -> Path:
+    """The sections as one HTML page with a stamp of the version and time; written to ``path``."""
     from bayescale._version import __version__
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sections.append(f"<p class='note'>Made by bayescale {__version__} on {stamp}.</p>")
+    sections = [*sections, f"<p class='note'>Made by bayescale {__version__} on {stamp}.</p>"]
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(heading)}</title><style>{_STYLE}</style></head><body>"
             + "\n".join(sections) + "</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _downstream_model_section(fit) -> str:
+    law, link, meta = fit.law, fit.link, fit.meta
+    approach = ("joint: the loss law is fitted to the runs' losses and the link maps it to the metric"
+                if meta["approach"] == "joint" else "direct: the metric is a function of the inputs alone")
+    tasks = (f" Every link parameter varies by <code>{html.escape(str(fit.by))}</code>, partially pooled over "
+             f"the {len(fit.tasks)} tasks; each task has its own metric noise." if fit.by else "")
+    return (f"<p>Loss law <code>{html.escape(law.formula)}</code> ({html.escape(law.name)}; "
+            f"{html.escape(law.reference)}).</p>"
+            f"<p>Link <code>{html.escape(link.formula)}</code> ({html.escape(link.name)}; "
+            f"{html.escape(link.reference)}). {html.escape(link.description)}</p>"
+            f"<p class='note'>Approach {html.escape(approach)}. Metric <code>{html.escape(fit.y)}</code> "
+            f"({html.escape(meta['metric_kind'])}), likelihood {html.escape(fit.metric_likelihood.name)}.{tasks}</p>")
+
+
+def _downstream_data_section(fit) -> str:
+    data, metric = fit.data, fit.y
+    runs = len(np.unique(np.asarray(fit.run_codes)))
+    text = (f"<p>{len(data)} rows from {runs} runs; <code>{html.escape(metric)}</code> from "
+            f"{data[metric].min():.4g} to {data[metric].max():.4g}.</p>")
+    if fit.by:
+        text += f"<p>Tasks (<code>{html.escape(str(fit.by))}</code>): {html.escape(', '.join(fit.tasks))}</p>"
+    return text
+
+
+def _downstream_predictions(fit, rows: pd.DataFrame, level: float) -> str:
+    columns = ["median", "lower", "upper", "pred_lower", "pred_upper", "loss_median", "loss_lower", "loss_upper"]
+    note = (f"<p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval of the "
+            "metric's curve (loss law and link, plus the law error beyond the fitted runs); "
+            "<code>pred_lower</code>/<code>pred_upper</code>: a new run (plus the metric's noise); "
+            "<code>loss_*</code>: the loss law's curve.</p>")
+    if not fit.by:
+        return note + _table(fit.predict(rows, level=level))
+    runs = rows.drop(columns=[fit.by], errors="ignore").drop_duplicates().reset_index(drop=True)
+    average = fit.predict_average(runs, level=level)
+    crossed = runs.loc[np.repeat(np.arange(len(runs)), len(fit.tasks))].assign(**{fit.by: fit.tasks * len(runs)})
+    per_task = fit.predict(crossed.reset_index(drop=True), level=level)
+    keep = [c for c in per_task.columns if c not in columns or c in ("median", "lower", "upper", "pred_lower",
+                                                                     "pred_upper")]
+    return (note + f"<p>Averaged over the {len(fit.tasks)} tasks, draw by draw:</p>" + _table(average)
+            + "<p>Task by task:</p>" + _table(per_task[keep]))
+
+
+def write_downstream_report(
+    fit,
+    path: str | Path,
+    *,
+    at: pd.DataFrame | str | Sequence[str] | None = None,
+    title: str | None = None,
+    level: float = 0.9,
+    check: pd.DataFrame | bool | None = None,
+    notes: str | None = None,
+) -> Path:
+    """Write a self-contained HTML report of a :func:`bayescale.fit_downstream` fit.
+
+    Sections: the loss law and the link, the data (runs, tasks), diagnostics, the parameters, the
+    metric against loss (for a fit by task: the tasks' average, and each task that the check flags),
+    forecasts at ``at`` (per task and averaged over tasks), and the leave-future-out check of each
+    task (:func:`bayescale.check_tasks`).
+
+    Parameters
+    ----------
+    fit : DownstreamFit
+    path : str or Path
+        Output ``.html`` file (parent folders are created).
+    at : DataFrame or str, optional
+        Runs to forecast: the loss law's inputs (``"N=6.9e9,D=1.4e11"``; ``;`` separates runs) and,
+        for a fit without tasks, the chance column where the fit has one. A fit by task forecasts
+        every task at each run.
+    title : str, optional
+    level : float
+        Mass of the intervals.
+    check : DataFrame or True, optional
+        A :func:`bayescale.check_tasks` table, or True to run it (a refit without the top fifth of
+        the runs); a fit by task only.
+    notes : str, optional
+        Free text placed under the title (escaped).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        For ``check`` with a fit that has no tasks.
+    """
+    import matplotlib.pyplot as plt
+
+    from bayescale.plots import style
+
+    if check is not None and check is not False and not fit.by:
+        raise ValueError("check= tests each task's forecasts: it needs a fit by task, fit_downstream(..., by='task')")
+    path = Path(path)
+    heading = title or f"Downstream forecast: {fit.y} from {fit.law.name} loss and the {fit.link.name} link"
+    sections: list[str] = [f"<h1>{html.escape(heading)}</h1>"]
+    if notes:
+        sections.append(f"<p>{html.escape(notes)}</p>")
+    sections.append("<h2>Model</h2>" + _downstream_model_section(fit))
+    sections.append("<h2>Data</h2>" + _downstream_data_section(fit))
+    sections.append("<h2>Diagnostics</h2>" + _diagnostics_section(fit))
+    sections.append(f"<h2>Parameters</h2><p class='note'>Posterior mean, sd and {level:.0%} highest-density "
+                    "interval; <code>link_*</code> are the link's (for a fit by task, their values "
+                    "across tasks).</p>" + _table(fit.summary(level), index=True))
+    table = None
+    if check is not None and check is not False:
+        from bayescale.task_check import check_tasks
+
+        table = check_tasks(fit, level=level) if check is True else check
+    x = "loss" if fit.meta["approach"] == "joint" else "C"
+    figures = []
+    with style():
+        if x == "loss" or not fit.by:
+            figures.append(_figure(figure_to_data_uri(fit.plot(x=x, level=level).figure),
+                                   f"The metric against {x}: posterior median and {level:.0%} band"
+                                   + (" (the tasks' average link; each run at its average score)." if fit.by else ".")))
+        flagged = [] if table is None else [str(t) for t in table.index[~table["follows_link"].astype(bool)]]
+        for task in flagged[:6]:
+            figures.append(_figure(figure_to_data_uri(fit.plot(x=x, level=level, task=task).figure),
+                                   f"{task}: flagged by the leave-future-out check."))
+    sections.append("<h2>Metric and uncertainty bands</h2>" + "".join(figures))
+    rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
+    if rows is not None and len(rows):
+        sections.append("<h2>Forecasts</h2>" + _downstream_predictions(fit, rows, level))
+    if table is not None:
+        attrs = table.attrs
+        converged = "" if attrs.get("converged", True) else " The refit did not meet the convergence rule."
+        sections.append(
+            f"<h2>Which tasks to trust</h2><p class='note'>Refit without the {attrs.get('holdout_runs', '?')} "
+            f"largest runs, then predicted every task there: a task is flagged (<code>follows_link</code> False) "
+            f"when its {attrs.get('level', level):.0%} intervals covered its held-out scores less often than a "
+            f"binomial test allows. Do not trust the forecasts of a flagged task.{converged}</p>"
+            + _table(table.reset_index()))
+    plt.close("all")
+    return _write_page(path, heading, sections)

@@ -96,12 +96,44 @@ def test_by_must_be_a_task_column_apart_from_the_loss_law_groups():
         fit_downstream(df, **{**OPTIONS, "priors": {"link_gain_c_sd": bs.laws.get("power").param("E").prior}})
 
 
-def test_check_tasks_flags_the_task_that_leaves_its_link(by_task):
+@pytest.fixture(scope="module")
+def checked(by_task):
+    return bs.check_tasks(by_task[1], holdout=0.25)
+
+
+def test_check_tasks_flags_the_task_that_leaves_its_link(by_task, checked):
     _, fit = by_task
-    table = bs.check_tasks(fit, holdout=0.25)
+    table = checked
     assert list(table.index) == fit.tasks and table.attrs["holdout_runs"] == 3
     assert (table["held_out"] == 3).all()
     assert not table.loc[BROKEN, "follows_link"] and table.loc[BROKEN, "coverage"] == 0
     assert table.drop(index=BROKEN)["follows_link"].all(), table
     with pytest.raises(ValueError, match="holdout="):
         bs.check_tasks(fit, holdout=1.5)
+
+
+def test_plots_and_report_of_a_fit_by_task(by_task, checked, tmp_path):
+    from matplotlib import pyplot as plt
+
+    from bayescale.cli import main
+
+    df, fit = by_task
+    average = fit.plot()  # the tasks' average link; each run at its score averaged over the four tasks
+    assert "average of 4 tasks" in average.get_title()
+    assert len(average.collections[-1].get_offsets()) == df["x"].nunique()
+    one = fit.plot(x="x", task="c")
+    assert one.get_title().endswith(", c") and len(one.collections[-1].get_offsets()) == 12
+    with pytest.raises(ValueError, match="give task="):
+        fit.plot(x="x")
+    plt.close("all")
+    path = fit.report(tmp_path / "tasks.html", at="x=1e8", check=checked, level=0.8)
+    text = path.read_text()
+    assert "Which tasks to trust" in text and "Averaged over the 4 tasks" in text and "Task by task" in text
+    assert text.count("<img") == 2 and "c: flagged by the leave-future-out check" in text  # average + task c
+    assert "chains=2, draws=250, warmup=250, seed=0" in text
+    # the command line: a saved fit by task gets this report; a loss-law option is refused by name
+    saved = fit.save(tmp_path / "tasks.nc")
+    assert main(["report", str(saved), "--out", str(tmp_path / "cli.html"), "--at", "x=1e8"]) == 0
+    assert "Task by task" in (tmp_path / "cli.html").read_text()
+    with pytest.raises(SystemExit, match="--compute-optimal apply to a loss-law fit"):
+        main(["report", str(saved), "--out", str(tmp_path / "x.html"), "--compute-optimal", "1e21"])

@@ -126,11 +126,13 @@ def test_module_level_imports_have_no_circle():
 
 #: The only imports that point up the data flow, each from a result's convenience method to the
 #: module that does the work: ``Fit.calibrate`` refits the ladder (calibrate -> comparison ->
-#: inference -> fit_result) and ``Fit.report`` writes a report that compares and calibrates. They
+#: inference -> fit_result) and ``Fit.report`` writes a report that compares and calibrates;
+#: ``DownstreamFit.report`` writes one that checks the tasks (a refit, through ``task_check``). They
 #: run at call time, inside the method; every other function-level import is to a lower module.
 UPWARD_METHOD_IMPORTS = {
     ("bayescale.fit_result", "bayescale.calibrate"),
     ("bayescale.fit_result", "bayescale.report"),
+    ("bayescale.downstream_fit", "bayescale.report"),
 }
 
 
