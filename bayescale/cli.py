@@ -39,14 +39,25 @@ def _pairs(text: str, option: str) -> dict[str, str]:
     return out
 
 
-def _floats(text: str, option: str) -> dict[str, float]:
-    out = {}
+def _floats(text: str, option: str, labels: frozenset[str] = frozenset()) -> dict[str, float | str]:
+    """Parse ``N=7e9,D=2e12`` into numbers; the columns in ``labels`` (group, task) keep their text."""
+    out: dict[str, float | str] = {}
     for key, value in _pairs(text, option).items():
+        if key in labels:
+            out[key] = value
+            continue
         try:
             out[key] = float(value)
         except ValueError:
-            raise SystemExit(f"error: {option} {key}={value!r} is not a number (write 7e9, not 7B)") from None
+            named = f"; group labels go in {sorted(labels)}" if labels else ""
+            raise SystemExit(f"error: {option} {key}={value!r} is not a number (write 7e9, not 7B){named}") from None
     return out
+
+
+def _label_columns(fit) -> frozenset[str]:
+    """The columns of a saved fit whose values are labels: its grouping columns and its task column."""
+    by = getattr(fit, "by", None)
+    return frozenset(fit.levels) | ({by} if by else frozenset())
 
 
 def _show(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -88,7 +99,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.csv:
         rows = pd.read_csv(args.csv)
     elif args.at:
-        rows = pd.DataFrame([_floats(point, "--at") for point in args.at])
+        rows = pd.DataFrame([_floats(point, "--at", _label_columns(fit)) for point in args.at])
     else:
         raise SystemExit("error: give the inputs with --at N=7e9,D=2e12 (repeatable) or --csv points.csv")
     table = fit.predict(rows, level=args.level, law_error=not args.no_law_error)
@@ -391,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="posterior predictions from a saved fit")
     p.add_argument("fit", help="a fit saved by `bayescale fit` or Fit.save")
-    p.add_argument("--at", action="append", help="inputs of one point, e.g. N=7e9,D=2e12 (repeatable)")
+    p.add_argument("--at", action="append", help="inputs of one point, e.g. N=7e9,D=2e12 (repeatable); "
+                   "a grouped fit also takes its group labels, e.g. N=7e9,D=2e12,dataset=c4")
     p.add_argument("--csv", help="CSV of points instead of --at")
     p.add_argument("--level", type=float, default=0.9)
     p.add_argument("--no-law-error", action="store_true",

@@ -135,5 +135,8 @@ def test_plots_and_report_of_a_fit_by_task(by_task, checked, tmp_path):
     saved = fit.save(tmp_path / "tasks.nc")
     assert main(["report", str(saved), "--out", str(tmp_path / "cli.html"), "--at", "x=1e8"]) == 0
     assert "Task by task" in (tmp_path / "cli.html").read_text()
+    assert main(["predict", str(saved), "--at", "x=1e8,task=a", "--at", "x=1e8,task=d"]) == 0  # labels stay text
+    with pytest.raises(SystemExit, match=r"x='1e8x' is not a number .*group labels go in \['task'\]"):
+        main(["predict", str(saved), "--at", "x=1e8x,task=a"])
     with pytest.raises(SystemExit, match="--compute-optimal apply to a loss-law fit"):
         main(["report", str(saved), "--out", str(tmp_path / "x.html"), "--compute-optimal", "1e21"])
