@@ -202,10 +202,15 @@ def frontier_draws(
     ndarray
         ``(draws, len(C))``.
     """
+    return _frontier_loss(fit, optimal_draws(fit, C, group=group, method=method), group, law_error, seed)
+
+
+def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str] | None, law_error,
+                   seed: int) -> np.ndarray:
+    """The optimum's loss of :func:`optimal_draws`'s ``draws``, moved by the law error at each draw's (N*, D*)."""
     from bayescale.law_error import shift_for_fit
     from bayescale.posterior import shifted_location
 
-    draws = optimal_draws(fit, C, group=group, method=method)
     loss = draws["loss"]
     group = dict(group or {})
     levels = fit.levels
@@ -233,6 +238,8 @@ def compute_optimal(
     level: float = 0.9,
     group: Mapping[str, str] | None = None,
     method: str = "auto",
+    law_error=True,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Compute-optimal model size, tokens, their ratio and the loss at each budget, with intervals.
 
@@ -248,12 +255,20 @@ def compute_optimal(
         ``{column: label}``: use one level's parameters instead of the population's.
     method : {"auto", "closed_form", "numerical"}
         ``auto``: the closed form for chinchilla, else per-draw numerical minimisation.
+    law_error : bool or LawError
+        As in :meth:`Fit.predict`: the loss at an optimum beyond the fitted runs may drift from the
+        law (:func:`frontier_draws`), so its interval holds the law error as a prediction there
+        does. False: the law's curve alone. ``N``, ``D`` and their ratio are the law's optimum
+        either way.
+    seed : int
+        Seed of the law error's drift (the same drift as ``fit.predict(..., seed=seed)``).
 
     Returns
     -------
     DataFrame
         Long format: ``C``, ``quantity`` (``N``, ``D``, ``D_per_N``, ``loss``), ``median``, ``mean``,
-        ``lower``, ``upper``.
+        ``lower``, ``upper``. ``loss`` is the curve at the optimum (law error included beyond the
+        fitted runs, no run-to-run noise).
 
     Examples
     --------
@@ -262,6 +277,7 @@ def compute_optimal(
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must lie in (0, 1)")
     draws = optimal_draws(fit, C, group=group, method=method)
+    draws["loss"] = _frontier_loss(fit, draws, group, law_error, seed)
     C = np.atleast_1d(np.asarray(C, dtype=np.float64))
     tail = (1 - level) / 2
     rows = []

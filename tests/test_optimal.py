@@ -46,13 +46,26 @@ def test_closed_form_matches_brute_force_and_numerical():
 
 def test_compute_optimal_table_shape_and_intervals():
     post = _posterior(spread=0.02)
-    table = compute_optimal(post, C=[1e21, 1e22, 1e23])
+    table = compute_optimal(post, C=[1e21, 1e22, 1e23], law_error=False)
     assert list(table.columns) == ["C", "quantity", "median", "mean", "lower", "upper"]
     assert set(table["quantity"]) == {"N", "D", "D_per_N", "loss"}
     assert len(table) == 12
     assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
     ratio = table[(table.quantity == "D_per_N")]["median"].to_numpy()
     assert np.all((ratio > 10) & (ratio < 40))  # Besiroglu et al.: about 20 tokens per parameter
+
+
+def test_the_loss_at_a_far_optimum_carries_the_law_error_as_a_prediction_there_does(ladder_fit):
+    C = [1e25]  # about 1,000x the ladder's largest run
+    honest = compute_optimal(ladder_fit, C=C).set_index("quantity")
+    plain = compute_optimal(ladder_fit, C=C, law_error=False).set_index("quantity")
+    pd.testing.assert_frame_equal(honest.drop(index="loss"), plain.drop(index="loss"))  # the same optimum
+    width = {name: t.loc["loss", "upper"] - t.loc["loss", "lower"] for name, t in (("honest", honest), ("plain", plain))}
+    assert width["honest"] > 2 * width["plain"], width
+    # the same drift as a prediction at the median optimum: its curve interval is about as wide
+    at = pd.DataFrame({"params": [honest.loc["N", "median"]], "tokens": [honest.loc["D", "median"]]})
+    curve = ladder_fit.predict(at).iloc[0]
+    assert 0.7 < width["honest"] / (curve["upper"] - curve["lower"]) < 1.5
 
 
 def test_errors():
