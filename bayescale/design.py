@@ -8,9 +8,9 @@ by gain per FLOP.
 
 How
 ---
-No refit. One call of :meth:`~bayescale.Fit.posterior_draws` gives, per posterior draw ``s``, the curve
-``m_sc`` at every candidate ``c`` (on ``log y``, law error included) and a draw of the run's
-outcome. A fantasised outcome ``z`` at ``c`` reweights the draws by the likelihood of the fit,
+No refit. One call of :meth:`~bayescale.Fit.posterior_draws` gives, per posterior draw ``s``, the
+law's curve ``m_sc`` at every candidate ``c`` (on ``log y``) and a draw of the run's outcome. A
+fantasised outcome ``z`` at ``c`` reweights the draws by the likelihood of the fit,
 ``w_s \propto p(z | m_sc, noise_s)`` (Student-t or normal on ``log y``, with each draw's own
 ``sigma`` and ``nu``): importance sampling of the posterior that would follow from that run.
 The expected posterior variance of the target after the run is the average, over ``F``
@@ -26,13 +26,15 @@ the mean noise variance; in expectation over the fantasies the mean noise varian
 change (its posterior mean is a martingale), so the gain equals the expected reduction of the
 curve's variance, which is what is computed.
 
-The law error (:mod:`bayescale.law_error`) is on by default: the target's curve includes the
-drift beyond the fitted runs, and so does the candidate's fantasised outcome. Each draw's drift
-slope is shared by the candidate and the target (one ladder bends as a whole), so a candidate
-beyond the fitted runs measures the drift and reweighting carries that to the target: a run
-far out shrinks the law-error part of a far target, a run inside the fitted range cannot. What
-is not modelled: that adding the run would also move the edge of the "fitted range" from which
-the drift is measured (the drift's shape ``b d**p`` is kept as seen from the current runs).
+The law error (:mod:`bayescale.law_error`) is on by default, as the refit after the run would
+report it: the target's draws hold the drift beyond the fitted runs, measured from the fitted
+runs *plus* the run (or batch) assumed trained. A run beyond the fitted range moves that edge
+towards a far target and so shrinks the law-error part of its variance (a run at the target's
+own inputs removes it); a run inside the range cannot. The candidate's own outcome is fantasised
+from the law's curve: the refit fits the law through the run, and the drift beyond the new edge
+starts afresh from the learned prior. (Treating a run beyond the edge as a measurement of the
+drift's slope instead would promise that many cheap runs just beyond the ladder pin the drift
+far out, which the refit's intervals then do not show.)
 
 Batches (``k > 1``) are chosen greedily with fantasised outcomes: after the best candidate is
 picked, each of the ``F`` fantasy scenarios is conditioned on its fantasised outcome there
@@ -81,7 +83,17 @@ import pandas as pd
 from scipy.special import gammaln
 
 from bayescale.data import DERIVED
-from bayescale.law_error import LawError
+from bayescale.law_error import (
+    LawError,
+    distance_beyond,
+    fitted_edges,
+    ladder_id,
+    level_codes,
+    resolve,
+    shift,
+    signed_log_inputs,
+)
+from bayescale.prediction_rows import prediction_inputs
 from bayescale.targets import Target, as_target
 
 __all__ = ["next_runs"]
@@ -140,8 +152,8 @@ def next_runs(
         What "best" means (without a budget); with a budget, how the candidates not picked are
         ordered.
     law_error : bool or LawError
-        As in :meth:`Fit.predict`: the drift beyond the fitted runs, in the target and in the
-        candidates' outcomes (see the module notes for what the gain then counts).
+        As in :meth:`Fit.predict`: the drift of the target beyond the fitted runs, measured from
+        the fitted runs plus the runs chosen (see the module notes for what the gain then counts).
     seed : int
         Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
         of fantasies in a batch.
@@ -210,27 +222,24 @@ def next_runs(
                 "no run fits; raise the budget or add cheaper candidates"
             )
 
-    # One posterior_draws call for all candidates, one for the target rows: with the same seed the
-    # draws share their law-error slope (and new-group offsets), as rows of one call would.
+    # The candidates' curves are the law's (the refit after a run fits the law through it); the
+    # target's law error is measured from the fitted runs plus the runs assumed trained (_Target).
+    # One seed for both calls: the draws share their new-group offsets, as rows of one call would.
     _, curve_c, predictive_c = _draws(fit, candidates, "candidates", seed=seed, new_groups=new_groups,
-                                      law_error=law_error)
-    location_t = None
-    if goal.rows() is not None:
-        _, curve_t, _ = _draws(fit, goal.rows(), "target", seed=seed, new_groups=new_groups, law_error=law_error)
-        location_t = np.log(curve_t)
-    values = np.asarray(goal.values(fit, location_t), dtype=np.float64)
-    values = values - values.mean(axis=0)
+                                      law_error=False)
+    goal_draws = _Target(fit, goal, candidates, law_error=law_error, seed=seed, new_groups=new_groups)
 
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
-    batches = [_greedy(location, predictive, values, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
+    batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget) for rule in rules]  # fmt: skip
     # the joint gain of a whole batch by the linearised (Gaussian) update: importance weights
     # conditioned on many fantasised runs collapse onto a few draws and then promise ~all the variance
     noise_var = float(np.mean(noise["sigma"] ** 2))
-    joint = [_linear_variance(location, values, noise_var, batch.chosen) for batch in batches]
+    joint = [_linear_variance(location, goal_draws.values(batch.chosen), noise_var, batch.chosen)
+             for batch in batches]  # fmt: skip
     best = int(np.argmin(joint))  # ties: gain per cost (cheaper)
     rule = rules[best]
     chosen, gains, after, ess, var_now = batches[best][:5]
@@ -247,11 +256,81 @@ def next_runs(
     rest = out.drop(out.index[chosen]).sort_values(rank_by, ascending=False, kind="stable")
     result = pd.concat([picks, rest])
     result.attrs.update(
-        {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(values.shape[0]),
+        {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(location.shape[1]),
          "cost": cost, "law_error": law_error is not False, "budget": budget, "rule": rule,
          "batch_gain": float(var_now - joint[best]), "batch_cost": float(costs[chosen].sum())}  # fmt: skip
     )
     return result
+
+
+class _Target:
+    """Draws of the target as the refit after some of the candidates would report them.
+
+    The curve at the target rows is the law's; the law error is added at the target rows'
+    distance from the fitted runs *and the runs assumed trained* (the refit measures it from
+    there), with the drifts :meth:`Fit.predict` draws for this seed. A run beyond the fitted
+    range thus shrinks the law error of a far target by moving the edge towards it, as the refit
+    will; a run inside the range cannot. Without law error, or for a target without rows (an
+    optimum), the draws do not depend on the runs.
+    """
+
+    def __init__(self, fit, goal: Target, candidates: pd.DataFrame, *, law_error, seed: int, new_groups: str) -> None:
+        self.fit, self.goal, self.seed, self.n_candidates = fit, goal, seed, len(candidates)
+        rows = goal.rows()
+        self.location = None
+        if rows is not None:
+            _, curve, _ = _draws(fit, rows, "target", seed=seed, new_groups=new_groups, law_error=False)
+            self.location = np.log(curve)
+        self.law_error = resolve(law_error) if rows is not None else None
+        self.cache: dict[tuple[float, ...], np.ndarray] = {}
+        if self.law_error is None or rows is None:
+            return
+        law = fit.law
+        target_inputs, group_index, _ = prediction_inputs(law, rows, fit.columns, fit.levels)
+        candidate_inputs, _, _ = prediction_inputs(law, candidates, fit.columns, fit.levels)
+        self.signed_target = signed_log_inputs(law, pd.DataFrame(target_inputs))
+        self.signed_candidates = signed_log_inputs(law, pd.DataFrame(candidate_inputs))
+        self.edges, self.top = fitted_edges(signed_log_inputs(law, fit.data))
+        self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
+        self.ladder = ladder_id(fit.meta.get("data_hash", ""))
+
+    def _at(self, distance: np.ndarray) -> np.ndarray:
+        """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades, per row)."""
+        key = tuple(np.round(distance, 2).tolist())  # a hundredth of a decade: far below the drift's resolution
+        if key not in self.cache:
+            location = self.location
+            if self.law_error is not None and location is not None and any(key):
+                location = location + shift(self.law_error, np.array(key), self.codes, len(location),
+                                            lower_is_better=self.fit.law.lower_is_better, seed=self.seed,
+                                            ladder=self.ladder)  # fmt: skip
+            values = np.asarray(self.goal.values(self.fit, location), dtype=np.float64)
+            self.cache[key] = values - values.mean(axis=0)
+        return self.cache[key]
+
+    def _edges(self, trained: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        if not trained:
+            return self.edges, self.top
+        runs = self.signed_candidates[trained]
+        return np.maximum(self.edges, runs.max(axis=0)), np.maximum(self.top, runs.sum(axis=-1).max())
+
+    def values(self, trained: list[int]) -> np.ndarray:
+        """Centred draws ``(draws, quantities)`` after the candidates ``trained``."""
+        if self.law_error is None:
+            return self._at(np.zeros(0))
+        edges, top = self._edges(trained)
+        return self._at(distance_beyond(self.signed_target, edges, top))
+
+    def after_each(self, trained: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Draws after ``trained`` plus each candidate: ``(patterns, draws, quantities)`` and each
+        candidate's pattern (candidates that leave the target's distances alone share one)."""
+        if self.law_error is None:
+            return self.values(trained)[None], np.zeros(self.n_candidates, dtype=np.int64)
+        edges, top = self._edges(trained)
+        each_edges = np.maximum(edges, self.signed_candidates)[:, None, :]
+        each_top = np.maximum(top, self.signed_candidates.sum(axis=-1))[:, None]
+        distance = np.round(distance_beyond(self.signed_target[None], each_edges, each_top), 2)
+        patterns, index = np.unique(distance, axis=0, return_inverse=True)
+        return np.stack([self._at(d) for d in patterns]), index.reshape(-1)
 
 
 def _linear_variance(location: np.ndarray, values: np.ndarray, noise_var: float, chosen: list[int]) -> float:
@@ -362,6 +441,15 @@ def _weighted_variance(w: np.ndarray, w2: np.ndarray, values: np.ndarray, square
     return np.maximum(spread, 0.0) / np.maximum(1.0 - w2, 1.0 / w.shape[-1])
 
 
+def _weighted_variance_each(w: np.ndarray, w2: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`_weighted_variance` with each candidate's own target draws: ``w`` is ``(scenarios,
+    candidates, draws)``, ``values`` ``(candidates, draws, quantities)``."""
+    mean = np.einsum("jmd,mdq->jmq", w, values)
+    second = np.einsum("jmd,mdq->jmq", w, values * values)
+    spread = (second - mean * mean).sum(axis=-1)
+    return np.maximum(spread, 0.0) / np.maximum(1.0 - w2, 1.0 / w.shape[-1])
+
+
 def _fantasies(sorted_z: np.ndarray, order: np.ndarray, w: np.ndarray | None, levels: np.ndarray) -> np.ndarray:
     """Outcome at quantile ``levels[j]`` of each candidate's predictive under scenario ``j``.
 
@@ -378,8 +466,10 @@ def _fantasies(sorted_z: np.ndarray, order: np.ndarray, w: np.ndarray | None, le
     return np.take_along_axis(sorted_z[None, :, :], index[:, :, None], axis=-1)[:, :, 0]
 
 
-def _score(location, sorted_z, order, values, squares, kernel, log_w, levels, uniform):
-    """Expected variance after each candidate, the fantasies used, and the mean ESS."""
+def _score(location, sorted_z, order, patterns, pattern_of, kernel, log_w, levels, uniform):
+    """Expected variance after each candidate, the fantasies used, and the mean ESS.
+
+    ``patterns[pattern_of[c]]`` holds the target's draws after candidate ``c`` (:meth:`_Target.after_each`)."""
     n_scen, n_draws = log_w.shape
     n_cand = location.shape[0]
     w_now = None if uniform else _weights(log_w.copy())[0]
@@ -394,7 +484,7 @@ def _score(location, sorted_z, order, values, squares, kernel, log_w, levels, un
         log_lik = kernel(z[:, :, None] - location[None, block, :])  # (scenarios, m, draws)
         log_lik += log_w[:, None, :]
         w, w2 = _weights(log_lik)
-        after[block] = _weighted_variance(w, w2, values, squares).mean(axis=0)
+        after[block] = _weighted_variance_each(w, w2, patterns[pattern_of[block]]).mean(axis=0)
         ess[block] = (1.0 / w2).mean(axis=0)
     return after, fantasies, ess
 
@@ -408,23 +498,23 @@ class _Batch(NamedTuple):
     var_batch: float  # expected variance of the target after the whole batch
 
 
-def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None):
+def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None):
     """Greedy batch of at most ``k`` picks whose costs sum to at most ``budget`` (None: no limit).
 
-    ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``values`` the
-    centred target draws ``(draws, quantities)``. Each step picks, among the candidates not yet
-    chosen that still fit in the budget, the best by ``rank_by`` given the fantasies of the
-    earlier picks; it stops after ``k`` picks or when nothing fits.
+    ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``target`` gives
+    the target's draws after any runs. Each step picks, among the candidates not yet chosen that
+    still fit in the budget, the best by ``rank_by`` given the fantasies of the earlier picks; it
+    stops after ``k`` picks or when nothing fits.
     """
     n_cand, n_draws = location.shape
     order = np.argsort(predictive, axis=1)
     sorted_z = np.take_along_axis(predictive, order, axis=1)
-    squares = values * values
     levels = (np.arange(n_fantasies) + 0.5) / n_fantasies
     rng = np.random.default_rng([seed, 0xD5])
     log_w = np.zeros((n_fantasies, n_draws))
     uniform = np.full(n_draws, 1.0 / n_draws)
-    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values, squares)[0])
+    values = target.values([])
+    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values, values * values)[0])
     baseline = var_now
     chosen: list[int] = []
     gains = np.zeros(n_cand)
@@ -432,8 +522,9 @@ def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank
     ess = np.zeros(n_cand)
     left = np.inf if budget is None else float(budget)
     for step in range(k):
+        patterns, pattern_of = target.after_each(chosen)
         var_after, fantasies, step_ess = _score(
-            location, sorted_z, order, values, squares, kernel, log_w, levels, uniform=step == 0
+            location, sorted_z, order, patterns, pattern_of, kernel, log_w, levels, uniform=step == 0
         )
         gain = baseline - var_after
         score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
@@ -451,6 +542,7 @@ def _greedy(location, predictive, values, kernel, *, k, n_fantasies, costs, rank
         # condition every scenario on its fantasised outcome of the pick
         log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
         w, w2 = _weights(log_w.copy())
-        baseline = float(_weighted_variance(w, w2, values, squares).mean())
+        values = target.values(chosen)
+        baseline = float(_weighted_variance(w, w2, values, values * values).mean())
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
     return _Batch(chosen, gains, after, ess, var_now, baseline)

@@ -48,12 +48,15 @@ from bayescale.laws.base import Law
 __all__ = [
     "LawError",
     "default",
+    "distance_beyond",
     "extrapolation_distance",
+    "fitted_edges",
     "learned_from",
     "resolve",
     "scale_inputs",
     "shift",
     "shift_for_fit",
+    "signed_log_inputs",
 ]
 
 #: File name of the learned law error inside the zoo folder (``models/``).
@@ -339,15 +342,73 @@ def extrapolation_distance(law: Law, fitted: pd.DataFrame, new: pd.DataFrame) ->
     ValueError
         When a frame lacks one of the law's scale inputs.
     """
-    old, rows = _scale_columns(law, fitted), _scale_columns(law, new)
-    box = np.zeros(len(new))
-    old_sum, new_sum = np.zeros(len(fitted)), np.zeros(len(new))
-    for name, direction in scale_inputs(law).items():
-        edge = old[name].max() if direction > 0 else old[name].min()
-        box += np.maximum(0.0, direction * (np.log10(rows[name]) - np.log10(edge)))
-        old_sum += direction * np.log10(old[name])
-        new_sum += direction * np.log10(rows[name])
-    diagonal = np.maximum(0.0, new_sum - old_sum.max()) if len(fitted) else np.zeros(len(new))
+    rows = signed_log_inputs(law, new)
+    if not len(fitted):
+        return np.zeros(len(new))
+    edges, top = fitted_edges(signed_log_inputs(law, fitted))
+    return distance_beyond(rows, edges, top)
+
+
+def signed_log_inputs(law: Law, frame: pd.DataFrame) -> np.ndarray:
+    """``direction * log10`` of each scale input (:func:`scale_inputs`): larger is further out.
+
+    Parameters
+    ----------
+    law : Law
+        Its scale inputs and their directions count.
+    frame : DataFrame
+        Rows with the law's scale inputs under their own names.
+
+    Returns
+    -------
+    ndarray
+        ``(rows, inputs)``; ``(rows, 0)`` for a law without a positive input.
+    """
+    columns = _scale_columns(law, frame)
+    directions = scale_inputs(law)
+    if not directions:  # a law without a positive input never extrapolates in scale
+        return np.zeros((len(frame), 0))
+    return np.stack([directions[name] * np.log10(columns[name]) for name in directions], axis=-1).reshape(len(frame), -1)
+
+
+def fitted_edges(signed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The outer edges of fitted runs: per input the furthest value, and the largest sum (the diagonal).
+
+    Parameters
+    ----------
+    signed : ndarray
+        The fitted runs' :func:`signed_log_inputs`, ``(runs, inputs)`` with at least one run.
+
+    Returns
+    -------
+    edges, top : ndarray
+        ``(inputs,)`` and a scalar array, as :func:`distance_beyond` takes them.
+    """
+    return signed.max(axis=0), signed.sum(axis=-1).max()
+
+
+def distance_beyond(signed: np.ndarray, edges: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Decades beyond a fitted region (:func:`extrapolation_distance`'s measure), broadcasting.
+
+    Several regions can be measured at once, e.g. the fitted runs plus each of several candidate
+    runs (:func:`bayescale.next_runs`).
+
+    Parameters
+    ----------
+    signed : ndarray
+        The rows' :func:`signed_log_inputs`, ``(..., rows, inputs)``.
+    edges : ndarray
+        Each region's furthest value per input (:func:`fitted_edges`), ``(inputs,)`` or ``(..., 1, inputs)``.
+    top : ndarray
+        Each region's largest sum over the inputs, a scalar or ``(..., 1)``.
+
+    Returns
+    -------
+    ndarray
+        ``(..., rows)`` decades, 0 inside the region.
+    """
+    box = np.maximum(0.0, signed - edges).sum(axis=-1)
+    diagonal = np.maximum(0.0, signed.sum(axis=-1) - top)
     return np.maximum(box, diagonal)
 
 
