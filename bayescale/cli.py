@@ -27,42 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def _pairs(text: str, option: str) -> dict[str, str]:
-    """Parse ``a=1,b=2`` into a dict of strings."""
-    out = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise SystemExit(f"error: {option} expects name=value pairs separated by commas, got {text!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _floats(text: str, option: str, labels: frozenset[str] = frozenset()) -> dict[str, float | str]:
-    """Parse ``N=7e9,D=2e12`` into numbers; the columns in ``labels`` (group, task) keep their text."""
-    out: dict[str, float | str] = {}
-    for key, value in _pairs(text, option).items():
-        if key in labels:
-            out[key] = value
-            continue
-        try:
-            out[key] = float(value)
-        except ValueError:
-            named = f"; group labels go in {sorted(labels)}" if labels else ""
-            raise SystemExit(f"error: {option} {key}={value!r} is not a number (write 7e9, not 7B){named}") from None
-    return out
-
-
-def _label_columns(fit) -> frozenset[str]:
-    """The columns of a saved fit whose values are labels: its grouping columns and its task column."""
-    by = getattr(fit, "by", None)
-    return frozenset(fit.levels) | ({by} if by else frozenset())
-
-
-def _show(frame: pd.DataFrame, digits: int = 4) -> str:
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        return frame.to_string(float_format=lambda v: f"{v:.{digits}g}")
+from bayescale.cli_text import floats, label_columns, pairs, show
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -70,13 +35,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     data = pd.read_csv(args.csv)
-    hierarchy = {k: v.split("+") for k, v in _pairs(args.hierarchy, "--hierarchy").items()} if args.hierarchy else None
+    hierarchy = {k: v.split("+") for k, v in pairs(args.hierarchy, "--hierarchy").items()} if args.hierarchy else None
     groups = args.groups.split(",") if args.groups else None
     fit = bs.fit(
         data,
         law=args.law,
         y=args.y,
-        inputs=_pairs(args.inputs, "--inputs") if args.inputs else None,
+        inputs=pairs(args.inputs, "--inputs") if args.inputs else None,
         groups=groups,
         hierarchy=hierarchy,
         likelihood=args.likelihood,
@@ -87,7 +52,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
     )
     path = fit.save(args.out)
-    print(_show(fit.summary()))
+    print(show(fit.summary()))
     print(f"\n{fit!r}\nsaved to {path}")
     return 0
 
@@ -99,14 +64,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.csv:
         rows = pd.read_csv(args.csv)
     elif args.at:
-        rows = pd.DataFrame([_floats(point, "--at", _label_columns(fit)) for point in args.at])
+        rows = pd.DataFrame([floats(point, "--at", label_columns(fit)) for point in args.at])
     else:
         raise SystemExit("error: give the inputs with --at N=7e9,D=2e12 (repeatable) or --csv points.csv")
     table = fit.predict(rows, level=args.level, law_error=not args.no_law_error)
     if args.out:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
-    print(_show(table))
+    print(show(table))
     print(f"\nmedian/lower/upper: the law's curve ({args.level:.0%} credible interval); "
           "pred_lower/pred_upper: a new run, noise included.")
     return 0
@@ -116,7 +81,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     fits = {Path(path).stem: bs.load(path) for path in args.fits}
-    print(_show(bs.compare(fits, ic=args.ic)))
+    print(show(bs.compare(fits, ic=args.ic)))
     return 0
 
 
@@ -144,7 +109,7 @@ def cmd_design(args: argparse.Namespace) -> int:
         table.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     shown = table if args.all else table.head(max(picked, 10))
-    print(_show(shown))
+    print(show(shown))
     print(f"\ngain: expected reduction of the {table.attrs['units']} (now {table.attrs['var_now']:.4g}); "
           f"cost: {args.cost}; " + ("pick 1: the best run." if picked == 1 else
           f"pick 1..{picked}: the batch, chosen greedily with fantasised outcomes."))
@@ -194,7 +159,7 @@ def _design_target(args: argparse.Namespace):
     if versus and metric:
         raise SystemExit("error: give --versus (which recipe wins) or --metric (a downstream metric), not both")
     if args.target:
-        rows = pd.DataFrame([_floats(point, "--target") for point in args.target.split(";")])
+        rows = pd.DataFrame([floats(point, "--target") for point in args.target.split(";")])
         if versus:
             return bs.targets.better(bs.load(versus), rows, law_error=not getattr(args, "no_law_error", False))
         if metric:
@@ -215,7 +180,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         plan.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
-    print(_show(plan))
+    print(show(plan))
     print(f"\nsd_after: predicted posterior sd of the target (square root of the {plan.attrs['units']}) once the runs up "
           "to that one are "
           f"trained; before any run {plan.attrs['sd_prior']:.3g}. Noise {plan.attrs['noise']:.3g} (sd of log y); "
@@ -248,7 +213,7 @@ def cmd_multiplier(args: argparse.Namespace) -> int:
     fits = [bs.load(path) for path in args.fits]
     at = None
     if args.at:
-        points = [_floats(point, "--at") for point in args.at]
+        points = [floats(point, "--at") for point in args.at]
         keys = {key for point in points for key in point}
         if len(keys) != 1:
             raise SystemExit(f"error: every --at must name one and the same quantity (C=1e23 or loss=2.5), got {sorted(keys)}")
@@ -262,7 +227,7 @@ def cmd_multiplier(args: argparse.Namespace) -> int:
     result = bs.compute_multiplier(fits[0], fits[1] if groups is None else None, groups=groups, at=at, x=args.x,
                                    names=names, path=args.path, level=args.level, law_error=not args.no_law_error)  # fmt: skip
     table = result.summary()
-    print(_show(table))
+    print(show(table))
     a, b = result.names
     print(f"\nk = compute {b} needs / compute {a} needs for the same {fits[0].y} (k > 1: {a} needs less); "
           f"median and {args.level:.0%} credible interval of the curves"
@@ -289,7 +254,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         raise SystemExit("error: give two or more saved fits, or one grouped fit and --groups a,b,c")
     if groups is not None and len(args.fits) != 1:
         raise SystemExit("error: --groups ranks the levels of one fit; give exactly one saved fit")
-    target = _floats(args.at, "--at")
+    target = floats(args.at, "--at")
     if groups is None:
         fits = dict(zip(_names(args.fits, args.names), (bs.load(p) for p in args.fits), strict=True))
         result = bs.rank(fits, at=target, path=args.path, level=args.level, law_error=not args.no_law_error)
@@ -297,9 +262,9 @@ def cmd_rank(args: argparse.Namespace) -> int:
         result = bs.rank(bs.load(args.fits[0]), groups=groups, at=target, path=args.path, level=args.level,
                          law_error=not args.no_law_error)  # fmt: skip
     table = result.summary()
-    print(_show(table))
+    print(show(table))
     print("\nP(row better than column):")
-    print(_show(result.pairwise(), digits=3))
+    print(show(result.pairwise(), digits=3))
     better = "lower" if result.lower_is_better else "higher"
     print(f"\nbest (least expected regret): {result.best}. median/lower/upper: the curve at the target "
           f"({args.level:.0%} credible interval{'' if args.no_law_error else ', law error included'}; {better} is "
@@ -354,7 +319,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     import bayescale as bs
 
     if args.action == "list":
-        print(_show(bs.zoo.list()))
+        print(show(bs.zoo.list()))
         return 0
     paths = bs.zoo.rebuild(args.out, args.names or None, progress=not args.quiet)
     for path in paths:
@@ -368,7 +333,7 @@ def cmd_laws(args: argparse.Namespace) -> int:
     if args.name:
         print(bs.laws.get(args.name).describe())
     else:
-        print(_show(bs.laws.list()[["name", "inputs", "formula", "better"]]))
+        print(show(bs.laws.list()[["name", "inputs", "formula", "better"]]))
     return 0
 
 
