@@ -32,7 +32,8 @@ import pandas as pd
 __all__ = ["accelerated_emergence", "draws_along", "prob_monotone", "saturation_budget", "turning_point"]
 
 
-def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200, seed: int = 0, **path) -> tuple[np.ndarray, np.ndarray]:
+def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200, seed: int = 0,
+                group: tuple[str, str] | None = None, **path) -> tuple[np.ndarray, np.ndarray]:
     """The grid and the curve draws of ``fit`` along ``x`` over ``between`` (see :func:`bayescale.crossovers.curve_draws_along`).
 
     Parameters
@@ -46,9 +47,12 @@ def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200,
         Points of the log-spaced grid.
     seed : int
         Seed of the law error's drift.
+    group : (column, label), optional
+        The curve of one level of a grouped fit (``level=`` of
+        :func:`bayescale.crossovers.curve_draws_along`); default the population's.
     **path
         Further options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
-        ``N``, ``level``, ``law_error``).
+        ``N``, ``law_error``).
 
     Returns
     -------
@@ -64,7 +68,7 @@ def draws_along(fit, x: str, between: tuple[float, float], *, n_grid: int = 200,
 
     lo, hi = _range(between)
     grid = np.geomspace(lo, hi, n_grid)
-    return grid, curve_draws_along(fit, x, grid, seed=seed, **path)
+    return grid, curve_draws_along(fit, x, grid, seed=seed, level=group, **path)
 
 
 def _range(between) -> tuple[float, float]:
@@ -117,8 +121,8 @@ def prob_monotone(fit=None, x: str = "N", between=None, *, curves=None, grid=Non
     n_grid : int
         Points of the log-spaced grid (with a fit).
     **path
-        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
-        ``N``, ``level``, ``seed``, ``law_error``).
+        Path options of :func:`draws_along` (``path``, ``ratio``, ``N``, ``seed``, ``law_error``,
+        and ``group=(column, label)`` for one level of a grouped fit).
 
     Returns
     -------
@@ -163,8 +167,8 @@ def turning_point(fit=None, x: str = "N", between=None, *, curves=None, grid=Non
     n_grid : int
         Points of the log-spaced grid (with a fit).
     **path
-        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
-        ``N``, ``seed``, ``law_error``).
+        Path options of :func:`draws_along` (``path``, ``ratio``, ``N``, ``seed``, ``law_error``,
+        and ``group=(column, label)`` for one level of a grouped fit).
 
     Returns
     -------
@@ -219,8 +223,8 @@ def accelerated_emergence(fit=None, x: str = "N", between=None, *, curves=None, 
     n_grid : int
         Points of the log-spaced grid (with a fit).
     **path
-        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
-        ``N``, ``seed``, ``law_error``).
+        Path options of :func:`draws_along` (``path``, ``ratio``, ``N``, ``seed``, ``law_error``,
+        and ``group=(column, label)`` for one level of a grouped fit).
 
     Returns
     -------
@@ -273,8 +277,8 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
     n_grid : int
         Points of the log-spaced grid over ``[low, high / 2]`` (with a fit).
     **path
-        Path options of :func:`bayescale.crossovers.curve_draws_along` (``path``, ``ratio``,
-        ``N``, ``seed``, ``law_error``).
+        Path options of :func:`draws_along` (``path``, ``ratio``, ``N``, ``seed``, ``law_error``,
+        and ``group=(column, label)`` for one level of a grouped fit).
 
     Returns
     -------
@@ -298,7 +302,8 @@ def saturation_budget(fit=None, x: str = "x", between=None, *, threshold: float,
         base = np.geomspace(lo, hi / 2, n_grid)
         from bayescale.crossovers import curve_draws_along
 
-        both = curve_draws_along(fit, x, np.concatenate([base, 2 * base]), **path)
+        group = path.pop("group", None)
+        both = curve_draws_along(fit, x, np.concatenate([base, 2 * base]), level=group, **path)
         y, y2 = both[:, :n_grid], both[:, n_grid:]
     else:
         grid = np.asarray(grid, dtype=float)

@@ -68,3 +68,29 @@ def test_errors_name_the_problem():
         turning_point(curves=np.ones((2, 120)), grid=GRID, kind="saddle")
     with pytest.raises(ValueError, match="between=None must be"):  # a fit without between=
         saturation_budget(object(), x="N", threshold=0.01, higher_is_better=True)
+
+
+def test_one_group_of_a_grouped_fit_while_level_stays_the_interval_mass(hierarchical_fit, three_datasets):
+    import pandas as pd
+
+    from bayescale.shapes import draws_along
+
+    label = str(sorted(three_datasets["dataset"].unique())[-1])
+    along = dict(path="ratio", ratio=20.0, law_error=False)
+    grid, curves = draws_along(hierarchical_fit, "C", (1e18, 1e22), n_grid=5, group=("dataset", label), **along)
+    params = np.sqrt(grid / (6 * 20.0))  # C = 6 N D along D = 20 N
+    rows = pd.DataFrame({"params": params, "tokens": 20 * params, "dataset": label})
+    expected = hierarchical_fit.predict(rows, law_error=False)["median"]
+    np.testing.assert_allclose(np.median(curves, axis=0), expected, rtol=1e-4)
+    # level= is the interval's mass, group= the curve's level: both at once, as a user passes them
+    narrow = saturation_budget(hierarchical_fit, x="C", between=(1e18, 1e24), threshold=0.03, level=0.5,
+                               group=("dataset", label), **along).iloc[0]
+    wide = saturation_budget(hierarchical_fit, x="C", between=(1e18, 1e24), threshold=0.03, level=0.95,
+                             group=("dataset", label), **along).iloc[0]
+    assert narrow["probability"] == wide["probability"] > 0.5
+    assert wide["lower"] < narrow["lower"] <= narrow["upper"] < wide["upper"]
+    population = saturation_budget(hierarchical_fit, x="C", between=(1e18, 1e24), threshold=0.03, **along).iloc[0]
+    assert population["gain_at_high"] != narrow["gain_at_high"]
+    emergence = accelerated_emergence(hierarchical_fit, x="C", between=(1e18, 1e22), level=0.8,
+                                      group=("dataset", label), **along)
+    assert len(emergence) == 1
