@@ -375,7 +375,6 @@ def _downstream_data_section(fit) -> str:
 
 
 def _downstream_predictions(fit, rows: pd.DataFrame, level: float) -> str:
-    columns = ["median", "lower", "upper", "pred_lower", "pred_upper", "loss_median", "loss_lower", "loss_upper"]
     note = (f"<p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval of the "
             "metric's curve (loss law and link, plus the law error beyond the fitted runs); "
             "<code>pred_lower</code>/<code>pred_upper</code>: a new run (plus the metric's noise); "
@@ -386,10 +385,9 @@ def _downstream_predictions(fit, rows: pd.DataFrame, level: float) -> str:
     average = fit.predict_average(runs, level=level)
     crossed = runs.loc[np.repeat(np.arange(len(runs)), len(fit.tasks))].assign(**{fit.by: fit.tasks * len(runs)})
     per_task = fit.predict(crossed.reset_index(drop=True), level=level)
-    keep = [c for c in per_task.columns if c not in columns or c in ("median", "lower", "upper", "pred_lower",
-                                                                     "pred_upper")]
+    per_task = per_task.drop(columns=["loss_median", "loss_lower", "loss_upper"])  # as in the average's table
     return (note + f"<p>Averaged over the {len(fit.tasks)} tasks, draw by draw:</p>" + _table(average)
-            + "<p>Task by task:</p>" + _table(per_task[keep]))
+            + "<p>Task by task:</p>" + _table(per_task))
 
 
 def write_downstream_report(
