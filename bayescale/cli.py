@@ -123,15 +123,17 @@ def _next_runs(fit, args: argparse.Namespace) -> pd.DataFrame:
     """:func:`bayescale.next_runs` with the options shared by ``design`` and ``report``."""
     import bayescale as bs
 
-    return bs.next_runs(fit, pd.read_csv(args.candidates), _design_target(args), cost=args.cost, k=args.k,
-                        budget=args.budget, n_fantasies=args.fantasies, rank_by=args.rank_by,
-                        law_error=not args.no_law_error, seed=args.seed)  # fmt: skip
+    target = _design_target(args, label_columns(fit))
+    return bs.next_runs(fit, pd.read_csv(args.candidates), target, cost=args.cost, k=args.k, budget=args.budget,
+                        n_fantasies=args.fantasies, rank_by=args.rank_by, law_error=not args.no_law_error,
+                        seed=args.seed)  # fmt: skip
 
 
 def _add_next_runs_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     """The options of :func:`_next_runs` (``--candidates`` optional in ``report``)."""
     p.add_argument("--candidates", required=required, help="CSV of runs one could train (the law's inputs)")
-    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows)')
+    p.add_argument("--target", help='rows to make certain, e.g. "N=7e9,D=2e12" (";" between rows; a grouped fit takes its '
+                   'group too, "N=7e9,D=2e12,dataset=c4")')
     p.add_argument("--optimum", help="instead: the compute-optimal N* at these FLOP budgets, e.g. 1e23")
     p.add_argument("--versus", help="with --target: a saved fit of another recipe; make certain whether this "
                    "one beats it at the target rows")
@@ -147,8 +149,9 @@ def _add_next_runs_options(p: argparse.ArgumentParser, *, required: bool) -> Non
     p.add_argument("--seed", type=int, default=0)
 
 
-def _design_target(args: argparse.Namespace):
-    """The target of ``design`` and ``plan``: ``--target`` rows or ``--optimum`` budgets."""
+def _design_target(args: argparse.Namespace, labels: frozenset[str] = frozenset()):
+    """The target of ``design`` and ``plan``: ``--target`` rows (``labels``: the fit's group columns,
+    kept as text) or ``--optimum`` budgets."""
     import bayescale as bs
 
     if args.target and args.optimum:
@@ -159,7 +162,7 @@ def _design_target(args: argparse.Namespace):
     if versus and metric:
         raise SystemExit("error: give --versus (which recipe wins) or --metric (a downstream metric), not both")
     if args.target:
-        rows = pd.DataFrame([floats(point, "--target") for point in args.target.split(";")])
+        rows = pd.DataFrame([floats(point, "--target", labels) for point in args.target.split(";")])
         if versus:
             return bs.targets.better(bs.load(versus), rows, law_error=not getattr(args, "no_law_error", False))
         if metric:

@@ -304,3 +304,15 @@ def test_the_design_kernel_is_the_likelihood_s_own_density(name):
     want = get_likelihood(name).distribution(jnp.asarray(location), {k: jnp.asarray(v) for k, v in noise.items()})
     want = np.asarray(want.log_prob(jnp.exp(jnp.asarray(log_y)))) + log_y
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+def test_cli_design_of_a_grouped_fit_takes_the_target_s_group_label(hierarchical_fit, tmp_path, capsys):
+    path = hierarchical_fit.save(tmp_path / "grouped.nc")
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": [1e9, 3e8], "tokens": [2e10, 6e9], "dataset": ["web", "web"]}).to_csv(csv, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.NewGroupWarning)  # the label is read as the seen level, not a new one
+        assert main(["design", str(path), "--candidates", str(csv), "--target", "N=7e9,D=1.4e11,dataset=web"]) == 0
+    assert "pick 1: the best run" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"D='lots' is not a number .*group labels go in \['dataset'\]"):
+        main(["design", str(path), "--candidates", str(csv), "--target", "N=7e9,D=lots,dataset=web"])
