@@ -306,8 +306,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _downstream_report(fit, args: argparse.Namespace) -> int:
     """``bayescale report`` of a saved fit_downstream fit: the options of a loss-law fit are refused."""
-    given = [flag for flag, value in (("--compare", args.compare), ("--compute-optimal", args.compute_optimal),
-                                      ("--x", args.x), ("--candidates", args.candidates)) if value]
+    loss_law_only = {"--compare": args.compare, "--compute-optimal": args.compute_optimal, "--x": args.x,
+                     "--candidates": args.candidates, "--target": args.target, "--optimum": args.optimum,
+                     "--budget": args.budget, "-k": args.k}
+    given = [flag for flag, value in loss_law_only.items() if value is not None]
     if given:
         raise SystemExit(f"error: {', '.join(given)} apply to a loss-law fit; {args.fit} is a fit_downstream fit "
                          "(its report takes --at, --title, --level and --check-tasks)")

@@ -432,20 +432,15 @@ def _weights(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, np.einsum("...s,...s->...", w, w)
 
 
-def _weighted_variance(w: np.ndarray, w2: np.ndarray, values: np.ndarray, squares: np.ndarray) -> np.ndarray:
+def _weighted_variance(w: np.ndarray, w2: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Summed variance of the columns of ``values`` under weights ``w`` (draws last), corrected for
-    the weights' effective sample size (reliability weights: divide by ``1 - sum w**2``)."""
-    mean = w @ values
-    second = w @ squares
-    spread = (second - mean * mean).sum(axis=-1)
-    return np.maximum(spread, 0.0) / np.maximum(1.0 - w2, 1.0 / w.shape[-1])
+    the weights' effective sample size (reliability weights: divide by ``1 - sum w**2``).
 
-
-def _weighted_variance_each(w: np.ndarray, w2: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """:func:`_weighted_variance` with each candidate's own target draws: ``w`` is ``(scenarios,
-    candidates, draws)``, ``values`` ``(candidates, draws, quantities)``."""
-    mean = np.einsum("jmd,mdq->jmq", w, values)
-    second = np.einsum("jmd,mdq->jmq", w, values * values)
+    ``values`` is ``(draws, quantities)``, shared by every weight vector, or ``(candidates, draws,
+    quantities)`` with ``w`` ``(scenarios, candidates, draws)``: each candidate's own target draws.
+    """
+    mean = (w[..., None, :] @ values)[..., 0, :]
+    second = (w[..., None, :] @ (values * values))[..., 0, :]
     spread = (second - mean * mean).sum(axis=-1)
     return np.maximum(spread, 0.0) / np.maximum(1.0 - w2, 1.0 / w.shape[-1])
 
@@ -484,7 +479,7 @@ def _score(location, sorted_z, order, patterns, pattern_of, kernel, log_w, level
         log_lik = kernel(z[:, :, None] - location[None, block, :])  # (scenarios, m, draws)
         log_lik += log_w[:, None, :]
         w, w2 = _weights(log_lik)
-        after[block] = _weighted_variance_each(w, w2, patterns[pattern_of[block]]).mean(axis=0)
+        after[block] = _weighted_variance(w, w2, patterns[pattern_of[block]]).mean(axis=0)
         ess[block] = (1.0 / w2).mean(axis=0)
     return after, fantasies, ess
 
@@ -514,7 +509,7 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     log_w = np.zeros((n_fantasies, n_draws))
     uniform = np.full(n_draws, 1.0 / n_draws)
     values = target.values([])
-    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values, values * values)[0])
+    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values)[0])
     baseline = var_now
     chosen: list[int] = []
     gains = np.zeros(n_cand)
@@ -543,6 +538,6 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
         w, w2 = _weights(log_w.copy())
         values = target.values(chosen)
-        baseline = float(_weighted_variance(w, w2, values, values * values).mean())
+        baseline = float(_weighted_variance(w, w2, values).mean())
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
     return _Batch(chosen, gains, after, ess, var_now, baseline)

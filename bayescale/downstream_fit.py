@@ -574,8 +574,7 @@ class DownstreamFit:
         if not chosen:
             raise ValueError("tasks=[] names no task; give one or more of the fitted tasks, or None for all")
         runs = data.reset_index(drop=True)
-        crossed = runs.loc[np.repeat(np.arange(len(runs)), len(chosen))].assign(**{self.by: chosen * len(runs)})
-        kept, loss_curve, metric, predictive = self._predictions(crossed, seed, law_error)
+        kept, loss_curve, metric, predictive = self._predictions(cross_tasks(runs, self.by, chosen), seed, law_error)
         average = lambda draws: draws.reshape(len(draws), len(runs), len(chosen)).mean(axis=2)  # noqa: E731
         out = prediction_table(data[[c for c in kept if c != self.by]], average(metric), average(predictive), level)
         return _with_loss_columns(out, loss_curve.reshape(len(loss_curve), len(runs), len(chosen))[:, :, 0], level)
@@ -639,6 +638,13 @@ class DownstreamFit:
 
 _SAVE_ONLY = ("kind", "save_format", "bayescale_version", "likelihood", "priors", "sample_names", "run_codes", "data")
 _LINK_EXTRA = ("kappa", "floor")
+
+
+def cross_tasks(runs: pd.DataFrame, by: str, tasks: list[str]) -> pd.DataFrame:
+    """Every run of ``runs`` once per task, run by run (the tasks vary fastest), the task in column ``by``."""
+    runs = runs.reset_index(drop=True)
+    return runs.loc[np.repeat(np.arange(len(runs)), len(tasks))].assign(**{by: list(tasks) * len(runs)}).reset_index(
+        drop=True)
 
 
 def _with_loss_columns(table: pd.DataFrame, loss: np.ndarray, level: float) -> pd.DataFrame:

@@ -375,6 +375,8 @@ def _downstream_data_section(fit) -> str:
 
 
 def _downstream_predictions(fit, rows: pd.DataFrame, level: float) -> str:
+    from bayescale.downstream_fit import cross_tasks
+
     note = (f"<p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval of the "
             "metric's curve (loss law and link, plus the law error beyond the fitted runs); "
             "<code>pred_lower</code>/<code>pred_upper</code>: a new run (plus the metric's noise); "
@@ -383,8 +385,7 @@ def _downstream_predictions(fit, rows: pd.DataFrame, level: float) -> str:
         return note + _table(fit.predict(rows, level=level))
     runs = rows.drop(columns=[fit.by], errors="ignore").drop_duplicates().reset_index(drop=True)
     average = fit.predict_average(runs, level=level)
-    crossed = runs.loc[np.repeat(np.arange(len(runs)), len(fit.tasks))].assign(**{fit.by: fit.tasks * len(runs)})
-    per_task = fit.predict(crossed.reset_index(drop=True), level=level)
+    per_task = fit.predict(cross_tasks(runs, fit.by, fit.tasks), level=level)
     per_task = per_task.drop(columns=["loss_median", "loss_lower", "loss_upper"])  # as in the average's table
     return (note + f"<p>Averaged over the {len(fit.tasks)} tasks, draw by draw:</p>" + _table(average)
             + "<p>Task by task:</p>" + _table(per_task))
@@ -437,9 +438,11 @@ def write_downstream_report(
     """
     import matplotlib.pyplot as plt
 
+    from bayescale.grid import default_x
     from bayescale.plots import style
 
-    if check is not None and check is not False and not fit.by:
+    checked = check is not None and check is not False
+    if checked and not fit.by:
         raise ValueError("check= tests each task's forecasts: it needs a fit by task, fit_downstream(..., by='task')")
     path = Path(path)
     heading = title or f"Downstream forecast: {fit.y} from {fit.law.name} loss and the {fit.link.name} link"
@@ -452,12 +455,12 @@ def write_downstream_report(
     sections.append(f"<h2>Parameters</h2><p class='note'>Posterior mean, sd and {level:.0%} highest-density "
                     "interval; <code>link_*</code> are the link's (for a fit by task, their values "
                     "across tasks).</p>" + _table(fit.summary(level), index=True))
-    table = None
-    if check is not None and check is not False:
+    table: pd.DataFrame | None = None
+    if checked:
         from bayescale.task_check import check_tasks
 
-        table = check_tasks(fit, level=level) if check is True else check
-    x = "loss" if fit.meta["approach"] == "joint" else "C"
+        table = check_tasks(fit, level=level) if isinstance(check, bool) else check
+    x = "loss" if fit.meta["approach"] == "joint" else default_x(fit)
     figures = []
     with style():
         if x == "loss" or not fit.by:

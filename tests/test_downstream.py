@@ -66,7 +66,7 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     assert curve.shape[1] == 2 and np.all((0 < curve) & (curve < 1))
 
 
-def test_direct_alternative_and_comparison(synthetic):
+def test_direct_alternative_and_comparison(synthetic, tmp_path):
     df, fit = synthetic
     direct = fit_downstream(df, law="power", loss=None, metric="accuracy", link="sigmoid", chance="chance",
                             approach="direct", chains=2, draws=300, warmup=300, seed=0)
@@ -77,6 +77,11 @@ def test_direct_alternative_and_comparison(synthetic):
     pred = direct.predict(pd.DataFrame({"x": [1e7], "chance": CHANCE}))
     assert 0 < pred["median"].iloc[0] < 1 and "loss_median" in pred
     assert direct.plot(x="x").get_xscale() == "log"
+    # its report draws the metric along the law's only input (no loss, no N and D)
+    page = direct.report(tmp_path / "direct.html", at="x=1e7,chance=0.25").read_text()
+    assert "The metric against x" in page and "Forecasts" in page
+    with pytest.raises(ValueError, match="needs a fit by task"):
+        direct.report(tmp_path / "checked.html", check=True)
 
 
 def test_errors_name_the_fix():

@@ -140,3 +140,5 @@ def test_plots_and_report_of_a_fit_by_task(by_task, checked, tmp_path):
         main(["predict", str(saved), "--at", "x=1e8x,task=a"])
     with pytest.raises(SystemExit, match="--compute-optimal apply to a loss-law fit"):
         main(["report", str(saved), "--out", str(tmp_path / "x.html"), "--compute-optimal", "1e21"])
+    with pytest.raises(SystemExit, match="--target, -k apply to a loss-law fit"):  # not silently ignored
+        main(["report", str(saved), "--out", str(tmp_path / "x.html"), "--target", "x=1e8", "-k", "2"])
