@@ -44,7 +44,10 @@ of a chosen run then gains little, so a batch spreads out where the top ``k`` of
 would not.
 
 Budgets (``budget=``) use the same greedy: each step considers only the candidates whose cost
-still fits in what is left of the budget, and stops when none fits (or after ``k`` picks).
+still fits in what is left of the budget, and stops when none fits (or after ``k`` picks), or
+when the best remaining candidate is expected to gain nothing (``gain <= 0`` given the earlier
+picks, as :func:`~bayescale.plan_ladder` does): a budget is a limit, not an amount to spend on
+runs that teach nothing about the target. Without a budget the batch has the ``k`` runs asked for.
 Greedy by gain per cost alone is not enough under a budget: it fills the budget with cheap runs
 whose first one teaches a lot per FLOP, although one expensive run next to the target can teach
 more than all of them together. So the greedy runs twice, once by gain per cost and once by gain,
@@ -142,7 +145,8 @@ def next_runs(
         with fantasised outcomes (each pick conditioned on the earlier picks' fantasies), not the
         top ``k`` of one ranking. Default: 1 without a budget, no limit with one.
     budget : float, optional
-        Total cost the batch may spend, in the units of ``cost`` (FLOPs by default). The batch is
+        Total cost the batch may spend at most, in the units of ``cost`` (FLOPs by default); it
+        leaves the rest unspent when no candidate left would gain anything. The batch is
         the better, by joint expected gain, of two greedy batches within the budget: by gain per
         cost and by gain (see the module notes). ``attrs["rule"]`` says which won, and
         ``attrs["batch_gain"]`` / ``attrs["batch_cost"]`` give the batch's joint gain and cost.
@@ -175,7 +179,9 @@ def next_runs(
 
         ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance), ``draws``,
         ``batch_gain`` (expected reduction of the target's variance by the whole batch),
-        ``batch_cost``, ``budget`` and ``rule`` (the greedy criterion that chose the batch).
+        ``batch_cost``, ``budget``, ``rule`` (the greedy criterion that chose the batch) and
+        ``stopped`` (why the batch ended: ``"k"`` picks made, nothing else fits the ``"budget"``,
+        or ``"no gain"``: the best remaining candidate is expected to teach nothing more).
 
     Raises
     ------
@@ -258,7 +264,8 @@ def next_runs(
     result.attrs.update(
         {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(location.shape[1]),
          "cost": cost, "law_error": law_error is not False, "budget": budget, "rule": rule,
-         "batch_gain": float(var_now - joint[best]), "batch_cost": float(costs[chosen].sum())}  # fmt: skip
+         "batch_gain": float(var_now - joint[best]), "batch_cost": float(costs[chosen].sum()),
+         "stopped": batches[best].stopped}  # fmt: skip
     )
     return result
 
@@ -491,6 +498,7 @@ class _Batch(NamedTuple):
     ess: np.ndarray
     var_now: float
     var_batch: float  # expected variance of the target after the whole batch
+    stopped: str  # why the greedy stopped: "k", "budget" or "no gain"
 
 
 def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None):
@@ -499,7 +507,8 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``target`` gives
     the target's draws after any runs. Each step picks, among the candidates not yet chosen that
     still fit in the budget, the best by ``rank_by`` given the fantasies of the earlier picks; it
-    stops after ``k`` picks or when nothing fits.
+    stops after ``k`` picks, when nothing fits (``stopped="budget"``) or, under a budget, when the
+    best pick would gain nothing (``stopped="no gain"``; the first pick is always made).
     """
     n_cand, n_draws = location.shape
     order = np.argsort(predictive, axis=1)
@@ -516,6 +525,7 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     after = np.zeros(n_cand)
     ess = np.zeros(n_cand)
     left = np.inf if budget is None else float(budget)
+    stopped = "k"
     for step in range(k):
         patterns, pattern_of = target.after_each(chosen)
         var_after, fantasies, step_ess = _score(
@@ -526,8 +536,12 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         score[chosen] = -np.inf
         score[costs > left * (1 + 1e-12)] = -np.inf
         if step > 0 and not np.isfinite(score).any():
-            break  # nothing else fits in the budget
+            stopped = "budget"  # nothing else fits
+            break
         best = int(np.argmax(score))
+        if budget is not None and step > 0 and gain[best] <= 0:
+            stopped = "no gain"
+            break
         remaining = np.ones(n_cand, dtype=bool)
         remaining[chosen] = False
         # the last step's gains stand for every candidate not chosen; each pick keeps its own
@@ -540,4 +554,4 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         values = target.values(chosen)
         baseline = float(_weighted_variance(w, w2, values).mean())
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
-    return _Batch(chosen, gains, after, ess, var_now, baseline)
+    return _Batch(chosen, gains, after, ess, var_now, baseline, stopped)

@@ -134,10 +134,36 @@ def test_a_budget_is_respected_and_filled(fit, budget):
     assert list(picked["pick"]) == list(range(1, len(picked) + 1))
     assert picked["cost"].sum() <= budget and table.attrs["batch_cost"] == pytest.approx(picked["cost"].sum())
     left = budget - picked["cost"].sum()
-    assert (table.loc[table["pick"] == 0, "cost"] > left).all()  # greedy stops only when nothing fits
+    stopped = table.attrs["stopped"]
+    assert stopped in ("budget", "no gain", "k")
+    if stopped == "budget":  # greedy stops only when nothing fits, or nothing left would gain
+        assert (table.loc[table["pick"] == 0, "cost"] > left).all()
+    else:
+        assert (table.loc[table["pick"] == 0, "cost"] <= left).any()
     assert table.attrs["rule"] in ("gain_per_cost", "gain") and table.attrs["budget"] == budget
     capped = bs.next_runs(fit, candidates, TARGET, budget=budget, k=1)
     assert (capped["pick"] > 0).sum() == 1 and capped["cost"].iloc[0] <= budget
+
+
+def test_a_budget_is_not_spent_on_runs_that_teach_nothing():
+    # a target that is already certain: after the first pick (the ranking's head) nothing gains
+    from bayescale.design import _greedy, _Kernel
+
+    class CertainTarget:
+        n_candidates = 4
+
+        def values(self, trained):
+            return np.zeros((200, 1))
+
+        def after_each(self, trained):
+            return self.values(trained)[None], np.zeros(self.n_candidates, dtype=np.int64)
+
+    rng = np.random.default_rng(0)
+    location = rng.normal(0.0, 0.01, (4, 200))
+    kernel = _Kernel("normal", {"sigma": np.full(200, 0.01)})
+    batch = _greedy(location, location + 0.01 * rng.standard_normal((4, 200)), CertainTarget(), kernel, k=4,
+                    n_fantasies=8, costs=np.ones(4), rank_by="gain", seed=0, budget=10.0)  # fmt: skip
+    assert batch.chosen == [0] and batch.stopped == "no gain"
 
 
 def test_optimum_target_and_a_cost_column(fit):
