@@ -88,7 +88,8 @@ class LawError:
         Degrees of freedom of the ladder part (``inf``: normal).
     power : ndarray
         How the drift grows with the distance ``d``: ``b d**power`` (1: a random slope, an
-        exponent drift; 0.5: a random walk).
+        exponent drift; 0.5: a random walk). Learned by dataset; each draw holds the power of
+        a dataset not seen (drawn from their population), shared by all ladders of that draw.
     source : str
         Where the numbers come from (datasets and command).
     """

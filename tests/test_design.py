@@ -90,9 +90,12 @@ def test_a_batch_is_not_the_top_two_of_one_ranking(fit):
         {"params": [1e9, 1.03e9, 3e7, 1e8], "tokens": [2e9, 2.06e9, 6e10, 2e10]},
         index=["big", "big_again", "long", "mid"],
     )
-    ranking = bs.next_runs(fit, candidates, TARGET)
+    # the law's curve only: with the law error (~2/3 of this far target's variance, independent of
+    # the parameters) the reweighted variance of 600 draws is too noisy to rank the small gains of
+    # the second pick (ess 70-140); the fantasies' mechanism is the same with or without it
+    ranking = bs.next_runs(fit, candidates, TARGET, law_error=False)
     assert set(ranking.index[:2]) == {"big", "big_again"}  # the two near-duplicates rank first alone
-    batch = bs.next_runs(fit, candidates, TARGET, k=2)
+    batch = bs.next_runs(fit, candidates, TARGET, k=2, law_error=False)
     chosen = list(batch.index[:2])
     assert chosen[0] in {"big", "big_again"} and chosen[1] in {"long", "mid"}
     assert list(batch["pick"]) == [1, 2, 0, 0]
@@ -203,7 +206,9 @@ def test_better_target_is_the_decision_and_runs_settle_it_only_when_it_is_open(f
     assert open_call.attrs["var_now"] == pytest.approx(0.25, abs=0.01)
     assert "p(1 - p)" in open_call.attrs["units"] and "Better" in open_call.attrs["target"]
     gain = open_call.set_index("params")["gain"]
-    assert gain[3e8] > 0.05 and gain[3e8] > 10 * abs(gain[small_ladder["params"].iloc[10]])
+    # (0.033 of 0.25 measured: most of what stays open is the target's law error, decades beyond
+    # the far run, which no run below the target settles)
+    assert gain[3e8] > 0.02 and gain[3e8] > 10 * abs(gain[small_ladder["params"].iloc[10]])
     # far behind at the target in every draw: nothing is left to decide, nothing to gain
     settled = bs.next_runs(fit, candidates, bs.targets.better(_FixedCurve(100 * median), TARGET), rank_by="gain")
     assert settled.attrs["var_now"] == 0 and np.allclose(settled["gain"], 0)

@@ -97,6 +97,23 @@ def test_learn_recovers_a_known_drift():
         law_error_learning.learn(pd.DataFrame(rows).drop(columns="spread"))
 
 
+def test_the_growth_is_learned_by_dataset_not_set_by_the_largest_source():
+    # five datasets whose ladders drift linearly with distance, one with 20x the runs whose drift
+    # saturates (power 0.3): a new dataset's growth is the majority's, not the large source's
+    rng = np.random.default_rng(1)
+    rows = []
+    for k in range(6):
+        power, n_ladders, distances = (0.3, 20, np.linspace(0.1, 2.0, 12)) if k == 0 else (1.0, 2, (0.3, 1.0, 2.0))
+        for ladder in range(n_ladders):
+            b = 0.02 * rng.standard_normal()
+            for d in distances:
+                rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
+                             "residual": b * d**power + 0.001 * rng.standard_normal(), "spread": 0.001})  # fmt: skip
+    learned = law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=400, seed=0)
+    assert np.median(learned.power) > 0.75  # one shared power gave 0.55 here
+    assert 0.2 < learned.power.min() and learned.power.max() < 1.5
+
+
 def test_the_packaged_default_is_learned_and_finite(tmp_path):
     learned = law_error.default()
     assert learned.mu.size >= 100 and np.isfinite(learned.mu).all()
