@@ -58,6 +58,12 @@ def learn(
     -------
     LawError
 
+    Warns
+    -----
+    ConvergenceWarning
+        When the draws of the population-level parameters break the convergence rule
+        (:func:`bayescale.diagnostics.convergence_problems`): r_hat, bulk ESS or divergences.
+
     Notes
     -----
     The model, with ``j`` a held-out run of ladder ``l`` in dataset ``k``::
@@ -161,7 +167,7 @@ _POPULATION = ("mu", "sd_dataset", "sd_ladder", "nu_minus_2", "power_logit_mean"
 
 
 def _power(logit):
-    """The drift's growth power in (0.2, 1.5) from its logit (about uniform there for logit ~ N(0, 1.5))."""
+    """The drift's growth power in (0.2, 1.5) from its logit (roughly uniform there for logit ~ N(0, 1.5))."""
     import jax
 
     return 0.2 + 1.3 * jax.nn.sigmoid(logit)
