@@ -124,7 +124,8 @@ def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: 
             warnings.simplefilter("ignore")
             table = bs.next_runs(fit, left[ladder.columns], ladder.held[ladder.columns], budget=budget)
         print(f"    next_runs: {int((table['pick'] > 0).sum())} runs, greedy by {table.attrs['rule']}, "
-              f"expected gain {table.attrs['batch_gain']:.3g} of {table.attrs['var_now']:.3g}", flush=True)
+              f"expected gain {table.attrs['batch_gain']:.3g} of {table.attrs['var_now']:.3g}, "
+              f"stopped: {table.attrs['stopped']}", flush=True)
         return list(table.index[table["pick"] > 0])
     if strategy.startswith("random"):
         return _fill(pd.Index(rng.permutation(left.index.to_numpy())), left["C"], budget)
