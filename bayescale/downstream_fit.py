@@ -643,8 +643,8 @@ _LINK_EXTRA = ("kappa", "floor")
 def cross_tasks(runs: pd.DataFrame, by: str, tasks: list[str]) -> pd.DataFrame:
     """Every run of ``runs`` once per task, run by run (the tasks vary fastest), the task in column ``by``."""
     runs = runs.reset_index(drop=True)
-    return runs.loc[np.repeat(np.arange(len(runs)), len(tasks))].assign(**{by: list(tasks) * len(runs)}).reset_index(
-        drop=True)
+    crossed = runs.loc[np.repeat(np.arange(len(runs)), len(tasks))].reset_index(drop=True)
+    return crossed.assign(**{by: list(tasks) * len(runs)})
 
 
 def _with_loss_columns(table: pd.DataFrame, loss: np.ndarray, level: float) -> pd.DataFrame:

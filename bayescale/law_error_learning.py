@@ -24,6 +24,8 @@ __all__ = ["LEARN_COLUMNS", "learn", "save"]
 
 
 LEARN_COLUMNS = ("dataset", "ladder", "distance", "residual", "spread")
+_TARGET_ACCEPT = 0.99  # NUTS target acceptance of the learning (0.95 left 17-87 divergences per learn)
+_POPULATION = ("mu", "sd_dataset", "sd_ladder", "nu_minus_2", "power_logit_mean", "power_logit_sd")  # checked
 
 
 def learn(
@@ -135,7 +137,7 @@ def learn(
         jnp.asarray(table["spread"].to_numpy(float)),
         jnp.asarray(table["residual"].to_numpy(float)),
     )
-    _warn_unless_converged(mcmc, chains)
+    _warn_unless_converged(mcmc)
     samples = {name: np.asarray(value, float) for name, value in mcmc.get_samples().items()}
     n = samples["nu"].size
     keep = np.linspace(0, n - 1, min(kept, n)).round().astype(int)
@@ -146,24 +148,21 @@ def learn(
     return LawError(**values, source=source)
 
 
-def _warn_unless_converged(mcmc, chains: int) -> None:
-    """Warn (``ConvergenceWarning``) when the population-level draws break the convergence rule."""
+def _warn_unless_converged(mcmc) -> None:
+    """Warn (``ConvergenceWarning``) when the population-level draws break the convergence rule
+    (split r_hat is defined for one chain too: its halves are compared)."""
     from bayescale.diagnostics import ConvergenceWarning, bulk_ess, convergence_problems, rank_rhat
 
     by_chain = mcmc.get_samples(group_by_chain=True)
     top = np.stack([np.asarray(by_chain[name], float) for name in _POPULATION if name in by_chain])
     diagnostics = {
-        "max_rhat": float(np.nanmax(rank_rhat(top))) if chains > 1 else 1.0,
+        "max_rhat": float(np.nanmax(rank_rhat(top))),
         "min_ess_bulk": float(np.nanmin(bulk_ess(top))),
         "divergences": int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum()),
     }
     problems = convergence_problems(diagnostics, target_accept_prob=_TARGET_ACCEPT)
     if problems:
         warnings.warn("learning the law error: " + "; ".join(problems), ConvergenceWarning, stacklevel=3)
-
-
-_TARGET_ACCEPT = 0.99
-_POPULATION = ("mu", "sd_dataset", "sd_ladder", "nu_minus_2", "power_logit_mean", "power_logit_sd")
 
 
 def _power(logit):

@@ -112,6 +112,8 @@ def test_the_growth_is_learned_by_dataset_not_set_by_the_largest_source():
     learned = law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=400, seed=0)
     assert np.median(learned.power) > 0.75  # one shared power gave 0.55 here
     assert 0.2 < learned.power.min() and learned.power.max() < 1.5
+    with pytest.warns(bs.ConvergenceWarning, match="learning the law error: .*bulk ESS"):  # too few draws to trust
+        law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=20, seed=0)
 
 
 def test_the_packaged_default_is_learned_and_finite(tmp_path):
