@@ -34,7 +34,8 @@ own inputs removes it); a run inside the range cannot. The candidate's own outco
 from the law's curve: the refit fits the law through the run, and the drift beyond the new edge
 starts afresh from the learned prior. (Treating a run beyond the edge as a measurement of the
 drift's slope instead would promise that many cheap runs just beyond the ladder pin the drift
-far out, which the refit's intervals then do not show.)
+far out, which the refit's intervals then do not show.) For a prediction target the drift's
+variance simply adds to the curve's and is counted exactly; only the curve's draws are reweighted.
 
 Batches (``k > 1``) are chosen greedily with fantasised outcomes: after the best candidate is
 picked, each of the ``F`` fantasy scenarios is conditioned on its fantasised outcome there
@@ -244,7 +245,7 @@ def next_runs(
     # the joint gain of a whole batch by the linearised (Gaussian) update: importance weights
     # conditioned on many fantasised runs collapse onto a few draws and then promise ~all the variance
     noise_var = float(np.mean(noise["sigma"] ** 2))
-    joint = [_linear_variance(location, goal_draws.values(batch.chosen), noise_var, batch.chosen)
+    joint = [_linear_variance(location, *goal_draws.values(batch.chosen), noise_var, batch.chosen)
              for batch in batches]  # fmt: skip
     best = int(np.argmin(joint))  # ties: gain per cost (cheaper)
     rule = rules[best]
@@ -279,6 +280,13 @@ class _Target:
     range thus shrinks the law error of a far target by moving the edge towards it, as the refit
     will; a run inside the range cannot. Without law error, or for a target without rows (an
     optimum), the draws do not depend on the runs.
+
+    For an additive target (a prediction: its values are the curve itself) the drift is
+    independent of the posterior draws, so its variance simply adds to the curve's: the draws
+    returned are the curve's alone and the drift's variance comes separately, counted once over
+    all its draws (Rao-Blackwellised). Reweighting the drift's draws with the curve's importance
+    weights would leave the expected variance unchanged but add noise to every gain, enough to
+    drown the differences between candidates.
     """
 
     def __init__(self, fit, goal: Target, candidates: pd.DataFrame, *, law_error, seed: int, new_groups: str) -> None:
@@ -289,7 +297,7 @@ class _Target:
             _, curve, _ = _draws(fit, rows, "target", seed=seed, new_groups=new_groups, law_error=False)
             self.location = np.log(curve)
         self.law_error = resolve(law_error) if rows is not None else None
-        self.cache: dict[tuple[float, ...], np.ndarray] = {}
+        self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return
         law = fit.law
@@ -301,17 +309,21 @@ class _Target:
         self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
         self.ladder = ladder_id(fit.meta.get("data_hash", ""))
 
-    def _at(self, distance: np.ndarray) -> np.ndarray:
-        """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades, per row)."""
+    def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
+        """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades,
+        per row), and the variance to add to theirs: the drift's, for an additive target (else 0)."""
         key = tuple(np.round(distance, 2).tolist())  # a hundredth of a decade: far below the drift's resolution
         if key not in self.cache:
-            location = self.location
+            location, extra = self.location, 0.0
             if self.law_error is not None and location is not None and any(key):
-                location = location + shift(self.law_error, np.array(key), self.codes, len(location),
-                                            lower_is_better=self.fit.law.lower_is_better, seed=self.seed,
-                                            ladder=self.ladder)  # fmt: skip
+                drift = shift(self.law_error, np.array(key), self.codes, len(location),
+                              lower_is_better=self.fit.law.lower_is_better, seed=self.seed, ladder=self.ladder)
+                if self.goal.additive:
+                    extra = float(np.var(drift, axis=0, ddof=1).sum())
+                else:
+                    location = location + drift
             values = np.asarray(self.goal.values(self.fit, location), dtype=np.float64)
-            self.cache[key] = values - values.mean(axis=0)
+            self.cache[key] = (values - values.mean(axis=0), extra)
         return self.cache[key]
 
     def _edges(self, trained: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -320,40 +332,45 @@ class _Target:
         runs = self.signed_candidates[trained]
         return np.maximum(self.edges, runs.max(axis=0)), np.maximum(self.top, runs.sum(axis=-1).max())
 
-    def values(self, trained: list[int]) -> np.ndarray:
-        """Centred draws ``(draws, quantities)`` after the candidates ``trained``."""
+    def values(self, trained: list[int]) -> tuple[np.ndarray, float]:
+        """Centred draws ``(draws, quantities)`` after the candidates ``trained``, and the variance
+        to add to theirs (:meth:`_at`)."""
         if self.law_error is None:
             return self._at(np.zeros(0))
         edges, top = self._edges(trained)
         return self._at(distance_beyond(self.signed_target, edges, top))
 
-    def after_each(self, trained: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Draws after ``trained`` plus each candidate: ``(patterns, draws, quantities)`` and each
-        candidate's pattern (candidates that leave the target's distances alone share one)."""
+    def after_each(self, trained: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draws after ``trained`` plus each candidate: ``(patterns, draws, quantities)``, each
+        candidate's pattern (candidates that leave the target's distances alone share one) and
+        each pattern's variance to add (:meth:`_at`)."""
         if self.law_error is None:
-            return self.values(trained)[None], np.zeros(self.n_candidates, dtype=np.int64)
+            values, extra = self.values(trained)
+            return values[None], np.zeros(self.n_candidates, dtype=np.int64), np.array([extra])
         edges, top = self._edges(trained)
         each_edges = np.maximum(edges, self.signed_candidates)[:, None, :]
         each_top = np.maximum(top, self.signed_candidates.sum(axis=-1))[:, None]
         distance = np.round(distance_beyond(self.signed_target[None], each_edges, each_top), 2)
         patterns, index = np.unique(distance, axis=0, return_inverse=True)
-        return np.stack([self._at(d) for d in patterns]), index.reshape(-1)
+        drawn = [self._at(d) for d in patterns]
+        return np.stack([values for values, _ in drawn]), index.reshape(-1), np.array([extra for _, extra in drawn])
 
 
-def _linear_variance(location: np.ndarray, values: np.ndarray, noise_var: float, chosen: list[int]) -> float:
+def _linear_variance(location: np.ndarray, values: np.ndarray, extra: float, noise_var: float, chosen: list[int]) -> float:
     """Expected variance of the target after observing the runs ``chosen``, linearised.
 
     Treats the curve at the chosen runs (``location[chosen]``, draws last) and the target draws
     ``values`` as jointly Gaussian with their covariance over the posterior draws, each run
     observed with noise variance ``noise_var`` on ``log y``: the target's variance minus
-    ``c' (S + noise I)^-1 c``. Unlike importance weights it does not degrade with the batch's size.
+    ``c' (S + noise I)^-1 c``, plus ``extra`` (a variance no run reduces: the drift's, for an
+    additive target). Unlike importance weights it does not degrade with the batch's size.
     """
     n_draws = values.shape[0]
     runs = location[chosen] - location[chosen].mean(axis=1, keepdims=True)
     target = values - values.mean(axis=0)
     cov = runs @ runs.T / (n_draws - 1) + noise_var * np.eye(len(chosen))
     cross = runs @ target / (n_draws - 1)
-    return float((target * target).sum() / (n_draws - 1) - np.trace(cross.T @ np.linalg.solve(cov, cross)))
+    return float((target * target).sum() / (n_draws - 1) - np.trace(cross.T @ np.linalg.solve(cov, cross))) + extra
 
 
 def _draws(fit, rows: pd.DataFrame, role: str, **options):
@@ -468,10 +485,11 @@ def _fantasies(sorted_z: np.ndarray, order: np.ndarray, w: np.ndarray | None, le
     return np.take_along_axis(sorted_z[None, :, :], index[:, :, None], axis=-1)[:, :, 0]
 
 
-def _score(location, sorted_z, order, patterns, pattern_of, kernel, log_w, levels, uniform):
+def _score(location, sorted_z, order, patterns, pattern_of, extra, kernel, log_w, levels, uniform):
     """Expected variance after each candidate, the fantasies used, and the mean ESS.
 
-    ``patterns[pattern_of[c]]`` holds the target's draws after candidate ``c`` (:meth:`_Target.after_each`)."""
+    ``patterns[pattern_of[c]]`` holds the target's draws after candidate ``c``, and
+    ``extra[pattern_of[c]]`` the variance to add to theirs (:meth:`_Target.after_each`)."""
     n_scen, n_draws = log_w.shape
     n_cand = location.shape[0]
     w_now = None if uniform else _weights(log_w.copy())[0]
@@ -486,7 +504,7 @@ def _score(location, sorted_z, order, patterns, pattern_of, kernel, log_w, level
         log_lik = kernel(z[:, :, None] - location[None, block, :])  # (scenarios, m, draws)
         log_lik += log_w[:, None, :]
         w, w2 = _weights(log_lik)
-        after[block] = _weighted_variance(w, w2, patterns[pattern_of[block]]).mean(axis=0)
+        after[block] = _weighted_variance(w, w2, patterns[pattern_of[block]]).mean(axis=0) + extra[pattern_of[block]]
         ess[block] = (1.0 / w2).mean(axis=0)
     return after, fantasies, ess
 
@@ -517,8 +535,8 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     rng = np.random.default_rng([seed, 0xD5])
     log_w = np.zeros((n_fantasies, n_draws))
     uniform = np.full(n_draws, 1.0 / n_draws)
-    values = target.values([])
-    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values)[0])
+    values, extra = target.values([])
+    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values)[0]) + extra
     baseline = var_now
     chosen: list[int] = []
     gains = np.zeros(n_cand)
@@ -527,9 +545,9 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     left = np.inf if budget is None else float(budget)
     stopped = "k"
     for step in range(k):
-        patterns, pattern_of = target.after_each(chosen)
+        patterns, pattern_of, extras = target.after_each(chosen)
         var_after, fantasies, step_ess = _score(
-            location, sorted_z, order, patterns, pattern_of, kernel, log_w, levels, uniform=step == 0
+            location, sorted_z, order, patterns, pattern_of, extras, kernel, log_w, levels, uniform=step == 0
         )
         gain = baseline - var_after
         score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
@@ -551,7 +569,7 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         # condition every scenario on its fantasised outcome of the pick
         log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
         w, w2 = _weights(log_w.copy())
-        values = target.values(chosen)
-        baseline = float(_weighted_variance(w, w2, values).mean())
+        values, extra = target.values(chosen)
+        baseline = float(_weighted_variance(w, w2, values).mean()) + extra
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
     return _Batch(chosen, gains, after, ess, var_now, baseline, stopped)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ class Target:
     """
 
     units: str = ""
+    #: Whether :meth:`values` is ``location`` itself: then the law error's variance simply adds to
+    #: the curve's, and :func:`bayescale.next_runs` counts it exactly instead of by reweighting its draws.
+    additive: ClassVar[bool] = False
 
     def rows(self) -> pd.DataFrame | None:
         """Rows at which :func:`bayescale.next_runs` must draw the curve for this target (or None)."""
@@ -97,6 +100,7 @@ class Prediction(AtRows):
     """
 
     units: str = "variance of log y (the curve of a new run, law error included), summed over the target rows"
+    additive: ClassVar[bool] = True
 
     def values(self, fit, location: np.ndarray | None) -> np.ndarray:
         """The curve's draws at :attr:`frame` on ``log y``, ``location`` itself.

@@ -86,13 +86,13 @@ def test_learn_recovers_a_known_drift():
             for d in (0.3, 0.7, 1.0):
                 rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
                              "residual": b * d + 0.002 * rng.standard_normal(), "spread": 0.002})  # fmt: skip
-    learned = law_error_learning.learn(pd.DataFrame(rows), mean=True, chains=2, draws=500, seed=0)
+    learned = law_error_learning.learn(pd.DataFrame(rows), mean=True, chains=1, draws=300, seed=0)
     summary = learned.summary()
     assert summary["mu"] == pytest.approx(mu, abs=0.012)
     assert 0.01 < summary["sd_ladder"] < 0.04
     assert summary["power"] == pytest.approx(1.0, abs=0.25)
     assert (learned.nu > 2).all()  # a drift of finite variance: averages over draws stay meaningful
-    assert not law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=200, seed=0).mu.any()  # mean=False: mu is 0
+    assert not law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=100, seed=0).mu.any()  # mean=False: mu is 0
     with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
         law_error_learning.learn(pd.DataFrame(rows).drop(columns="spread"))
 
@@ -109,7 +109,7 @@ def test_the_growth_is_learned_by_dataset_not_set_by_the_largest_source():
             for d in distances:
                 rows.append({"dataset": f"d{k}", "ladder": ladder, "distance": d,
                              "residual": b * d**power + 0.001 * rng.standard_normal(), "spread": 0.001})  # fmt: skip
-    learned = law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=400, seed=0)
+    learned = law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=300, seed=0)
     assert np.median(learned.power) > 0.75  # one shared power gave 0.55 here
     assert 0.2 < learned.power.min() and learned.power.max() < 1.5
     with pytest.warns(bs.ConvergenceWarning, match="learning the law error: .*bulk ESS"):  # too few draws to trust
