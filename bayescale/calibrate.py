@@ -164,7 +164,9 @@ def calibrate(
     law_error : bool or LawError
         Whether the refit's predictions carry the law error (as :meth:`Fit.predict` does by default).
     refit_kwargs : mapping, optional
-        Settings of the refit (e.g. ``{"draws": 500}``); default the fit's own.
+        Sampler settings of the refit that differ from the fit's (e.g. ``{"draws": 500}``; the
+        names in :data:`bayescale.inference.REFIT_SETTINGS`). With the fit's own, the refit runs
+        the fit's compiled program with the held-out runs masked out: no compile.
     seed : int
         Seed of the predictions.
     drift_prior : LawError, optional
@@ -184,7 +186,8 @@ def calibrate(
         raise ValueError(f"holdout={holdout!r} must lie in (0, 1), e.g. 0.2 to hold out the top fifth of the runs")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
-    from bayescale.comparison import refit
+    from bayescale.diagnostics import quietly
+    from bayescale.inference import refit
 
     frame = fit.data.reset_index(drop=True)
     order = np.argsort(scale_order(fit, frame), kind="stable")
@@ -195,8 +198,10 @@ def calibrate(
             f"the fit has {len(frame)} runs; holding out {n_out} leaves fewer than {n_keep_min} to refit "
             f"law {fit.law.name!r}. Use a smaller holdout= or a longer ladder"
         )
-    train, held = frame.iloc[order[:-n_out]], frame.iloc[order[-n_out:]].reset_index(drop=True)
-    again, converged = refit(fit, train, refit_kwargs)
+    held = frame.iloc[order[-n_out:]].reset_index(drop=True)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[order[-n_out:]] = False
+    again, converged = quietly(lambda: refit(fit, keep, refit_kwargs))
     # held-out rows are runs like the fitted ones (for ``frontier``: untuned ones too)
     _, curve, predictive = again.posterior_draws(held, seed=seed, law_error=law_error, new_run="any")
     y = _to_scale(fit, held[fit.y].to_numpy(float))

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["LOOWarning", "compare", "lfo_folds"]
 
 #: Sampler settings of the original fit that a leave-future-out refit reuses.
-_REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass", "parameterization")
 
 
 def compare(
@@ -51,9 +50,10 @@ def compare(
     min_train : float
         For ``ic="lfo"``: fraction of the distinct ``order_by`` values in the first training set.
     refit_kwargs : mapping, optional
-        For ``ic="lfo"``: settings passed to :func:`bayescale.fit` for the refits (e.g.
-        ``{"draws": 500, "progress": False}``); by default the original fit's sampler settings
-        and priors (``{"priors": {...}}`` replaces the priors).
+        For ``ic="lfo"``: sampler settings of the refits that differ from the original fit's
+        (e.g. ``{"draws": 500}``; the names in :data:`bayescale.inference.REFIT_SETTINGS`). The
+        refits keep the fit's priors and, with its settings, run its compiled program with the
+        later runs masked out (:func:`bayescale.inference.refit`).
 
     Returns
     -------
@@ -221,38 +221,14 @@ def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.Data
     return _lfo_table(pointwise, warned, n)
 
 
-def refit(fit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None) -> tuple[Fit, bool]:
-    """Fit ``fit``'s model again on ``rows`` (the law's inputs under their own names, groups, ``y``).
-
-    The same law, grouping, likelihood, priors and sampler settings as ``fit``, with
-    ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
-    fit and whether it met the convergence rule (its warnings are recorded, not shown).
-    """
-    from bayescale.diagnostics import quietly
-    from bayescale.inference import fit as fit_fn
-
-    settings = {k: v for k, v in fit.meta["settings"].items() if k in _REFIT_SETTINGS}
-    settings.update({"progress": False, "priors": fit.priors})
-    settings.update(dict(refit_kwargs or {}))
-    hierarchy = {name: list(cols) for name, cols in fit.meta["grouping"].items()}
-    return quietly(lambda: fit_fn(
-        rows.reset_index(drop=True),
-        law=fit.law,
-        y=fit.y,
-        inputs={name: name for name in fit.law.inputs},
-        hierarchy=hierarchy or None,
-        likelihood=fit.meta["likelihood"],
-        trials=fit.meta.get("trials"),
-        **settings,
-    ))
-
-
 def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
     """Refit ``fit``'s model on ``frame[train]``; log predictive density of each row of ``frame[scored]``."""
+    from bayescale.diagnostics import quietly
+    from bayescale.inference import refit
     from bayescale.posterior import pointwise_log_likelihood
     from bayescale.prediction_rows import prediction_inputs, with_new_levels
 
-    again, converged = refit(fit, frame.loc[train], refit_kwargs)
+    again, converged = quietly(lambda: refit(fit, train, refit_kwargs))
     seed = int(again.meta["settings"].get("seed", 0))
     test = frame.loc[scored].reset_index(drop=True)
     inputs, group_index, _ = prediction_inputs(again.law, test, again.columns, again.levels)

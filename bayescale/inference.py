@@ -8,6 +8,7 @@ and data shape (a user's second notebook cell does not recompile).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -169,15 +170,85 @@ def fit(
         "chain_method": _chain_method(chain_method, chains, device),
         "parameterization": parameterization,
     }
+    fitted = _sample(spec, design, settings, resolved_priors, y=y, trials=trials, device=device,
+                     progress=sampler.show_progress(progress))  # fmt: skip
+    fitted.check_convergence()
+    return fitted
+
+
+#: Settings of a fit that :func:`refit` takes over (and that ``overrides`` may change).
+REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass", "parameterization")
+
+
+def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None) -> Fit:
+    """Fit ``fit``'s model again on the rows ``keep`` of :attr:`Fit.data`, with no new compile.
+
+    The same law, grouping, likelihood, priors, centres and sampler settings (``overrides``, e.g.
+    ``{"draws": 500}``, changes those named in :data:`REFIT_SETTINGS`). The rows left out stay in
+    the arrays the compiled sampler sees, masked out of the likelihood: the refit runs the very
+    program ``fit`` compiled (unless ``overrides`` changes its shape), which is what makes a
+    leave-future-out check cost one more sampling run rather than a compile. The result is a Fit
+    of the kept rows, checked for convergence as :func:`fit` checks (a warning); no progress bar
+    is shown.
+
+    Parameters
+    ----------
+    fit : Fit
+    keep : ndarray of bool
+        One value per row of ``fit.data``: True for the rows to fit.
+    overrides : mapping, optional
+        New values of the settings in :data:`REFIT_SETTINGS`.
+
+    Returns
+    -------
+    Fit
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`fit`.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    frame = fit.data
+    if keep.shape != (len(frame),):
+        raise ValueError(f"keep has shape {keep.shape}; it needs one value per fitted run ({len(frame)})")
+    unknown = sorted(set(overrides or {}) - set(REFIT_SETTINGS))
+    if unknown:
+        raise ValueError(f"refit settings {unknown} are not known; use {list(REFIT_SETTINGS)}")
+    spec = fit.spec
+    settings = {k: v for k, v in fit.meta["settings"].items() if k in REFIT_SETTINGS}
+    settings.update(overrides or {})
+    settings["chain_method"] = _chain_method(None, settings["chains"], None)
+    group_columns = list(dict.fromkeys(col for _, cols in spec.grouping for col in cols))
+    design = prepare_design(
+        frame, fit.law, y=fit.y, inputs={name: name for name in fit.law.inputs}, group_columns=group_columns,
+        likelihood=spec.likelihood, levels=fit.levels, trials=fit.meta.get("trials"),
+    )  # fmt: skip
+    again = _sample(spec, design, settings, fit.priors, y=fit.y, trials=fit.meta.get("trials"), device=None,
+                    progress=False, keep=keep)  # fmt: skip
+    again.check_convergence()
+    return again
+
+
+def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: Mapping[str, dist.Distribution], *,
+            y: str, trials: str | int | None, device: str | None, progress: bool,
+            keep: np.ndarray | None = None) -> Fit:  # fmt: skip
+    """Run NUTS on ``design`` (its rows ``keep`` only, the others masked out) and build the Fit."""
+    chains, draws = settings["chains"], settings["draws"]
+    batch = _chain_batch(design, chains, settings["seed"])
+    if keep is not None:
+        batch = dataclasses.replace(batch, mask=np.repeat(keep[None], chains, axis=0))
+        design = _rows(design, keep)
     with jax.default_device(sampler.jax_device(device)):
         result = sampler.run(
             spec,
-            sampler.Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass)),
-            _chain_batch(design, chains, seed),
+            sampler.Settings(chains, draws, settings["warmup"], float(settings["target_accept_prob"]),
+                             bool(settings["dense_mass"])),  # fmt: skip
+            batch,
             device=device,
             parallel=settings["chain_method"] == "parallel",
-            progress=sampler.show_progress(progress),
-            description=f"{law.name} ({chains} chains)",
+            progress=progress,
+            description=f"{spec.law.name} ({chains} chains)",
         )
     samples = {name: value.reshape((chains, draws) + value.shape[2:]) for name, value in result.samples.items()}
     extra = {
@@ -185,12 +256,21 @@ def fit(
         for name in (*NUTS_STATS, "diverging", "num_steps")
         if getattr(result, name, None) is not None
     }
-    settings["timing"] = {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}
-    idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=resolved_priors,
-                                 trials=trials)
-    fitted = Fit(idata, priors=resolved_priors)
-    fitted.check_convergence()
-    return fitted
+    settings = {**settings, "timing": {"compile_s": round(result.compile_s, 3), "sampling_s": round(result.run_s, 3)}}
+    idata = build_inference_data(spec, design, samples, extra, y=y, settings=settings, priors=priors, trials=trials)
+    return Fit(idata, priors=priors)
+
+
+def _rows(design: Design, keep: np.ndarray) -> Design:
+    """The rows ``keep`` of ``design``, with its levels and centres unchanged."""
+    return dataclasses.replace(
+        design,
+        inputs={name: values[keep] for name, values in design.inputs.items()},
+        y=None if design.y is None else design.y[keep],
+        group_index={name: codes[keep] for name, codes in design.group_index.items()},
+        frame=design.frame[keep].reset_index(drop=True),
+        trials=None if design.trials is None else design.trials[keep],
+    )
 
 
 def _prior_overrides(priors: Any, law: Law) -> Mapping[str, dist.Distribution] | None:

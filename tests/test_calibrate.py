@@ -74,3 +74,23 @@ def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
     # the steepening exponent takes the top runs off the refit's law: a wider drift than learned
     learned = bs.law_error.default()
     assert np.median(check.law_error.sd_ladder) > np.median(np.hypot(learned.sd_dataset, learned.sd_ladder))
+
+
+def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
+    from bayescale.inference import refit
+
+    keep = np.arange(24) < 18
+    again = refit(drifting_fit, keep)
+    assert again.meta["settings"]["timing"]["compile_s"] == 0.0  # the fit's own program, rows masked
+    pd.testing.assert_frame_equal(again.data, drifting_fit.data[keep].reset_index(drop=True))
+    top = drifting_fit.data.iloc[[-1]]
+    assert again.extrapolation_distance(top)[0] > 0 == drifting_fit.extrapolation_distance(top)[0]
+    # the same posterior as a fit of those rows alone (which compiles its own program)
+    alone = bs.fit(drifting_curve().iloc[:18], law="power", y="loss", **FAST)
+    for name in drifting_fit.param_names:
+        masked, fresh = again.draws(name), alone.draws(name)
+        assert abs(np.median(masked) - np.median(fresh)) < 0.5 * np.std(fresh), name
+    with pytest.raises(ValueError, match="one value per fitted run"):
+        refit(drifting_fit, keep[:5])
+    with pytest.raises(ValueError, match=r"refit settings \['progress'\] are not known"):
+        refit(drifting_fit, keep, {"progress": True})
