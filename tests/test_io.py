@@ -291,14 +291,15 @@ def test_leave_future_out_refits_use_the_fits_own_priors(saved_fit, monkeypatch)
     class Stop(Exception):
         pass
 
-    def fake_fit(*args, **kwargs):
-        seen.update(kwargs)
+    def fake_sample(spec, design, settings, priors, **kwargs):
+        seen.update(priors=priors, model=dict(spec.priors))
         raise Stop
 
-    monkeypatch.setattr(bayescale.inference, "fit", fake_fit)
+    monkeypatch.setattr(bayescale.inference, "_sample", fake_sample)
     with pytest.raises(Stop):
         bs.compare({"a": saved_fit, "b": saved_fit}, ic="lfo", order_by="C", n_folds=1)
-    assert float(seen["priors"]["alpha"].loc) == pytest.approx(CUSTOM_ALPHA[0])
+    for priors in (seen["priors"], seen["model"]):  # recorded with the refit, and sampled from
+        assert float(priors["alpha"].loc) == pytest.approx(CUSTOM_ALPHA[0])
     assert set(seen["priors"]) == set(saved_fit.priors)
 
 
