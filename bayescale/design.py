@@ -296,7 +296,9 @@ class _Target:
         if rows is not None:
             _, curve, _ = _draws(fit, rows, "target", seed=seed, new_groups=new_groups, law_error=False)
             self.location = np.log(curve)
-        self.law_error = resolve(law_error) if rows is not None else None
+        # a target inside the fitted range has no law error, whatever runs are added
+        beyond = rows is not None and law_error is not False and bool(fit.extrapolation_distance(rows).any())
+        self.law_error = resolve(fit.law_error_option(law_error)) if beyond else None
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return

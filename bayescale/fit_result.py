@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     import matplotlib.axes
 
     from bayescale.calibrate import Calibration
+
+logger = logging.getLogger("bayescale")
 
 #: Interval columns of :meth:`Fit.predict` and what each holds.
 PREDICTION_COLUMNS = {
@@ -78,6 +81,7 @@ class Fit:
         self.meta: dict[str, Any] = json.loads(idata.attrs["bayescale"])
         self.law: Law = get(self.meta["law"])
         self._priors = dict(priors) if priors is not None else None
+        self._own_law_error: LawError | None = None
 
     # --- structure -------------------------------------------------------------------------
     @cached_property
@@ -297,10 +301,12 @@ class Fit:
         law_error : bool or LawError
             Add the law error beyond the fitted runs (:mod:`bayescale.law_error`): the curve may
             drift from the law by an amount that grows with the decades of extrapolation, as
-            learned from public ladders. ``True`` (default) uses the learned drift, ``False``
-            gives the law's curve alone (parameter uncertainty only, as in earlier versions),
-            a :class:`~bayescale.law_error.LawError` uses your own. Inside the fitted range it
-            changes nothing.
+            learned from public ladders. ``True`` (default) uses that drift sized by this
+            ladder's own top runs (:meth:`own_law_error`: computed at the first prediction
+            beyond the fitted runs, one more sampling run), ``False`` gives the law's curve
+            alone (parameter uncertainty only, as in earlier versions), a
+            :class:`~bayescale.law_error.LawError` uses that one (``bs.law_error.default()``:
+            the learned drift, not sized by the ladder). Inside the fitted range it changes nothing.
         new_run : {"tuned", "any"}
             What a new run is, for ``likelihood="frontier"`` (other likelihoods ignore it).
             ``"tuned"`` (default): a run on the frontier, the law plus run-to-run noise, i.e.
@@ -385,7 +391,7 @@ class Fit:
                 stacklevel=3,
             )
         sites = with_new_levels(self.spec, self.posterior_sites(), group_index, seed)
-        shift = shift_for_fit(law_error, self.law, self.data, inputs, group_index, self.levels,
+        shift = shift_for_fit(self.law_error_option(law_error), self.law, self.data, inputs, group_index, self.levels,
                               len(next(iter(sites.values()))), seed=seed, data_hash=self.meta.get("data_hash", ""))
         curve, predictive = curve_and_predictive(
             self.spec, sites, inputs, group_index, self.meta["centres"], seed=seed, shift=shift, new_run=new_run,
@@ -452,6 +458,43 @@ class Fit:
         """
         names = sampled_site_names(self.spec)
         return flat_sites(self.spec, {name: self.idata.posterior[name].values for name in names})
+
+    def own_law_error(self) -> LawError:
+        """The law error this fit's predictions carry by default (``law_error=True``).
+
+        The learned drift (:func:`bayescale.law_error.default`) with its size updated by how
+        far this ladder's top fifth landed from a refit without it
+        (:func:`bayescale.calibrate.own_drift`): a ladder whose top runs follow its law gets a
+        narrower drift, one whose top runs wander a wider one. Computed once, when first
+        needed (one more sampling run of this fit's compiled program, no compile); a ladder too
+        short to hold out a fifth of its runs keeps the learned drift.
+
+        Returns
+        -------
+        LawError
+        """
+        if self._own_law_error is None:
+            from bayescale.calibrate import own_drift
+
+            logger.info("sizing the law error by this ladder's top fifth (a refit without it)")
+            self._own_law_error = own_drift(self)
+        return self._own_law_error
+
+    def law_error_option(self, law_error: bool | LawError) -> bool | LawError | Callable[[], LawError]:
+        """``law_error=`` as given to :meth:`predict`, with ``True`` standing for :meth:`own_law_error`.
+
+        Parameters
+        ----------
+        law_error : bool or LawError
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        bool, LawError or callable
+            ``law_error``, or for ``True`` the method :meth:`own_law_error` itself, which
+            :func:`bayescale.law_error.shift_for_fit` calls only when a row lies beyond the fitted runs.
+        """
+        return self.own_law_error if law_error is True else law_error
 
     def calibrate(self, **options: Any) -> Calibration:
         """Refit without the largest runs and measure how often the intervals cover them.

@@ -35,7 +35,7 @@ Kennedy, M. C. and O'Hagan, A. (2001). Bayesian calibration of computer models. 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,13 +247,14 @@ def learned_from() -> list[str]:
     return list(_record().get("datasets", []))
 
 
-def resolve(law_error: bool | LawError | None) -> LawError | None:
+def resolve(law_error: bool | LawError | Callable[[], LawError] | None) -> LawError | None:
     """``True`` -> :func:`default`, ``False``/``None`` -> no law error, a :class:`LawError` as is.
 
     Parameters
     ----------
-    law_error : bool, LawError or None
-        What a ``law_error=`` argument was given.
+    law_error : bool, LawError, callable or None
+        What a ``law_error=`` argument was given; a function of no arguments is called (a
+        fit's own drift, :meth:`bayescale.Fit.own_law_error`, computed when first needed).
 
     Returns
     -------
@@ -271,6 +272,8 @@ def resolve(law_error: bool | LawError | None) -> LawError | None:
         return None
     if isinstance(law_error, LawError):
         return law_error
+    if callable(law_error):
+        return law_error()
     raise TypeError(
         f"law_error={law_error!r} must be True (the learned default), False (none) or a bs.LawError, "
         f"got {type(law_error).__name__}"
@@ -479,7 +482,7 @@ def level_codes(columns: list[np.ndarray], rows: int) -> np.ndarray:
 
 
 def shift_for_fit(
-    law_error: bool | LawError | None,
+    law_error: bool | LawError | Callable[[], LawError] | None,
     law: Law,
     fitted: pd.DataFrame,
     inputs: Mapping[str, np.ndarray],
@@ -501,8 +504,9 @@ def shift_for_fit(
 
     Parameters
     ----------
-    law_error : bool, LawError or None
-        As ``law_error=`` of :meth:`bayescale.Fit.predict` (see :func:`resolve`).
+    law_error : bool, LawError, callable or None
+        As ``law_error=`` of :meth:`bayescale.Fit.predict` (see :func:`resolve`); a function of
+        no arguments returning a LawError is called only when some row lies beyond the fitted runs.
     law : Law
         The fit's law: its scale inputs and direction of "better".
     fitted : DataFrame
@@ -525,8 +529,9 @@ def shift_for_fit(
     ndarray or None
         ``(n_draws, rows)`` on the likelihood's scale, or None.
     """
-    chosen = resolve(law_error)
-    if chosen is None:
+    if not callable(law_error):
+        resolve(law_error)  # a bad value is refused whether or not a row lies beyond the fitted runs
+    if law_error is False or law_error is None:
         return None
     arrays = {name: np.asarray(value, dtype=float) for name, value in inputs.items()}
     shape = np.broadcast_shapes(*(value.shape for value in arrays.values()))
@@ -534,6 +539,8 @@ def shift_for_fit(
     distance = extrapolation_distance(law, fitted, flat).reshape(shape)
     if not distance.any():
         return None
+    chosen = resolve(law_error)  # only now: a fit's own drift costs a refit (Fit.own_law_error)
+    assert chosen is not None
     codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in levels], shape[-1])
     return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,
                  ladder=ladder_id(data_hash))  # fmt: skip

@@ -19,6 +19,11 @@ def drifting_curve(n: int = 24, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"x": x, "loss": y})
 
 
+def drift_size(law_error) -> float:
+    """Median sd of a ladder's gain (dataset and ladder parts together)."""
+    return float(np.median(np.hypot(law_error.sd_dataset, law_error.sd_ladder)))
+
+
 @pytest.fixture(scope="module")
 def drifting_fit():
     return bs.fit(drifting_curve(), law="power", y="loss", **FAST)
@@ -46,7 +51,7 @@ def test_a_ladder_that_follows_its_law_needs_no_widening():
     assert check.coverage[0.9] >= 4 / 6
     assert check.factor < 1.6
     learned = bs.law_error.default()  # top runs on the law: a narrower drift than the learned one
-    assert np.median(check.law_error.sd_ladder) < np.median(np.hypot(learned.sd_dataset, learned.sd_ladder))
+    assert drift_size(check.law_error) < drift_size(learned)
 
 
 def test_calibrate_refuses_bad_settings(drifting_fit):
@@ -73,7 +78,9 @@ def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
     check = drifting_fit.calibrate(holdout=0.25, law_error=False)
     # the steepening exponent takes the top runs off the refit's law: a wider drift than learned
     learned = bs.law_error.default()
-    assert np.median(check.law_error.sd_ladder) > np.median(np.hypot(learned.sd_dataset, learned.sd_ladder))
+    assert drift_size(check.law_error) > drift_size(learned)
+    # the dataset part is kept (shared by fits predicted with one seed), the two parts add up as weighed
+    assert np.median(check.law_error.sd_dataset) > 0
 
 
 def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
@@ -94,3 +101,20 @@ def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
         refit(drifting_fit, keep[:5])
     with pytest.raises(ValueError, match=r"refit settings \['progress'\] are not known"):
         refit(drifting_fit, keep, {"progress": True})
+
+
+def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapolates(drifting_fit):
+    from bayescale.calibrate import can_hold_out
+
+    fresh = bs.Fit(drifting_fit.idata, priors=drifting_fit.priors)  # the same posterior, nothing cached
+    fresh.predict(drifting_curve().head(3))
+    assert fresh._own_law_error is None  # inside the fitted range: no drift, no refit
+    far = pd.DataFrame({"x": [1e10]})
+    default = fresh.predict(far)
+    assert fresh._own_law_error is not None and fresh.own_law_error() is fresh.own_law_error()
+    # the drift that calibrate() sizes by the top fifth (same seeds), not the learned one as it is
+    sized = fresh.calibrate(law_error=False).law_error
+    pd.testing.assert_frame_equal(default, fresh.predict(far, law_error=sized))
+    learned = fresh.predict(far, law_error=bs.law_error.default())
+    assert not np.allclose(default["pred_upper"], learned["pred_upper"])
+    assert can_hold_out(fresh) and not can_hold_out(fresh, holdout=0.9)  # 24 runs; 2 left would be too few
