@@ -8,9 +8,11 @@ held-out run it records what each method predicts:
   and run-to-run noise only: the behaviour before the law error);
 * ``bayes+law_error``: the same fit, ``predict`` with the law error learned *leave-one-dataset-out*
   (:func:`bayescale.law_error_learning.learn` on the residuals of every other dataset), so no dataset is
-  scored with a drift learned from itself;
+  scored with a drift learned from itself (the default of ``predict`` until stop 22);
 * ``bayes+own_drift``: that law error updated with the ladder's own top fifth (``fit.calibrate``:
-  a refit without it, the residuals there; :func:`bayescale.calibrate.update_drift`);
+  a refit without it, the residuals there; :func:`bayescale.calibrate.update_drift`): what
+  ``predict`` does by default since stop 23 (``Fit.own_law_error``, which starts from the drift
+  learned on all datasets; here from the one learned without the dataset scored);
 * ``huber``: the Hoffmann / Besiroglu point fit (Huber loss, delta 1e-3, on log loss, L-BFGS-B
   from the best points of a grid): a median, no interval;
 * ``bootstrap``: that point fit on runs resampled with replacement (Epoch style), percentile intervals;
