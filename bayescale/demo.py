@@ -76,7 +76,8 @@ def run_demo(out: str | Path | None = None, draws: int = 1000, quiet: bool = Fal
           "20 tokens per parameter, 90% intervals")
     print(_table(prediction[["compute", "dataset", "params", "tokens", "median", "lower", "upper",
                             "pred_lower", "pred_upper"]]))
-    print("   lower/upper: the curve (parameter uncertainty, and the law error beyond the fitted runs);")
+    print("   lower/upper: the curve (parameter uncertainty, and the law error beyond the fitted runs,")
+    print("   sized by how far the ladder's top fifth lands from a refit without it: fit.own_law_error());")
     print("   pred_lower/pred_upper: one new run (run-to-run noise too)")
 
     figure_path = out_dir / "demo_bands.png"
