@@ -20,6 +20,7 @@ for Bayesian time series models. J. Stat. Comput. Simul. 90(14), 2499-2523.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale.diagnostics import ConvergenceWarning
 from bayescale.law_error import LawError, scale_inputs
 from bayescale.law_error import default as default_law_error
 
@@ -83,6 +85,11 @@ class Calibration:
         (:func:`update_drift`): this ladder's own drift, to pass as ``predict(..., law_error=)``.
         It learns from runs only ``holdout`` of the ladder beyond the rest, so it speaks for a
         continuation of the same kind; a ladder whose top runs follow its law gets a narrower drift.
+    checked_with : bool or LawError
+        The law error of the intervals whose coverage was checked (``False``, or the learned
+        drift for ``law_error=True``): :meth:`predict` uses it, so that :attr:`factor` widens the
+        intervals it was measured on (not those of :meth:`Fit.predict`'s default, which sizes the
+        drift by these very runs).
     """
 
     fit: Any
@@ -93,14 +100,16 @@ class Calibration:
     guaranteed: bool
     converged: bool
     law_error: LawError | None = None
+    checked_with: bool | LawError = False
 
     def predict(self, data: pd.DataFrame, *, seed: int = 0, **options: Any) -> pd.DataFrame:
         """:meth:`Fit.predict` at this calibration's level, new-run intervals widened by :attr:`factor`.
 
         The curve columns (``median``, ``lower``, ``upper``) are unchanged; ``pred_lower`` and
         ``pred_upper`` move away from the median by ``factor`` times their distance on the
-        likelihood's scale. With ``likelihood="frontier"`` the new run is by default one like
-        the held-out runs the factor was measured on (``new_run="any"``, untuned excess included).
+        likelihood's scale. The law error is by default the one the check used
+        (:attr:`checked_with`), and with ``likelihood="frontier"`` the new run is one like the
+        held-out runs the factor was measured on (``new_run="any"``, untuned excess included).
 
         Parameters
         ----------
@@ -110,7 +119,7 @@ class Calibration:
             Seed of the draws.
         **options
             Further options of :meth:`bayescale.Fit.predict` (``new_groups``, ``law_error``,
-            ``new_run``; ``new_run`` defaults to ``"any"`` here).
+            ``new_run``; ``law_error`` defaults to :attr:`checked_with`, ``new_run`` to ``"any"`` here).
 
         Returns
         -------
@@ -119,6 +128,7 @@ class Calibration:
             ``pred_upper`` widened.
         """
         options.setdefault("new_run", "any")
+        options.setdefault("law_error", self.checked_with)
         table = self.fit.predict(data, self.level, seed=seed, **options)
         centre = _to_scale(self.fit, table["median"])
         for column in ("pred_lower", "pred_upper"):
@@ -164,7 +174,9 @@ def calibrate(
         The interval checked and calibrated.
     law_error : bool or LawError
         Whether the refit's predictions carry the law error. ``True``: the learned one
-        (``drift_prior``), not the refit's own drift (which would need yet another refit).
+        (``drift_prior``), not the refit's own drift (which would need yet another refit); so
+        the coverage checked is that of intervals with the learned drift, which
+        :meth:`Calibration.predict` widens, not that of :meth:`Fit.predict`'s default.
     refit_kwargs : mapping, optional
         Sampler settings of the refit that differ from the fit's (e.g. ``{"draws": 500}``; the
         names in :data:`bayescale.inference.REFIT_SETTINGS`). With the fit's own, the refit runs
@@ -250,6 +262,7 @@ def calibrate(
         guaranteed=guaranteed,
         converged=converged,
         law_error=own,
+        checked_with=law_error,
     )
 
 
@@ -291,6 +304,13 @@ def own_drift(fit, *, seed: int = 0) -> LawError:
     assert check.law_error is not None
     if check.converged:
         return check.law_error
+    warnings.warn(
+        "sizing the law error by the ladder's top fifth: the refit without it broke the convergence rule, so "
+        "the drift's size is rough. Fit with more draws, or pass law_error=bs.law_error.default() (the learned "
+        "drift, not sized by the ladder)",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
     return dataclasses.replace(check.law_error, source=check.law_error.source + " (its refit broke the convergence rule)")
 
 

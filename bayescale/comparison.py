@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LOOWarning", "compare", "lfo_folds"]
 
-#: Sampler settings of the original fit that a leave-future-out refit reuses.
-
 
 def compare(
     fits: Mapping[str, Fit],

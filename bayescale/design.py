@@ -32,7 +32,8 @@ runs *plus* the run (or batch) assumed trained. A run beyond the fitted range mo
 towards a far target and so shrinks the law-error part of its variance (a run at the target's
 own inputs removes it); a run inside the range cannot. The candidate's own outcome is fantasised
 from the law's curve: the refit fits the law through the run, and the drift beyond the new edge
-starts afresh from the learned prior. (Treating a run beyond the edge as a measurement of the
+starts afresh, with the size it has now (its resizing by the refit's own top runs is not
+anticipated). (Treating a run beyond the edge as a measurement of the
 drift's slope instead would promise that many cheap runs just beyond the ladder pin the drift
 far out, which the refit's intervals then do not show.) For a prediction target the drift's
 variance simply adds to the curve's and is counted exactly; only the curve's draws are reweighted.

@@ -169,15 +169,17 @@ def fit(
         "dense_mass": dense_mass,
         "chain_method": _chain_method(chain_method, chains, device),
         "parameterization": parameterization,
+        "device": device,
+        "progress": sampler.show_progress(progress),
     }
-    fitted = _sample(spec, design, settings, resolved_priors, y=y, trials=trials, device=device,
-                     progress=sampler.show_progress(progress))  # fmt: skip
+    fitted = _sample(spec, design, settings, resolved_priors, y=y, trials=trials)
     fitted.check_convergence()
     return fitted
 
 
-#: Settings of a fit that :func:`refit` takes over (and that ``overrides`` may change).
-REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass", "parameterization")
+#: Settings of a fit that :func:`refit` takes over and that ``overrides`` may change (the others,
+#: e.g. the parameterisation, the device and whether a progress bar is shown, are the fit's own).
+REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass")
 
 
 def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None) -> Fit:
@@ -186,10 +188,10 @@ def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None
     The same law, grouping, likelihood, priors, centres and sampler settings (``overrides``, e.g.
     ``{"draws": 500}``, changes those named in :data:`REFIT_SETTINGS`). The rows left out stay in
     the arrays the compiled sampler sees, masked out of the likelihood: the refit runs the very
-    program ``fit`` compiled (unless ``overrides`` changes its shape), which is what makes a
-    leave-future-out check cost one more sampling run rather than a compile. The result is a Fit
-    of the kept rows, checked for convergence as :func:`fit` checks (a warning); no progress bar
-    is shown.
+    program ``fit`` compiled (unless ``overrides`` changes its shape), on the fit's device and
+    with a progress bar where the fit had one, which is what makes a leave-future-out check cost
+    one more sampling run rather than a compile. The result is a Fit of the kept rows (read
+    through the fit's column names), checked for convergence as :func:`fit` checks (a warning).
 
     Parameters
     ----------
@@ -215,26 +217,33 @@ def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None
     unknown = sorted(set(overrides or {}) - set(REFIT_SETTINGS))
     if unknown:
         raise ValueError(f"refit settings {unknown} are not known; use {list(REFIT_SETTINGS)}")
+    if not keep.any():
+        raise ValueError("keep holds no run to refit; keep at least as many runs as the law has parameters")
     spec = fit.spec
-    settings = {k: v for k, v in fit.meta["settings"].items() if k in REFIT_SETTINGS}
-    settings.update(overrides or {})
-    settings["chain_method"] = _chain_method(None, settings["chains"], None)
+    recorded = fit.meta["settings"]
+    settings = {**recorded, **dict(overrides or {})}
+    settings.pop("timing", None)
+    sampler.check_settings(chains=settings["chains"], draws=settings["draws"], warmup=settings["warmup"],
+                           target_accept_prob=settings["target_accept_prob"])  # fmt: skip
+    settings.setdefault("device", None)  # fits saved before these were recorded
+    settings.setdefault("progress", False)
+    if settings["chains"] != recorded["chains"] or "chain_method" not in settings:
+        settings["chain_method"] = _chain_method(None, settings["chains"], settings["device"])
     group_columns = list(dict.fromkeys(col for _, cols in spec.grouping for col in cols))
     design = prepare_design(
         frame, fit.law, y=fit.y, inputs={name: name for name in fit.law.inputs}, group_columns=group_columns,
         likelihood=spec.likelihood, levels=fit.levels, trials=fit.meta.get("trials"),
     )  # fmt: skip
-    again = _sample(spec, design, settings, fit.priors, y=fit.y, trials=fit.meta.get("trials"), device=None,
-                    progress=False, keep=keep)  # fmt: skip
+    design = dataclasses.replace(design, columns=dict(fit.columns))
+    again = _sample(spec, design, settings, fit.priors, y=fit.y, trials=fit.meta.get("trials"), keep=keep)
     again.check_convergence()
     return again
 
 
 def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: Mapping[str, dist.Distribution], *,
-            y: str, trials: str | int | None, device: str | None, progress: bool,
-            keep: np.ndarray | None = None) -> Fit:  # fmt: skip
+            y: str, trials: str | int | None, keep: np.ndarray | None = None) -> Fit:  # fmt: skip
     """Run NUTS on ``design`` (its rows ``keep`` only, the others masked out) and build the Fit."""
-    chains, draws = settings["chains"], settings["draws"]
+    chains, draws, device = settings["chains"], settings["draws"], settings["device"]
     batch = _chain_batch(design, chains, settings["seed"])
     if keep is not None:
         batch = dataclasses.replace(batch, mask=np.repeat(keep[None], chains, axis=0))
@@ -247,8 +256,8 @@ def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: M
             batch,
             device=device,
             parallel=settings["chain_method"] == "parallel",
-            progress=progress,
-            description=f"{spec.law.name} ({chains} chains)",
+            progress=settings["progress"],
+            description=f"{spec.law.name} ({chains} chains)" + ("" if keep is None else ", runs left out"),
         )
     samples = {name: value.reshape((chains, draws) + value.shape[2:]) for name, value in result.samples.items()}
     extra = {

@@ -275,7 +275,7 @@ def resolve(law_error: bool | LawError | Callable[[], LawError] | None) -> LawEr
     if callable(law_error):
         return law_error()
     raise TypeError(
-        f"law_error={law_error!r} must be True (the learned default), False (none) or a bs.LawError, "
+        f"law_error={law_error!r} must be True (the default drift), False (none) or a bs.LawError, "
         f"got {type(law_error).__name__}"
     )
 

@@ -132,11 +132,22 @@ class ManyFits:
         return self.samples[name][self._index(key)].reshape(-1)
 
     def __getitem__(self, key):
-        """The :class:`~bayescale.Fit` of one key (for ``pooling="partial"``: the joint fit)."""
+        """The :class:`~bayescale.Fit` of one key (for ``pooling="partial"``: the joint fit).
+
+        Built once per key and kept, so that what it computes when first needed (its own law
+        error, :meth:`~bayescale.Fit.own_law_error`) is computed once.
+        """
         index = self._index(key)
         if self._joint_fit is not None:
             return self._joint_fit
-        curves = self._curves
+        built = self.__dict__.setdefault("_fits_by_key", {})
+        if index not in built:
+            built[index] = self._build_fit(key, index)
+        return built[index]
+
+    def _build_fit(self, key, index: int) -> Fit:
+        curves, raw = self._curves, self._raw
+        assert curves is not None and raw is not None and curves.design.y is not None  # no pooling: one fit per key
         rows = np.flatnonzero(curves.codes == index)
         design = Design(
             inputs={k: v[rows] for k, v in curves.design.inputs.items()},
@@ -147,7 +158,7 @@ class ManyFits:
             frame=curves.design.frame.iloc[rows],
             centres={k: float(v[index]) for k, v in curves.centres.items()},
         )
-        samples = {name: value[index] for name, value in self._raw.items()}
+        samples = {name: value[index] for name, value in raw.items()}
         extra = {"diverging": self.diverging[index], "num_steps": self.num_steps[index]}
         settings = {**self.meta["settings"], "key": _jsonable(key), "by": self.by}
         priors = dict(self.spec.priors)
@@ -261,6 +272,9 @@ class ManyFits:
         law_error : bool or LawError
             As in :meth:`bayescale.Fit.predict`: each key is a ladder of its own, with its own
             fitted range and its own drift beyond it (keys share the dataset part of the drift).
+            ``True`` is the learned drift as it is: unlike a single fit's default it is not sized
+            by each key's top runs, which would take a refit per key (``many[key]`` is a
+            :class:`~bayescale.Fit` that does so).
 
         Returns
         -------

@@ -262,7 +262,8 @@ def write_report(
         prediction = fit.predict(rows, level=level)
         sections.append(
             f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
-            "of the curve (parameter uncertainty, plus the law error beyond the fitted runs); "
+            "of the curve (parameter uncertainty, plus the law error beyond the fitted runs, sized by "
+            "how far the ladder's top fifth lands from a refit without it); "
             "<code>pred_lower</code>/<code>pred_upper</code>: a new single run (plus run-to-run noise).</p>"
             + _table(prediction)
         )
@@ -272,7 +273,10 @@ def write_report(
         note = "" if check.guaranteed else " Too few runs were held out for the conformal guarantee at this level."
         sections.append(
             f"<h2>Leave-future-out check</h2><p class='note'>Refit without the {len(check.runs)} largest runs, "
-            f"then predicted them. Intervals that would widen to the nominal {check.level:.0%}: "
+            + ("then predicted them without the law error. " if check.checked_with is False else
+               "then predicted them with the learned law error (not sized by those runs, as the predictions "
+               "above are). ")
+            + f"Those intervals would widen to the nominal {check.level:.0%}: "
             f"x{check.factor:.2f} (<code>calibration.predict</code>).{note}</p>"
             + _table(check.summary(), index=True) + _table(check.runs)
         )

@@ -94,8 +94,10 @@ class Posterior(Protocol):
             Seed of the draws (law error, run-to-run noise, offsets of unseen group levels).
         law_error : bool or LawError
             Whether the curve carries the law error beyond the fitted runs
-            (:mod:`bayescale.law_error`): True the learned default, False none, or a
-            :class:`~bayescale.law_error.LawError`.
+            (:mod:`bayescale.law_error`): True the result's default (for a
+            :class:`~bayescale.Fit` the learned drift sized by its own top runs,
+            :meth:`~bayescale.Fit.own_law_error`; for the others the learned drift), False none,
+            or a :class:`~bayescale.law_error.LawError`.
 
         Returns
         -------

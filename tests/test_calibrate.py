@@ -36,7 +36,9 @@ def test_a_drifting_ladder_is_caught_and_the_widened_intervals_cover_it(drifting
     assert check.coverage[0.9] < 0.5  # the law without law error misses the bend
     assert check.factor > 1.5 and not check.guaranteed  # 6 runs are too few for the guarantee at 90%
     held = check.runs[["x", "loss"]]
-    widened = check.predict(held, law_error=False)
+    assert check.checked_with is False
+    widened = check.predict(held)  # the law error the factor was measured with (here none)
+    pd.testing.assert_frame_equal(widened, check.predict(held, law_error=False))
     plain = drifting_fit.predict(held, 0.9, law_error=False)
     assert (widened["pred_upper"] - widened["pred_lower"] > plain["pred_upper"] - plain["pred_lower"]).all()
     pd.testing.assert_series_equal(widened["median"], plain["median"])
@@ -90,6 +92,9 @@ def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
     again = refit(drifting_fit, keep)
     assert again.meta["settings"]["timing"]["compile_s"] == 0.0  # the fit's own program, rows masked
     pd.testing.assert_frame_equal(again.data, drifting_fit.data[keep].reset_index(drop=True))
+    assert again.columns == drifting_fit.columns
+    for name in ("chain_method", "device", "progress", "parameterization"):  # parts of the compiled program's key
+        assert again.meta["settings"][name] == drifting_fit.meta["settings"][name], name
     top = drifting_fit.data.iloc[[-1]]
     assert again.extrapolation_distance(top)[0] > 0 == drifting_fit.extrapolation_distance(top)[0]
     # the same posterior as a fit of those rows alone (which compiles its own program)
@@ -101,6 +106,8 @@ def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
         refit(drifting_fit, keep[:5])
     with pytest.raises(ValueError, match=r"refit settings \['progress'\] are not known"):
         refit(drifting_fit, keep, {"progress": True})
+    with pytest.raises(ValueError, match="keep holds no run"):
+        refit(drifting_fit, np.zeros(24, dtype=bool))
 
 
 def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapolates(drifting_fit):
@@ -118,3 +125,16 @@ def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapola
     learned = fresh.predict(far, law_error=bs.law_error.default())
     assert not np.allclose(default["pred_upper"], learned["pred_upper"])
     assert can_hold_out(fresh) and not can_hold_out(fresh, holdout=0.9)  # 24 runs; 2 left would be too few
+
+
+def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, monkeypatch):
+    import dataclasses
+
+    from bayescale import calibrate as calibrate_module
+
+    checked = calibrate_module.calibrate(drifting_fit, law_error=False)
+    monkeypatch.setattr(calibrate_module, "calibrate", lambda *a, **k: dataclasses.replace(checked, converged=False))
+    with pytest.warns(bs.ConvergenceWarning, match="the drift's size is rough"):
+        rough = calibrate_module.own_drift(drifting_fit)
+    assert rough.source.endswith("(its refit broke the convergence rule)")
+    np.testing.assert_allclose(rough.sd_ladder, checked.law_error.sd_ladder)

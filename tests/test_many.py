@@ -65,6 +65,7 @@ def test_recovers_each_key(many):
     assert means["c"] > means["b"] > means["a"] > means["d"]
     one = many["a"]  # each key is a Fit: the decision tools take it
     assert isinstance(one, Posterior) and list(one.fitted_inputs.columns) == ["x"]
+    assert many["a"] is one  # built once: what it computes when first needed (its own law error) is kept
 
 
 def test_diagnostics_match_arviz_for_one_key(many):
