@@ -205,7 +205,7 @@ def calibrate(
 
     frame = fit.data.reset_index(drop=True)
     order = np.argsort(scale_order(fit, frame), kind="stable")
-    n_out = max(1, int(round(holdout * len(frame))))
+    n_out = _n_held_out(len(frame), holdout)
     if not can_hold_out(fit, holdout):
         raise ValueError(
             f"the fit has {len(frame)} runs; holding out {n_out} leaves fewer than {2 + len(fit.law.params)} to "
@@ -270,7 +270,12 @@ def can_hold_out(fit, holdout: float = 0.2) -> bool:
     """Whether :func:`calibrate` can hold out ``holdout`` of the fit's runs and refit the rest
     (at least ``2 +`` the number of the law's parameters must be kept)."""
     n = len(fit.data)
-    return n - max(1, int(round(holdout * n))) >= 2 + len(fit.law.params)
+    return n - _n_held_out(n, holdout) >= 2 + len(fit.law.params)
+
+
+def _n_held_out(n: int, holdout: float) -> int:
+    """How many of ``n`` runs :func:`calibrate` holds out: the share ``holdout``, at least one."""
+    return max(1, int(round(holdout * n)))
 
 
 def own_drift(fit, *, seed: int = 0) -> LawError:

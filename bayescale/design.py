@@ -297,9 +297,9 @@ class _Target:
         if rows is not None:
             _, curve, _ = _draws(fit, rows, "target", seed=seed, new_groups=new_groups, law_error=False)
             self.location = np.log(curve)
-        # a target inside the fitted range has no law error, whatever runs are added
-        beyond = rows is not None and law_error is not False and bool(fit.extrapolation_distance(rows).any())
-        self.law_error = resolve(fit.law_error_option(law_error)) if beyond else None
+        # the fit's own drift (a callable, which costs a refit) is resolved only at a distance > 0 (_at)
+        option = fit.law_error_option(law_error) if rows is not None else False
+        self.law_error = option if callable(option) else resolve(option)
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return
@@ -319,7 +319,9 @@ class _Target:
         if key not in self.cache:
             location, extra = self.location, 0.0
             if self.law_error is not None and location is not None and any(key):
-                drift = shift(self.law_error, np.array(key), self.codes, len(location),
+                chosen = resolve(self.law_error)
+                assert chosen is not None
+                drift = shift(chosen, np.array(key), self.codes, len(location),
                               lower_is_better=self.fit.law.lower_is_better, seed=self.seed, ladder=self.ladder)
                 if self.goal.additive:
                     extra = float(np.var(drift, axis=0, ddof=1).sum())

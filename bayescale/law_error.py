@@ -529,9 +529,10 @@ def shift_for_fit(
     ndarray or None
         ``(n_draws, rows)`` on the likelihood's scale, or None.
     """
-    if not callable(law_error):
-        resolve(law_error)  # a bad value is refused whether or not a row lies beyond the fitted runs
-    if law_error is False or law_error is None:
+    # a bad value is refused whether or not a row lies beyond the fitted runs; a callable (a fit's
+    # own drift, which costs a refit: Fit.own_law_error) is called only when one does
+    chosen = None if callable(law_error) else resolve(law_error)
+    if chosen is None and not callable(law_error):
         return None
     arrays = {name: np.asarray(value, dtype=float) for name, value in inputs.items()}
     shape = np.broadcast_shapes(*(value.shape for value in arrays.values()))
@@ -539,7 +540,7 @@ def shift_for_fit(
     distance = extrapolation_distance(law, fitted, flat).reshape(shape)
     if not distance.any():
         return None
-    chosen = resolve(law_error)  # only now: a fit's own drift costs a refit (Fit.own_law_error)
+    chosen = chosen if chosen is not None else resolve(law_error)
     assert chosen is not None
     codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in levels], shape[-1])
     return shift(chosen, distance, codes, n_draws, lower_is_better=law.lower_is_better, seed=seed,

@@ -222,10 +222,8 @@ def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str
         if name not in inputs:
             inputs[name] = np.full(loss.shape, float(np.median(fit.data[name])))
     law_inputs = fit.data[list(fit.law.inputs)]
-    option = getattr(fit, "law_error_option", None)  # a Fit sizes the drift by its own top runs
-    shift = shift_for_fit(option(law_error) if option else law_error, fit.law, law_inputs, inputs, group_index, levels,
-                          loss.shape[0], seed=seed,
-                          data_hash=fit.meta.get("data_hash", ""))  # fmt: skip
+    shift = shift_for_fit(fit.law_error_option(law_error), fit.law, law_inputs, inputs, group_index, levels,
+                          loss.shape[0], seed=seed, data_hash=fit.meta.get("data_hash", ""))  # fmt: skip
     if shift is None:
         return loss
     log_space = fit.spec.likelihood.log_space

@@ -19,6 +19,7 @@ def _posterior(law_name="chinchilla", n=200, spread=0.01, seed=0):
     draws = {k: v * np.exp(spread * rng.standard_normal(n)) for k, v in TRUE.items()}
     return SimpleNamespace(
         law=law, draws=lambda name: draws[name], levels={}, meta={"levels": {}},
+        law_error_option=lambda law_error: law_error,  # as Fit's, without a drift of its own
         spec=SimpleNamespace(groups_of={p: () for p in law.param_names}),
         data=pd.DataFrame({"N": [1e8, 1e9], "D": [2e9, 2e10]}),
     )
