@@ -22,7 +22,7 @@ from bayescale import sampler
 from bayescale.data import Design
 from bayescale.hierarchy import ModelSpec
 from bayescale.laws import Law
-from bayescale.sampler import Settings
+from bayescale.sampler import Settings, padded_length
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +67,8 @@ def split_curves(design: Design, law: Law, codes: np.ndarray, keys: list, pad_to
     assert design.y is not None, "a fitted design has observations"
     n_keys = len(keys)
     n_rows = np.bincount(codes, minlength=n_keys)
-    length = int(n_rows.max()) if pad_to is None else int(pad_to)
+    # by default the next of the sampler's padded lengths: fits of curves of similar length share a program
+    length = padded_length(int(n_rows.max())) if pad_to is None else int(pad_to)
     if length < n_rows.max():
         raise ValueError(f"pad_to={pad_to} is shorter than the longest curve ({int(n_rows.max())} rows)")
     order = np.argsort(codes, kind="stable")

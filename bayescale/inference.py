@@ -248,6 +248,7 @@ def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: M
     if keep is not None:
         batch = dataclasses.replace(batch, mask=np.repeat(keep[None], chains, axis=0))
         design = _rows(design, keep)
+    batch = sampler.pad_rows(batch, sampler.padded_length(batch.y.shape[1]))
     with jax.default_device(sampler.jax_device(device)):
         result = sampler.run(
             spec,

@@ -7,7 +7,8 @@ warm-up, and draws, all in one ``lax.scan`` of NumPyro's functional NUTS kernel
 (:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread over the JAX devices
 with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
 sampler settings, so refitting the same law on data of the same shape (a user's second
-notebook cell, the next chunk of curves) compiles nothing; JAX's persistent compilation
+notebook cell, the next chunk of curves) compiles nothing, and :func:`padded_length` rounds
+the shape up so that ladders of similar length share it; JAX's persistent compilation
 cache (see :mod:`bayescale._runtime`) carries it across processes when no progress bar is
 drawn.
 
@@ -149,6 +150,46 @@ class Batch:
     @property
     def size(self) -> int:
         return self.rng.shape[0]
+
+
+def padded_length(n_rows: int) -> int:
+    """The row count a fit's arrays are padded to: the first of 16, 24, 32, 48, 64, 96, ...
+    (powers of two and their halfway points) that holds ``n_rows``.
+
+    The compiled sampler is specific to its data shape; padding (masked rows, see
+    :func:`pad_rows`) lets fits of one law on ladders of similar length share one program, at
+    most half again the likelihood's work.
+    """
+    length = 16
+    while length < n_rows:
+        length = length * 3 // 2 if length & (length - 1) == 0 else length // 3 * 4
+    return length
+
+
+def pad_rows(batch: Batch, length: int) -> Batch:
+    """``batch`` with its rows padded to ``length``: each padded row repeats the batch's first
+    row (finite values that the model can evaluate) and is masked out of the likelihood. Per-row
+    arrays of ``extra`` (second axis as long as the rows, e.g. ``trials``) are padded alike."""
+    n_rows = batch.y.shape[1]
+    if length < n_rows:
+        raise ValueError(f"length={length} is shorter than the batch's {n_rows} rows")
+    if length == n_rows:
+        return batch
+
+    def pad(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        return np.concatenate([values, np.repeat(values[:, :1], length - n_rows, axis=1)], axis=1)
+
+    per_row = lambda v: np.ndim(v) >= 2 and np.shape(v)[1] == n_rows  # noqa: E731
+    return Batch(
+        rng=batch.rng,
+        inputs={name: pad(values) for name, values in batch.inputs.items()},
+        group_index={name: pad(codes) for name, codes in batch.group_index.items()},
+        centres=batch.centres,
+        y=pad(batch.y),
+        mask=np.concatenate([batch.mask, np.zeros((batch.size, length - n_rows), dtype=bool)], axis=1),
+        extra={name: pad(values) if per_row(values) else values for name, values in batch.extra.items()},
+    )
 
 
 @dataclass

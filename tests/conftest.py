@@ -19,14 +19,31 @@ def _shared_data_dir() -> Path | None:
     return Path(path) if path and Path(path).is_dir() else None
 
 
+#: Memory regions mapped by the test process past which a module's end frees compiled programs.
+MAPPED_REGIONS_BEFORE_RELEASE = 30_000
+
+
+def _mapped_regions() -> int | None:
+    """How many memory regions this process maps (None where ``/proc`` is absent)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return None
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
-    """Free compiled XLA programs after each test module: each maps ~1,500 memory regions and a
-    process may hold 65,530 (vm.max_map_count), fewer than the whole suite compiles."""
+    """Free compiled XLA programs after a test module once the process maps many memory regions:
+    each program maps ~1,500 and a process may hold 65,530 (vm.max_map_count), fewer than the
+    whole suite compiles. Below that the programs stay, so the next module that fits the same
+    model on data of the same padded shape compiles nothing."""
     yield
-    from bayescale.sampler import release_compiled
+    regions = _mapped_regions()
+    if regions is None or regions > MAPPED_REGIONS_BEFORE_RELEASE:
+        from bayescale.sampler import release_compiled
 
-    release_compiled()
+        release_compiled()
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +93,13 @@ def hierarchical_fit(three_datasets):
         hierarchy={"E": "dataset", "A": "dataset"},  # as generated: data/make_data.py
         **FAST,
     )
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Workers for ``-n auto`` (the default, pyproject.toml): one per CPU this process may use, at
+    most 4 (each worker holds its own JAX runtime and compiled programs, ~2 GB)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from conftest import FAST
@@ -70,3 +71,47 @@ def test_draws_are_kept_in_float64(ladder_fit):
     with np.errstate(over="ignore"):
         assert not np.isfinite(big.sum())  # what float64 draws avoid
     assert np.isfinite(big.astype(np.float64).sum())
+
+
+def test_padded_lengths_grow_by_halves_and_hold_every_ladder():
+    lengths = [sampler.padded_length(n) for n in (1, 16, 17, 24, 25, 33, 49, 65, 245, 1000)]
+    assert lengths == [16, 16, 24, 24, 32, 48, 64, 96, 256, 1024]
+    assert all(n <= sampler.padded_length(n) <= max(16, 1.5 * n) for n in range(1, 3000))
+
+
+def test_padded_rows_add_nothing_to_the_log_density(ladder_fit):
+    from numpyro.infer.util import initialize_model, potential_energy
+
+    from bayescale import inference
+    from bayescale.data import prepare_design
+
+    fit = ladder_fit
+    design = prepare_design(fit.data, fit.law, y=fit.y, inputs={"N": "N", "D": "D"}, group_columns=[],
+                            likelihood=fit.spec.likelihood)  # fmt: skip
+    batch = inference._chain_batch(design, 1, 0)
+    padded = sampler.pad_rows(batch, design.n + 7)
+    assert padded.y.shape == (1, design.n + 7) and padded.mask[0, design.n:].sum() == 0
+    assert padded.inputs["N"][0, -1] == batch.inputs["N"][0, 0]  # a padded row repeats the first
+    model = sampler.masked_model(fit.spec)
+
+    def energy(b, z=None):
+        args = ({k: v[0] for k, v in b.inputs.items()}, {}, {k: v[0] for k, v in b.centres.items()})
+        kwargs = {"y": b.y[0], "mask": b.mask[0]}
+        if z is None:
+            z = initialize_model(jax.random.PRNGKey(0), model, model_args=args, model_kwargs=kwargs).param_info.z
+        return z, float(potential_energy(model, args, kwargs, z))
+
+    z, plain = energy(batch)
+    assert energy(padded, z)[1] == pytest.approx(plain, rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+def test_ladders_of_similar_length_share_one_program(ladder):
+    options = {"law": "chinchilla", "inputs": {"N": "params", "D": "tokens"}, **FAST}
+    assert sampler.padded_length(41) == sampler.padded_length(47) == 48
+    sampler.release_compiled()  # an earlier test of this process may have compiled the program
+    first = bs.fit(ladder.iloc[:41], **options)
+    again = bs.fit(ladder.iloc[:47], **options)
+    assert first.meta["settings"]["timing"]["compile_s"] > 0
+    assert again.meta["settings"]["timing"]["compile_s"] == 0.0
+    assert len(again.data) == 47 and again.idata.log_likelihood["loss"].shape[-1] == 47
