@@ -179,9 +179,10 @@ class LawError:
 
     def __repr__(self) -> str:
         s = self.summary()
+        ladder_part = "normal" if np.isinf(self.nu).all() else f"t, nu {s['nu']:.1f}"
         return (
             f"LawError(gain {s['mu']:+.4f} per decade^{s['power']:.2f}, sd between datasets "
-            f"{s['sd_dataset']:.4f}, between ladders {s['sd_ladder']:.4f} (t, nu {s['nu']:.1f}); "
+            f"{s['sd_dataset']:.4f}, between ladders {s['sd_ladder']:.4f} ({ladder_part}); "
             f"{self.mu.size} draws)"
         )
 

@@ -74,6 +74,7 @@ def test_the_drift_is_updated_with_the_ladders_own_top_runs():
     assert np.median(bent.sd_ladder) > 3 * np.median(straight.sd_ladder)
     assert np.median(straight.sd_ladder) < 0.02 < np.median(bent.sd_ladder)
     assert (bent.mu == 0).all() and np.isinf(bent.nu).all()
+    assert "(normal)" in repr(bent) and "(t, nu 3.0)" in repr(prior)  # each draw's ladder part is normal
 
 
 def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
