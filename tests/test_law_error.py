@@ -26,6 +26,14 @@ def test_an_isoflop_sweep_is_measured_along_compute():
     assert law_error.extrapolation_distance(law, fitted, middle) == pytest.approx([1.0])
 
 
+def test_every_law_of_the_catalogue_can_drift_beyond_its_runs():
+    # predict's default law error needs a direction of extrapolation: a law without one would
+    # silently give intervals with no law error at any distance
+    for name in bs.laws.list()["name"]:
+        directions = law_error.scale_inputs(bs.laws.get(name))
+        assert directions and set(directions.values()) <= {-1, 1}, (name, directions)
+
+
 def test_a_loss_input_extrapolates_downwards():
     law = bs.laws.get("error_from_loss")
     assert law_error.scale_inputs(law) == {"L": -1}
