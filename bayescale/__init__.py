@@ -22,6 +22,7 @@ from bayescale.downstream_fit import DownstreamFit, compare_downstream
 from bayescale.fit_result import PREDICTION_COLUMNS, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.io import load
+from bayescale.isoflops import near_optimal
 from bayescale.law_error import LawError
 from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
@@ -70,6 +71,7 @@ __all__ = [
     "law_error",
     "laws",
     "load",
+    "near_optimal",
     "next_runs",
     "plan_ladder",
     "plot_calibration",

@@ -30,6 +30,7 @@ Datasets and splits:
 
 * ``loss_to_loss`` (Brandfonbrener et al. 2024): 6 pretraining sets; fit each set's isoFLOP sweep
   (<= 4.84e19 FLOPs), decide at its 3.3B, 1e21-FLOP run (C4 loss). Single scale: best run at 4.84e19.
+  The fitted runs are those within 10% of their budget's best loss (``bs.near_optimal``; here all of them).
 * ``overtraining`` (Gadre et al. 2024): C4, RedPajama, RefinedWeb; fit N <= 411M, decide at the
   1.4B and 6.9B runs at 20 tokens per parameter (the only held-out sizes with all three; C4 val loss).
   Single scale: the 411M runs at 20 tokens per parameter.
@@ -41,7 +42,8 @@ Datasets and splits:
 * ``porian_isoflops`` (Porian et al. 2024): warm-up/decay/hyper-parameter settings within each
   experiment (RefinedWeb val, OpenWebText2 val, RefinedWeb attention-FLOP count, train loss); fit
   budgets <= 6.4e18, decide at 1.28e19 and 2.56e19 FLOPs by the compute-optimal loss (``at={"C": ...}``).
-  Single scale: best run at 6.4e18.
+  Single scale: best run at 6.4e18. The fitted runs are those within 10% of their budget's best loss
+  (``bs.near_optimal``, ``--near-optimal``): fitted to every run, the law misranks the settings.
 * ``openeurollm``: learning rates (the best batch size per run); fit N <= 1B, decide at 1.7B for
   each token budget. Single scale: the 1B runs of the same token budget.
 * ``clip_mammut`` (Nezhurina et al. 2025): CLIP vs MaMMUT, ADE20K segmentation error of the best run
@@ -78,6 +80,9 @@ from extrapolation import (
 )
 
 METHODS = ("bayes", "bayes (law only)", "single-scale", "huber")
+#: IsoFLOP sweeps (loss-to-loss, Porian) are fitted on the runs within 10% of their budget's best loss
+#: (``bs.near_optimal``'s default): the Chinchilla law describes the runs near the frontier, not a sweep's far ends.
+NEAR_OPTIMAL = 0.1
 #: The bayes ranking at the largest fitted scale, scored against the runs measured there.
 IN_SAMPLE = "bayes in-sample"
 
@@ -192,11 +197,16 @@ def huber_data_constrained(task: Task, decision: Decision, cache: dict) -> dict[
 
 
 # --- the tasks -----------------------------------------------------------------------------------
-def loss_to_loss_task() -> Task:
+def isoflop_runs(rows: pd.DataFrame, within: float | None, budget: str = "C") -> pd.DataFrame:
+    """The runs of each isoFLOP budget that are fitted: those near its best (``bs.near_optimal``), or all."""
+    return rows if within is None else bs.near_optimal(rows, budget=budget, within=within)
+
+
+def loss_to_loss_task(within: float | None = NEAR_OPTIMAL) -> Task:
     df = bs.datasets.load("loss_to_loss")
     sweep, big = df[df["split"] == "sweep"], df[df["split"] == "extrapolation"]
     top = sweep["C"].max()
-    train = {name: rows for name, rows in sweep.groupby("dataset", sort=True)}
+    train = {name: isoflop_runs(rows, within) for name, rows in sweep.groupby("dataset", sort=True)}
     held = big.set_index("dataset")
     decision = Decision("3.3B, 1e21 FLOPs", {"N": float(held["N"].iloc[0]), "D": float(held["D"].iloc[0])},
                         {name: float(held.loc[name, "loss"]) for name in train},
@@ -262,14 +272,14 @@ PORIAN_EXPERIMENTS = {
 }
 
 
-def porian_tasks() -> list[Task]:
+def porian_tasks(within: float | None = NEAR_OPTIMAL) -> list[Task]:
     df = bs.datasets.load("porian_isoflops")
     tasks = []
     for name, (experiment, count) in PORIAN_EXPERIMENTS.items():
         rows = df[(df["experiment"] == experiment) & (df["param_count"] == count)]
         rows = rows.assign(setting=rows["hparams"] + "/" + rows["warmup"] + "/" + rows["decay"])
         small, big = rows[rows["C"] < 1.2e19], rows[rows["C"] >= 1.2e19]
-        train = {setting: r for setting, r in small.groupby("setting", sort=True)}
+        train = {setting: isoflop_runs(r, within) for setting, r in small.groupby("setting", sort=True)}
         top = small["C"].max()
         decisions = []
         for C, held in big.groupby("C"):
@@ -332,13 +342,13 @@ def clip_mammut_task() -> Task:
                 {"inputs": {"x": "C"}, "likelihood": "normal"}, y="err", huber=huber_power)  # fmt: skip
 
 
-TASKS: dict[str, Callable[[], list[Task]]] = {
-    "loss_to_loss": lambda: [loss_to_loss_task()],
-    "overtraining": lambda: [overtraining_task()],
-    "datablations": lambda: [datablations_task()],
-    "porian_isoflops": porian_tasks,
-    "openeurollm": lambda: [openeurollm_task()],
-    "clip_mammut": lambda: [clip_mammut_task()],
+TASKS: dict[str, Callable[..., list[Task]]] = {
+    "loss_to_loss": lambda within: [loss_to_loss_task(within)],
+    "overtraining": lambda within: [overtraining_task()],
+    "datablations": lambda within: [datablations_task()],
+    "porian_isoflops": lambda within: porian_tasks(within),
+    "openeurollm": lambda within: [openeurollm_task()],
+    "clip_mammut": lambda within: [clip_mammut_task()],
 }
 
 
@@ -464,11 +474,15 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--points", help="write every decision's scores to this CSV")
+    parser.add_argument("--near-optimal", type=float, default=NEAR_OPTIMAL, metavar="WITHIN",
+                        help="fit the isoFLOP sweeps' runs within this relative excess over their budget's best loss "
+                             f"(bs.near_optimal; default {NEAR_OPTIMAL}); 0 fits every run")  # fmt: skip
     args = parser.parse_args(argv)
+    within = args.near_optimal or None
     start = time.perf_counter()
     results = []
     for name in args.datasets or list(TASKS):
-        for task in TASKS[name]():
+        for task in TASKS[name](within):
             results.append(evaluate(task, chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed))
     points = pd.concat(results, ignore_index=True)
     if args.points:
@@ -477,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     checks = summary[summary.index.get_level_values(1) == IN_SAMPLE]
     summary = summary[summary.index.get_level_values(1) != IN_SAMPLE]
     n_fits = points.groupby("task")["unstable_fits"].first().sum()
-    print(f"Decisions at held-out scales (NUTS {args.chains} chains x {args.draws} draws, {args.warmup} warm-up; "
+    sweeps = f"isoFLOP sweeps fitted within {within:g} of each budget's best" if within else "every isoFLOP run fitted"
+    print(f"Decisions at held-out scales (NUTS {args.chains} chains x {args.draws} draws, {args.warmup} warm-up; {sweeps}; "
           f"bayescale {bs.__version__}; {time.perf_counter() - start:.0f} s; fits with r_hat > 1.05 or divergences: "
           f"{n_fits})")  # fmt: skip
     print(markdown(summary))

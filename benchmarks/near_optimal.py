@@ -1,0 +1,122 @@
+"""How much of an isoFLOP sweep to fit: ``bs.near_optimal``'s window on three public sets of sweeps.
+
+A law of N and D describes the runs near the compute-optimal frontier; a sweep's far ends (a large
+model given few tokens) lie well above it. ``bs.near_optimal(df, within=w)`` keeps the runs within
+``w`` (relative) of their budget's best loss. For each window (and for every run), side by side:
+
+* ``porian``: Porian et al. 2024's three experiments, four training settings each, fitted on
+  budgets <= 6.4e18 FLOPs; the settings are ranked at 1.28e19 and 2.56e19 FLOPs by the
+  compute-optimal loss (``bs.rank``, law error on), as ``benchmarks/decisions.py`` does: accuracy of
+  the pick against the best measured run, of the Bayesian fits and of the Huber point fits.
+* ``chinchilla``: Hoffmann et al.'s 245 runs (Besiroglu et al.'s extraction), each run assigned to
+  the nearest of the paper's nominal budgets (6e18 ... 3e21 FLOPs); fitted below 1e21 FLOPs, scored
+  on the best runs of the larger budgets (those within 5% of their budget's best): median absolute
+  relative error of the Bayesian median and of the Huber fit, coverage of the 90% new-run interval
+  and its median relative width.
+* ``loss_to_loss``: Brandfonbrener et al.'s six isoFLOP sweeps (<= 4.84e19 FLOPs), scored on each
+  set's held-out 3.3B run at 1e21 FLOPs, the same columns.
+
+Bayesian fits: ``bs.fit`` defaults, 2 chains x 500 draws after 500 warm-up, seed 0.
+
+Run::
+
+    BAYESCALE_DATA_DIR=../shared/data python benchmarks/near_optimal.py
+"""
+
+from __future__ import annotations
+
+import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
+
+import argparse
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from decisions import evaluate, isoflop_runs, porian_tasks
+
+from extrapolation import fit_chinchilla_baseline, predict_chinchilla_baseline
+
+#: Hoffmann et al. 2022's isoFLOP budgets (FLOPs), Figure 3; each run goes to the nearest.
+CHINCHILLA_BUDGETS = np.array([6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21, 1e22])
+CHINCHILLA_SPLIT = 1e21  # fit the budgets below
+WINDOWS = (None, 0.5, 0.2, 0.1, 0.05)  # None: every run
+
+
+def chinchilla_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs below 1e21 FLOPs, and the best runs (within 5% of their budget's best) at or above it."""
+    df = bs.datasets.load("chinchilla")
+    nearest = np.abs(np.log(df["C"].to_numpy()[:, None] / CHINCHILLA_BUDGETS[None])).argmin(axis=1)
+    df = df.assign(budget=CHINCHILLA_BUDGETS[nearest])
+    train, held = df[df["budget"] < CHINCHILLA_SPLIT], df[df["budget"] >= CHINCHILLA_SPLIT]
+    return train, bs.near_optimal(held, budget="budget", within=0.05)
+
+
+def loss_to_loss_split() -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """Each pretraining set's isoFLOP sweep and its held-out 3.3B run."""
+    df = bs.datasets.load("loss_to_loss")
+    sweep, big = df[df["split"] == "sweep"], df[df["split"] == "extrapolation"]
+    return [(name, rows, big[big["dataset"] == name]) for name, rows in sweep.groupby("dataset", sort=True)]
+
+
+def forecast_scores(pairs: list[tuple[pd.DataFrame, pd.DataFrame]], *, draws: int, seed: int) -> dict[str, float]:
+    """Fit each (train, held) pair by both methods; pooled scores over the held-out runs."""
+    bayes_err, huber_err, covered, width, fitted = [], [], [], [], 0
+    for train, held in pairs:
+        fitted += len(train)
+        params = fit_chinchilla_baseline(train["N"].to_numpy(), train["D"].to_numpy(), train["loss"].to_numpy())
+        huber = predict_chinchilla_baseline(params, held["N"].to_numpy(), held["D"].to_numpy())
+        fit = bs.fit(train, law="chinchilla", y="loss", inputs={"N": "N", "D": "D"}, chains=2, draws=draws,
+                     warmup=draws, seed=seed, progress=False)  # fmt: skip
+        pred = fit.predict(held[["N", "D"]], level=0.9)
+        observed = held["loss"].to_numpy()
+        bayes_err += list(pred["median"].to_numpy() / observed - 1)
+        huber_err += list(huber / observed - 1)
+        covered += list((pred["pred_lower"].to_numpy() <= observed) & (observed <= pred["pred_upper"].to_numpy()))
+        width += list(pred["pred_upper"].to_numpy() / pred["pred_lower"].to_numpy() - 1)
+    return {"fitted runs": fitted, "held-out runs": len(covered), "bayes |err|": np.median(np.abs(bayes_err)),
+            "huber |err|": np.median(np.abs(huber_err)), "coverage 90%": np.mean(covered),
+            "width 90%": np.median(width)}  # fmt: skip
+
+
+def porian_scores(within: float | None, *, draws: int, seed: int) -> dict[str, float]:
+    points = pd.concat([evaluate(task, chains=2, draws=draws, warmup=draws, seed=seed) for task in porian_tasks(within)])
+    accuracy = points.groupby("method")["correct"].mean()
+    fitted = sum(len(rows) for task in porian_tasks(within) for rows in task.train.values())
+    return {"fitted runs": fitted, "decisions": int((points["method"] == "bayes").sum()),
+            "bayes accuracy": accuracy["bayes"], "huber accuracy": accuracy["huber"],
+            "bayes Brier (best)": points.loc[points["method"] == "bayes", "brier"].mean()}  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    chinchilla_train, chinchilla_held = chinchilla_split()
+    sweeps = loss_to_loss_split()
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        for within in WINDOWS:
+            label = "every run" if within is None else f"{within:g}"
+            rows.append({"sweeps": "porian", "within": label, **porian_scores(within, draws=args.draws, seed=args.seed)})
+            rows.append({"sweeps": "chinchilla", "within": label,
+                         **forecast_scores([(isoflop_runs(chinchilla_train, within, "budget"), chinchilla_held)],
+                                           draws=args.draws, seed=args.seed)})  # fmt: skip
+            rows.append({"sweeps": "loss_to_loss", "within": label,
+                         **forecast_scores([(isoflop_runs(sweep, within), held) for _, sweep, held in sweeps],
+                                           draws=args.draws, seed=args.seed)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    print(f"bs.near_optimal's window (2 chains x {args.draws} draws, {args.draws} warm-up, seed {args.seed}; "
+          f"bayescale {bs.__version__}; {time.perf_counter() - start:.0f} s)")  # fmt: skip
+    for name, part in table.groupby("sweeps", sort=False):
+        print(f"\n{name}")
+        print(part.drop(columns="sweeps").dropna(axis=1, how="all").to_markdown(index=False, floatfmt=".4g"))
+    return table
+
+
+if __name__ == "__main__":
+    main()
