@@ -47,12 +47,12 @@ def near_optimal(
         loss is taken per budget and per level of these.
     within : float
         Keep a run when ``loss <= (1 + within) * best loss of its sweep``. Default 0.1, from
-        three public sets of sweeps (``benchmarks/RESULTS.md``, decisions section): on Porian et
-        al.'s the Bayesian fits ranked the settings right at 0.05 and 0.1 (6 of 6), not at 0.2
-        (2 of 6) or with every run (0 of 6); on Chinchilla's (fitted below 1e21 FLOPs) the error
-        at the larger budgets' best runs fell from 0.79% (every run) to 0.74% (0.1) and 0.60%
-        (0.05) with the 90% intervals still covering 0.94; on Brandfonbrener et al.'s loss-to-loss
-        sweeps, whose runs all lie within 10% of their budget's best, it keeps every run.
+        three public sets of sweeps (``benchmarks/near_optimal.py``; ``benchmarks/RESULTS.md``):
+        on Porian et al.'s the Bayesian fits ranked the settings right at 0.05 and 0.1 (6 of 6),
+        not at 0.2 (2 of 6) or with every run (0 of 6); on Chinchilla's (fitted below 1e21 FLOPs)
+        the error at the larger budgets' best runs fell from 0.79% (every run) to 0.73% (0.1) and
+        0.61% (0.05) with the 90% intervals still covering 0.97 and 0.94; Brandfonbrener et al.'s
+        loss-to-loss sweeps lie within 10% of their budgets' best, so it keeps all their runs.
 
     Returns
     -------

@@ -72,6 +72,7 @@ from scipy.optimize import minimize
 
 from extrapolation import (
     LBFGS_OPTIONS,
+    NEAR_OPTIMAL,
     fit_chinchilla_baseline,
     fit_power_baseline,
     huber,
@@ -80,9 +81,6 @@ from extrapolation import (
 )
 
 METHODS = ("bayes", "bayes (law only)", "single-scale", "huber")
-#: IsoFLOP sweeps (loss-to-loss, Porian) are fitted on the runs within 10% of their budget's best loss
-#: (``bs.near_optimal``'s default): the Chinchilla law describes the runs near the frontier, not a sweep's far ends.
-NEAR_OPTIMAL = 0.1
 #: The bayes ranking at the largest fitted scale, scored against the runs measured there.
 IN_SAMPLE = "bayes in-sample"
 

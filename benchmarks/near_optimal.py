@@ -36,19 +36,15 @@ import numpy as np
 import pandas as pd
 from decisions import evaluate, isoflop_runs, porian_tasks
 
-from extrapolation import fit_chinchilla_baseline, predict_chinchilla_baseline
+from extrapolation import chinchilla_budgets, fit_chinchilla_baseline, predict_chinchilla_baseline
 
-#: Hoffmann et al. 2022's isoFLOP budgets (FLOPs), Figure 3; each run goes to the nearest.
-CHINCHILLA_BUDGETS = np.array([6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21, 1e22])
 CHINCHILLA_SPLIT = 1e21  # fit the budgets below
 WINDOWS = (None, 0.5, 0.2, 0.1, 0.05)  # None: every run
 
 
 def chinchilla_split() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Runs below 1e21 FLOPs, and the best runs (within 5% of their budget's best) at or above it."""
-    df = bs.datasets.load("chinchilla")
-    nearest = np.abs(np.log(df["C"].to_numpy()[:, None] / CHINCHILLA_BUDGETS[None])).argmin(axis=1)
-    df = df.assign(budget=CHINCHILLA_BUDGETS[nearest])
+    df = chinchilla_budgets(bs.datasets.load("chinchilla"))
     train, held = df[df["budget"] < CHINCHILLA_SPLIT], df[df["budget"] >= CHINCHILLA_SPLIT]
     return train, bs.near_optimal(held, budget="budget", within=0.05)
 

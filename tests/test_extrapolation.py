@@ -83,6 +83,9 @@ def test_splits_follow_the_issue(shared_data_dir):
     assert db.train["N"].max() == pytest.approx(2.81e9) and set(db.test["N"].round(-8)) == {4.2e9, 8.7e9}
     po = extrapolation.porian_split()
     assert po.test["C"].min() > po.train["C"].max()
+    # isoFLOP sweeps are fitted near their optimum: every training run within 10% of its budget's best
+    best = po.train.groupby("C")["loss"].transform("min")
+    assert (po.train["loss"] <= 1.1 * best).all() and po.train["loss"].max() < 5.0
     nsl = extrapolation.nsl_splits()
     assert len(nsl) == 20 and all(len(s.train) <= extrapolation.MAX_TRAIN_POINTS for s in nsl)
 
