@@ -30,6 +30,22 @@ def test_fit_writes_a_loadable_file(saved_fits):
     assert fit.law.name == "kaplan" and fit.idata.posterior.sizes["draw"] == 150
 
 
+def test_fit_near_optimal_drops_the_far_ends_of_a_sweep(saved_fits, tmp_path, capsys):
+    ladder = bs.examples.load("chinchilla_ladder")
+    runs = ladder.assign(budget=range(len(ladder)))  # each run its own sweep: every one is its sweep's best
+    far = ladder.head(3).assign(budget=[0, 1, 2], loss=ladder["loss"].head(3) * 1.5)  # 50% above their sweep's best
+    csv = tmp_path / "sweeps.csv"
+    pd.concat([runs, far]).to_csv(csv, index=False)
+    out = tmp_path / "near.nc"
+    code = main(["fit", str(csv), "--law", "kaplan", "--inputs", "N=params,D=tokens", "--chains", "2", "--draws", "150",
+                 "--warmup", "150", "--quiet", "--near-optimal", "budget", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert f"fitting the {len(ladder)} of {len(ladder) + 3} runs within 0.1" in capsys.readouterr().out
+    assert len(bs.load(out).data) == len(ladder) and bs.load(out).data["loss"].max() == ladder["loss"].max()
+    with pytest.raises(SystemExit, match="--within 0.2 needs --near-optimal BUDGET"):
+        main(["fit", str(csv), "--within", "0.2", "--out", str(out)])
+
+
 def test_predict_at_points(saved_fits, capsys):
     assert main(["predict", str(saved_fits / "chinchilla.nc"), "--at", "N=7e9,D=2e12", "--at", "N=1e9,D=2e10"]) == 0
     out = capsys.readouterr().out
