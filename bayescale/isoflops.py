@@ -8,8 +8,8 @@ the runs near the compute-optimal frontier, not those ends, and a fit to every r
 pulled by them. Measured (``benchmarks/RESULTS.md``, decisions section): fitted to every run of
 Porian et al.'s sweeps, the Chinchilla law ranked their four training settings wrongly at all six
 held-out budgets, in the Bayesian fit and the Huber point fit alike; fitted to the runs within 10%
-of each budget's best, both ranked all six right. Hoffmann et al.'s second approach and Porian et
-al. likewise read each sweep near its minimum.
+of each budget's best, both ranked all six right. Hoffmann et al.'s second approach likewise reads
+each sweep near its minimum (a parabola fitted per budget).
 """
 
 from __future__ import annotations
