@@ -41,10 +41,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: --within {args.within:g} needs --near-optimal BUDGET (the column of each run's "
                          "isoFLOP budget)")  # fmt: skip
     if args.near_optimal:
-        within = 0.1 if args.within is None else args.within
-        kept = bs.near_optimal(data, y=args.y, budget=args.near_optimal, by=groups, within=within)
-        print(f"fitting the {len(kept)} of {len(data)} runs within {within:g} of their {args.near_optimal!r} "
-              "budget's best loss (--near-optimal)")  # fmt: skip
+        window = {} if args.within is None else {"within": args.within}  # none: bs.near_optimal's default
+        kept = bs.near_optimal(data, y=args.y, budget=args.near_optimal, by=groups, **window)
+        print(f"fitting the {len(kept)} of {len(data)} runs near their {args.near_optimal!r} budget's best loss "
+              "(--near-optimal)")  # fmt: skip
         data = kept
     fit = bs.fit(
         data,
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--near-optimal", metavar="BUDGET", help="isoFLOP sweeps: fit only the runs near the best loss of "
                    "their budget (this column; per --groups too), see bs.near_optimal")  # fmt: skip
     p.add_argument("--within", type=float, default=None, help="with --near-optimal: the relative excess over the best "
-                   "loss a run may have (default 0.1)")  # fmt: skip
+                   "loss a run may have (default: bs.near_optimal's, 0.1)")  # fmt: skip
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=1000)

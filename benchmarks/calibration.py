@@ -54,7 +54,6 @@ import pandas as pd
 from bayescale import law_error, law_error_learning
 
 from extrapolation import (
-    NEAR_OPTIMAL,
     Split,
     chinchilla_budgets,
     datablations_split,
@@ -77,7 +76,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- splits not in extrapolation.py -------------------------------------------------------------
 def chinchilla_split() -> Split:
     df = chinchilla_budgets(bs.datasets.load("chinchilla"))
-    train = bs.near_optimal(df[df["C"] < 1e21], budget="budget", within=NEAR_OPTIMAL)
+    train = bs.near_optimal(df[df["C"] < 1e21], budget="budget")
     return Split("chinchilla", "chinchilla", train, df[df["C"] >= 1e21],
                  "Hoffmann et al.'s runs below 1e21 FLOPs (within 10% of their budget's best); "
                  "predict the 23 runs at 1e21-1.3e22",
@@ -88,7 +87,7 @@ def loss_to_loss_splits() -> list[Split]:
     df = bs.datasets.load("loss_to_loss")
     out = []
     for name, rows in df.groupby("dataset", sort=True):
-        sweep = bs.near_optimal(rows[rows["split"] == "sweep"], budget="C", within=NEAR_OPTIMAL)  # all of them
+        sweep = bs.near_optimal(rows[rows["split"] == "sweep"], budget="C")  # all of them
         out.append(Split("loss_to_loss", "chinchilla", sweep, rows[rows["split"] == "extrapolation"],
                          "isoFLOP sweep up to 4.84e19 FLOPs; predict the 3.3B, 1e21-FLOP run (C4 loss)",
                          {"inputs": {"N": "N", "D": "D"}}, curve=name))  # fmt: skip

@@ -31,6 +31,7 @@ from __future__ import annotations
 import bayescale as bs  # isort: skip  (first: configures JAX host devices before JAX starts)
 
 import argparse
+import inspect
 import itertools
 import time
 import warnings
@@ -165,10 +166,10 @@ def predict_power_baseline(params, x) -> np.ndarray:
 # --- splits ------------------------------------------------------------------------------------
 #: Hoffmann et al. 2022's isoFLOP budgets (FLOPs), Figure 3 (and 1e22 for the largest run).
 CHINCHILLA_BUDGETS = np.array([6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21, 1e22])
-#: IsoFLOP sweeps are fitted on the runs within this relative excess over their budget's best loss
-#: (``bs.near_optimal``'s default; ``benchmarks/near_optimal.py``): the law describes the runs near the
+#: IsoFLOP sweeps are fitted on the runs within this relative excess over their budget's best loss:
+#: ``bs.near_optimal``'s default (``benchmarks/near_optimal.py``); the law describes the runs near the
 #: frontier, not a sweep's far ends.
-NEAR_OPTIMAL = 0.1
+NEAR_OPTIMAL: float = inspect.signature(bs.near_optimal).parameters["within"].default
 
 
 def chinchilla_budgets(df: pd.DataFrame) -> pd.DataFrame:
@@ -207,11 +208,11 @@ def datablations_split() -> Split:
 
 
 def porian_split() -> Split:
-    from bayescale.zoo_entries import porian_tuned
+    from bayescale.zoo_entries import porian_tuned, porian_tuned_near_optimal
 
-    df = porian_tuned(bs.datasets.load("porian_isoflops"))
-    train = bs.near_optimal(df[df["C"] < 1.2e19], budget="C", within=NEAR_OPTIMAL)
-    return Split("porian_isoflops", "chinchilla", train, df[df["C"] >= 1.2e19],
+    df = bs.datasets.load("porian_isoflops")
+    train, test = porian_tuned_near_optimal(df), porian_tuned(df)  # near-optimal is per budget: cut after
+    return Split("porian_isoflops", "chinchilla", train[train["C"] < 1.2e19], test[test["C"] >= 1.2e19],
                  "tuned/const/val setting; fit C <= 6.4e18 (runs within 10% of their budget's best), "
                  "predict 1.28e19 and 2.56e19 FLOPs",
                  {"inputs": {"N": "N", "D": "D"}})  # fmt: skip

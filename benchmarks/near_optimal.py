@@ -36,51 +36,46 @@ import numpy as np
 import pandas as pd
 from decisions import evaluate, isoflop_runs, porian_tasks
 
-from extrapolation import chinchilla_budgets, fit_chinchilla_baseline, predict_chinchilla_baseline
+from extrapolation import Split, chinchilla_budgets, table
+from extrapolation import evaluate as forecast
 
 CHINCHILLA_SPLIT = 1e21  # fit the budgets below
 WINDOWS = (None, 0.5, 0.2, 0.1, 0.05)  # None: every run
+FIT_KWARGS = {"inputs": {"N": "N", "D": "D"}}
 
 
-def chinchilla_split() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs below 1e21 FLOPs, and the best runs (within 5% of their budget's best) at or above it."""
+def chinchilla_split(within: float | None) -> Split:
+    """Runs below 1e21 FLOPs (near their budget's best, or all), and the best runs (within 5% of their
+    budget's best) at or above it."""
     df = chinchilla_budgets(bs.datasets.load("chinchilla"))
     train, held = df[df["budget"] < CHINCHILLA_SPLIT], df[df["budget"] >= CHINCHILLA_SPLIT]
-    return train, bs.near_optimal(held, budget="budget", within=0.05)
+    return Split("chinchilla", "chinchilla", isoflop_runs(train, within, "budget"),
+                 bs.near_optimal(held, budget="budget", within=0.05), "", FIT_KWARGS)  # fmt: skip
 
 
-def loss_to_loss_split() -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    """Each pretraining set's isoFLOP sweep and its held-out 3.3B run."""
+def loss_to_loss_splits(within: float | None) -> list[Split]:
+    """Each pretraining set's isoFLOP sweep (near its budgets' best, or all) and its held-out 3.3B run."""
     df = bs.datasets.load("loss_to_loss")
     sweep, big = df[df["split"] == "sweep"], df[df["split"] == "extrapolation"]
-    return [(name, rows, big[big["dataset"] == name]) for name, rows in sweep.groupby("dataset", sort=True)]
+    return [Split("loss_to_loss", "chinchilla", isoflop_runs(rows, within), big[big["dataset"] == name], "", FIT_KWARGS,
+                  curve=name) for name, rows in sweep.groupby("dataset", sort=True)]  # fmt: skip
 
 
-def forecast_scores(pairs: list[tuple[pd.DataFrame, pd.DataFrame]], *, draws: int, seed: int) -> dict[str, float]:
-    """Fit each (train, held) pair by both methods; pooled scores over the held-out runs."""
-    bayes_err, huber_err, covered, width, fitted = [], [], [], [], 0
-    for train, held in pairs:
-        fitted += len(train)
-        params = fit_chinchilla_baseline(train["N"].to_numpy(), train["D"].to_numpy(), train["loss"].to_numpy())
-        huber = predict_chinchilla_baseline(params, held["N"].to_numpy(), held["D"].to_numpy())
-        fit = bs.fit(train, law="chinchilla", y="loss", inputs={"N": "N", "D": "D"}, chains=2, draws=draws,
-                     warmup=draws, seed=seed, progress=False)  # fmt: skip
-        pred = fit.predict(held[["N", "D"]], level=0.9)
-        observed = held["loss"].to_numpy()
-        bayes_err += list(pred["median"].to_numpy() / observed - 1)
-        huber_err += list(huber / observed - 1)
-        covered += list((pred["pred_lower"].to_numpy() <= observed) & (observed <= pred["pred_upper"].to_numpy()))
-        width += list(pred["pred_upper"].to_numpy() / pred["pred_lower"].to_numpy() - 1)
-    return {"fitted runs": fitted, "held-out runs": len(covered), "bayes |err|": np.median(np.abs(bayes_err)),
-            "huber |err|": np.median(np.abs(huber_err)), "coverage 90%": np.mean(covered),
-            "width 90%": np.median(width)}  # fmt: skip
+def forecast_scores(splits: list[Split], *, draws: int, seed: int) -> dict[str, float]:
+    """Fit each split by both methods (``extrapolation.evaluate``); pooled scores over the held-out runs."""
+    points = pd.concat([forecast(split, chains=2, draws=draws, warmup=draws, seed=seed) for split in splits])
+    pooled = table(points).loc["all (aggregate)"]
+    return {"fitted runs": sum(len(split.train) for split in splits), "held-out runs": int(pooled["held_out"]),
+            "bayes |err|": pooled["mdape_bayes_%"] / 100, "huber |err|": pooled["mdape_baseline_%"] / 100,
+            "coverage 90%": pooled["cover90"], "width 90%": float(np.median(points["hi90"] / points["lo90"] - 1))}  # fmt: skip
 
 
 def porian_scores(within: float | None, *, draws: int, seed: int) -> dict[str, float]:
-    points = pd.concat([evaluate(task, chains=2, draws=draws, warmup=draws, seed=seed) for task in porian_tasks(within)])
+    tasks = porian_tasks(within)
+    points = pd.concat([evaluate(task, chains=2, draws=draws, warmup=draws, seed=seed) for task in tasks])
     accuracy = points.groupby("method")["correct"].mean()
-    fitted = sum(len(rows) for task in porian_tasks(within) for rows in task.train.values())
-    return {"fitted runs": fitted, "decisions": int((points["method"] == "bayes").sum()),
+    return {"fitted runs": sum(len(rows) for task in tasks for rows in task.train.values()),
+            "decisions": int((points["method"] == "bayes").sum()),
             "bayes accuracy": accuracy["bayes"], "huber accuracy": accuracy["huber"],
             "bayes Brier (best)": points.loc[points["method"] == "bayes", "brier"].mean()}  # fmt: skip
 
@@ -91,8 +86,6 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    chinchilla_train, chinchilla_held = chinchilla_split()
-    sweeps = loss_to_loss_split()
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)
@@ -100,18 +93,16 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             label = "every run" if within is None else f"{within:g}"
             rows.append({"sweeps": "porian", "within": label, **porian_scores(within, draws=args.draws, seed=args.seed)})
             rows.append({"sweeps": "chinchilla", "within": label,
-                         **forecast_scores([(isoflop_runs(chinchilla_train, within, "budget"), chinchilla_held)],
-                                           draws=args.draws, seed=args.seed)})  # fmt: skip
+                         **forecast_scores([chinchilla_split(within)], draws=args.draws, seed=args.seed)})  # fmt: skip
             rows.append({"sweeps": "loss_to_loss", "within": label,
-                         **forecast_scores([(isoflop_runs(sweep, within), held) for _, sweep, held in sweeps],
-                                           draws=args.draws, seed=args.seed)})  # fmt: skip
-    table = pd.DataFrame(rows)
+                         **forecast_scores(loss_to_loss_splits(within), draws=args.draws, seed=args.seed)})  # fmt: skip
+    scores = pd.DataFrame(rows)
     print(f"bs.near_optimal's window (2 chains x {args.draws} draws, {args.draws} warm-up, seed {args.seed}; "
           f"bayescale {bs.__version__}; {time.perf_counter() - start:.0f} s)")  # fmt: skip
-    for name, part in table.groupby("sweeps", sort=False):
+    for name, part in scores.groupby("sweeps", sort=False):
         print(f"\n{name}")
         print(part.drop(columns="sweeps").dropna(axis=1, how="all").to_markdown(index=False, floatfmt=".4g"))
-    return table
+    return scores
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def test_fit_near_optimal_drops_the_far_ends_of_a_sweep(saved_fits, tmp_path, ca
     code = main(["fit", str(csv), "--law", "kaplan", "--inputs", "N=params,D=tokens", "--chains", "2", "--draws", "150",
                  "--warmup", "150", "--quiet", "--near-optimal", "budget", "--out", str(out)])  # fmt: skip
     assert code == 0
-    assert f"fitting the {len(ladder)} of {len(ladder) + 3} runs within 0.1" in capsys.readouterr().out
+    assert f"fitting the {len(ladder)} of {len(ladder) + 3} runs near their 'budget' budget's best" in capsys.readouterr().out
     assert len(bs.load(out).data) == len(ladder) and bs.load(out).data["loss"].max() == ladder["loss"].max()
     with pytest.raises(SystemExit, match="--within 0.2 needs --near-optimal BUDGET"):
         main(["fit", str(csv), "--within", "0.2", "--out", str(out)])
