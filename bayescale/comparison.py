@@ -61,7 +61,8 @@ def compare(
         ``warning``. For LFO: ``rank``, ``elpd_lfo`` (sum over the scored runs of the log
         posterior-predictive density), ``elpd_diff``, ``weight`` (pseudo-BMA,
         ``exp(elpd_lfo)`` normalised), ``se``, ``dse`` (se of the pointwise difference to the
-        best), ``n_scored``, ``n_folds``, ``warning`` (True when a refit did not converge).
+        best), ``n_scored``, ``n_folds``, ``warning`` (True when a refit's scores of its future block broke the
+        convergence rule, :func:`bayescale.diagnostics.forecast_converged`).
         A difference of less than about two ``dse`` is not a clear preference.
 
     Warns
@@ -221,12 +222,12 @@ def _compare_lfo(fits, order_by, *, n_folds, min_train, refit_kwargs) -> pd.Data
 
 def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.ndarray, refit_kwargs) -> tuple[np.ndarray, bool]:
     """Refit ``fit``'s model on ``frame[train]``; log predictive density of each row of ``frame[scored]``."""
-    from bayescale.diagnostics import quietly
+    from bayescale.diagnostics import forecast_converged, quietly
     from bayescale.inference import refit
     from bayescale.posterior import pointwise_log_likelihood
     from bayescale.prediction_rows import prediction_inputs, with_new_levels
 
-    again, converged = quietly(lambda: refit(fit, train, refit_kwargs))
+    again = quietly(lambda: refit(fit, train, refit_kwargs))  # judged by its scores (below), not its parameters
     seed = int(again.meta["settings"].get("seed", 0))
     test = frame.loc[scored].reset_index(drop=True)
     inputs, group_index, _ = prediction_inputs(again.law, test, again.columns, again.levels)
@@ -237,7 +238,7 @@ def _refit_and_score(fit, frame: pd.DataFrame, train: np.ndarray, scored: np.nda
     )
     n_draws = log_lik.shape[0]
     lpd = np.logaddexp.reduce(log_lik, axis=0) - np.log(n_draws)
-    return lpd, converged
+    return lpd, forecast_converged(again, np.asarray(log_lik))
 
 
 def _lfo_table(pointwise: Mapping[str, np.ndarray], warned: Mapping[str, bool], n_folds: int) -> pd.DataFrame:

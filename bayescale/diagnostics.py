@@ -30,10 +30,11 @@ class ConvergenceWarning(UserWarning):
     """NUTS finished but its diagnostics say the draws may not be trustworthy."""
 
 
-def quietly(fit_call: Callable[[], T]) -> tuple[T, bool]:
-    """Run ``fit_call()`` (a fit) with its convergence warnings recorded, not shown.
+def quietly(fit_call: Callable[[], T]) -> T:
+    """Run ``fit_call()`` (a fit) with its warnings, convergence warnings included, recorded and dropped.
 
-    Used by the refits of leave-future-out checks, which report convergence in their results.
+    Used by the refits of leave-future-out checks, which judge the refit by its forecast of the
+    held-out runs instead (:func:`forecast_converged`) and report that in their results.
 
     Parameters
     ----------
@@ -42,13 +43,39 @@ def quietly(fit_call: Callable[[], T]) -> tuple[T, bool]:
 
     Returns
     -------
-    result, converged
-        What ``fit_call`` returned, and whether it raised no :class:`ConvergenceWarning`.
+    result
+        What ``fit_call`` returned.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        result = fit_call()
-    return result, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    with warnings.catch_warnings(record=True):
+        return fit_call()
+
+
+def draws_diagnostics(values: np.ndarray, divergences: int = 0) -> dict[str, float]:
+    """``max_rhat``, ``min_ess_bulk`` and ``divergences`` of any quantity's draws, for :func:`convergence_problems`.
+
+    Diagnose the quantity a result is used for (a forecast at some rows, a few population
+    parameters) rather than every parameter behind it: a floor and its coefficient may trade off
+    and mix slowly while the curve they make at the rows that matter is pinned.
+
+    Parameters
+    ----------
+    values : ndarray
+        Draws shaped ``(..., chains, draws)``: any leading axes (rows, parameters) are diagnosed
+        one by one and the worst is reported.
+    divergences : int
+        Divergent transitions of the run that made the draws.
+
+    Returns
+    -------
+    dict
+        As :attr:`bayescale.Fit.diagnostics`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    return {
+        "max_rhat": float(np.nanmax(rank_rhat(values))),
+        "min_ess_bulk": float(np.nanmin(bulk_ess(values))),
+        "divergences": int(divergences),
+    }
 
 
 def convergence_problems(diagnostics: dict[str, float], *, target_accept_prob: float = 0.95) -> list[str]:
@@ -86,6 +113,33 @@ def convergence_problems(diagnostics: dict[str, float], *, target_accept_prob: f
             f"the posterior may be biased. {step}tighter priors, or fewer grouped parameters"
         )
     return problems
+
+
+def forecast_converged(refit, values: np.ndarray) -> bool:
+    """Whether a refit's forecast of held-out runs meets the convergence rule.
+
+    The rule (:func:`convergence_problems`) applied to what a forward check uses, a quantity of
+    the refit at the held-out rows (its curve there for :func:`bayescale.calibrate`, the
+    pointwise log-likelihood for ``compare(..., ic="lfo")``), and to the refit's divergences. Its
+    parameters alone may break the rule where the held-out runs were what pinned them (without
+    the largest runs a floor ``E`` and its coefficient ``A`` trade off and mix slowly) while the
+    curve they make at those runs is well sampled.
+
+    Parameters
+    ----------
+    refit : Fit
+        The fit without the held-out runs.
+    values : ndarray
+        Its draws of the quantity at the held-out rows, ``(chains * draws, rows)``, chains one
+        after another (as :meth:`bayescale.Fit.posterior_draws` returns them).
+
+    Returns
+    -------
+    bool
+    """
+    chains = int(refit.idata.posterior.sizes["chain"])
+    by_row = np.moveaxis(np.asarray(values).reshape(chains, -1, np.shape(values)[-1]), -1, 0)
+    return not convergence_problems(draws_diagnostics(by_row, divergences=refit.diagnostics["divergences"]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -360,12 +360,12 @@ def fit_downstream(
 
 def refit_downstream(
     fit: DownstreamFit, rows: pd.DataFrame, refit_kwargs: Mapping[str, Any] | None = None
-) -> tuple[DownstreamFit, bool]:
+) -> DownstreamFit:
     """Fit ``fit``'s model again on ``rows`` (a subset of its data, same columns).
 
     The same law, link, grouping, tasks, likelihoods, priors and sampler settings as ``fit``, with
-    ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar. Returns the new
-    fit and whether it met the convergence rule (its warnings are recorded, not shown).
+    ``refit_kwargs`` overriding them (e.g. ``{"draws": 500}``); no progress bar and no convergence
+    warning (:func:`bayescale.check_tasks` judges the refit by its forecast instead).
     """
     meta = fit.meta
     chains, draws = next(iter(fit.samples.values())).shape[:2]

@@ -151,15 +151,11 @@ def learn(
 def _warn_unless_converged(mcmc) -> None:
     """Warn (``ConvergenceWarning``) when the population-level draws break the convergence rule
     (split r_hat is defined for one chain too: its halves are compared)."""
-    from bayescale.diagnostics import ConvergenceWarning, bulk_ess, convergence_problems, rank_rhat
+    from bayescale.diagnostics import ConvergenceWarning, convergence_problems, draws_diagnostics
 
     by_chain = mcmc.get_samples(group_by_chain=True)
     top = np.stack([np.asarray(by_chain[name], float) for name in _POPULATION if name in by_chain])
-    diagnostics = {
-        "max_rhat": float(np.nanmax(rank_rhat(top))),
-        "min_ess_bulk": float(np.nanmin(bulk_ess(top))),
-        "divergences": int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum()),
-    }
+    diagnostics = draws_diagnostics(top, divergences=int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum()))
     problems = convergence_problems(diagnostics, target_accept_prob=_TARGET_ACCEPT)
     if problems:
         warnings.warn("learning the law error: " + "; ".join(problems), ConvergenceWarning, stacklevel=3)

@@ -481,7 +481,8 @@ def write_downstream_report(
         sections.append("<h2>Forecasts</h2>" + _downstream_predictions(fit, rows, level))
     if table is not None:
         attrs = table.attrs
-        converged = "" if attrs.get("converged", True) else " The refit did not meet the convergence rule."
+        converged = ("" if attrs.get("converged", True)
+                     else " The refit's forecast of the held-out runs did not meet the convergence rule.")
         sections.append(
             f"<h2>Which tasks to trust</h2><p class='note'>Refit without the {attrs.get('holdout_runs', '?')} "
             f"largest runs, then predicted every task there: a task is flagged (<code>follows_link</code> False) "

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from bayescale.calibrate import scale_order
+from bayescale.diagnostics import forecast_converged
 from bayescale.downstream import refit_downstream
 from bayescale.downstream_fit import DownstreamFit
 
@@ -66,7 +67,8 @@ def check_tasks(
         One row per task: ``held_out`` (rows scored), ``covered``, ``coverage``, ``mae`` (of the
         median), ``width`` (mean width of the interval), ``p_value`` (of the binomial test) and
         ``follows_link`` (False: do not trust this task's forecasts). ``attrs`` holds ``level``,
-        ``holdout_runs`` and ``converged`` (whether the refit met the convergence rule).
+        ``holdout_runs`` and ``converged`` (whether the refit's forecast of the held-out rows met the
+        convergence rule, :func:`bayescale.diagnostics.forecast_converged`).
 
     Raises
     ------
@@ -91,8 +93,9 @@ def check_tasks(
         )
     held_runs = run_order.sort_values(kind="stable").index[-n_out:]
     is_held = np.isin(run, held_runs)
-    again, converged = refit_downstream(fit, data[~is_held], refit_kwargs)
+    again = refit_downstream(fit, data[~is_held], refit_kwargs)  # judged by its forecast, not its parameters
     held = data[is_held].reset_index(drop=True)
+    converged = forecast_converged(again, again.posterior_draws(held, seed=seed, law_error=False)[1])
     pred = again.predict(held, level, seed=seed)
     observed = held[fit.y].to_numpy(float)
     scored = pd.DataFrame({

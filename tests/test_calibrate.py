@@ -139,3 +139,27 @@ def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, mo
         rough = calibrate_module.own_drift(drifting_fit)
     assert rough.source.endswith("(its refit broke the convergence rule)")
     np.testing.assert_allclose(rough.sd_ladder, checked.law_error.sd_ladder)
+
+
+def test_a_check_is_judged_by_its_forecast_of_the_held_out_runs(drifting_fit):
+    import arviz as az
+
+    from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, draws_diagnostics, forecast_converged, quietly
+
+    check = drifting_fit.calibrate(law_error=False)
+    keep = ~drifting_fit.data.index.isin(drifting_fit.data.nlargest(len(check.runs), "x").index)
+    again = quietly(lambda: bs.inference.refit(drifting_fit, keep))
+    _, curve, _ = again.posterior_draws(check.runs, law_error=False)
+    chains = again.idata.posterior.sizes["chain"]
+    by_chain = curve.reshape(chains, -1, curve.shape[1])
+    # the rule applied to the curve at the held-out runs, with ArviZ's R-hat and ESS as the reference
+    rhat = max(float(az.rhat(by_chain[..., j], method="rank")) for j in range(curve.shape[1]))
+    ess = min(float(az.ess(by_chain[..., j], method="bulk")) for j in range(curve.shape[1]))
+    expected = rhat <= RHAT_LIMIT and ess >= ESS_LIMIT and again.diagnostics["divergences"] == 0
+    assert check.converged == forecast_converged(again, curve) == expected
+    # chains that sample different curves break the rule, however well each mixes on its own
+    rng = np.random.default_rng(0)
+    apart = rng.standard_normal((3, 2, 500)) + np.array([0.0, 1.0])[None, :, None]
+    assert draws_diagnostics(apart)["max_rhat"] > 1.1
+    alike = draws_diagnostics(rng.standard_normal((3, 2, 500)), divergences=2)
+    assert alike["max_rhat"] < RHAT_LIMIT and alike["min_ess_bulk"] > ESS_LIMIT and alike["divergences"] == 2
