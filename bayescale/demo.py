@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,19 @@ def run_demo(out: str | Path | None = None, draws: int = 1000, quiet: bool = Fal
     kaplan = bs.fit(data, law="kaplan", y="loss", inputs=inputs,
                     hierarchy={"D_c": "dataset"}, **settings)
     print(_diagnostics(kaplan))
-    table = bs.compare({"chinchilla": chinchilla, "kaplan": kaplan}, ic="loo")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bs.LOOWarning)
+        table = bs.compare({"chinchilla": chinchilla, "kaplan": kaplan}, ic="loo")
     print("\n3. comparison by PSIS-LOO (higher elpd_loo is better)")
     print(_table(table[["rank", "elpd_loo", "p_loo", "elpd_diff", "dse", "weight"]]))
+    loo_notes = [str(w.message).split(", so leaving")[0] for w in caught if issubclass(w.category, bs.LOOWarning)]
+    for note in loo_notes:  # a line each under the table rather than a paragraph above it
+        print(f"   {note}")
+    if loo_notes:
+        print("   (bs.compare(..., ic='lfo') refits without the largest runs instead of importance sampling)")
+    for warning in caught:
+        if not issubclass(warning.category, bs.LOOWarning):
+            warnings.warn(warning.message, warning.category, stacklevel=2)
 
     from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, training_compute
 
