@@ -14,6 +14,8 @@ script scores, side by side on the same rows:
 * ``average``: the joint model of the average error (the downstream notebook's model);
 * ``average, one fit per corpus``: that model fitted to each training corpus alone, as Gadre et al.
   fit theirs (a run's C4 loss maps to its error differently by the corpus it was trained on);
+* ``per-task, one fit per corpus`` (with ``--per-task-per-corpus``, three more long fits): the
+  per-task model fitted to each corpus alone (the Chinchilla law unpooled);
 * ``gadre``: their point fits (:func:`bayescale.baselines.gadre_point_fit`), per corpus.
 
 Then, per task, the per-task model's error and 90% new-run coverage at the 9 held-out runs, with
@@ -23,7 +25,7 @@ the tasks it flags the ones whose forecasts at 1.4B / 6.9B miss?
 
 Run::
 
-    BAYESCALE_DATA_DIR=../shared/data python benchmarks/downstream.py [--link sigmoid] [--draws 500]
+    BAYESCALE_DATA_DIR=../shared/data python benchmarks/downstream.py [--link sigmoid] [--draws 500] [--per-task-per-corpus]
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ def scores(name: str, observed: np.ndarray, table: pd.DataFrame | None, median: 
     return out
 
 
+def per_corpus(train: pd.DataFrame, test_runs: pd.DataFrame, fit_one, forecast_of) -> pd.DataFrame:
+    """Forecasts at ``test_runs`` of one fit per training corpus: ``fit_one(rows)`` fits a corpus's
+    rows, ``forecast_of(fit, held_runs)`` forecasts its held-out runs."""
+    parts = []
+    for corpus, rows in train.groupby("dataset"):
+        held = test_runs[test_runs["dataset"] == corpus]
+        parts.append(forecast_of(fit_one(rows.reset_index(drop=True)), held).set_index(held.index))
+    return pd.concat(parts).loc[test_runs.index]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--link", default="sigmoid", help="link of the per-task model (default sigmoid)")
@@ -77,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-check", action="store_true", help="skip check_tasks (one refit fewer)")
+    parser.add_argument("--per-task-per-corpus", action="store_true",
+                        help="also fit the per-task model to each corpus alone (three more long fits)")
     args = parser.parse_args(argv)
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.draws, seed=args.seed, progress=False)
     train, test = split()
@@ -96,14 +110,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     # as Gadre et al. fit: one model per training corpus (loss law and link both unpooled), since a
     # run's C4 loss maps to its task error differently by the corpus it was trained on
     started = time.perf_counter()
-    per_corpus = []
-    for corpus, rows in train_runs.groupby("dataset"):
-        held = test_runs[test_runs["dataset"] == corpus]
-        alone = bs.fit_downstream(rows, law="chinchilla", metric="error", link="error_from_loss", chance=None,
-                                  **sampler)
-        per_corpus.append(alone.predict(held).set_index(held.index))
-    per_corpus_forecast = pd.concat(per_corpus).loc[test_runs.index]
+    per_corpus_forecast = per_corpus(
+        train_runs, test_runs,
+        lambda rows: bs.fit_downstream(rows, law="chinchilla", metric="error", link="error_from_loss", chance=None,
+                                       **sampler),
+        lambda fit, held: fit.predict(held),
+    )
     per_corpus_s = time.perf_counter() - started
+    extra_rows, timings = [], ""
+    if args.per_task_per_corpus:
+        started = time.perf_counter()
+        fits = []
+
+        def fit_tasks(rows: pd.DataFrame) -> bs.DownstreamFit:
+            fits.append(bs.fit_downstream(rows, law="chinchilla", metric="error", link=args.link, chance="chance",
+                                          by="task", **sampler))
+            return fits[-1]
+
+        tasks_forecast = per_corpus(train, test_runs, fit_tasks,
+                                    lambda fit, held: fit.predict_average(held[["N", "D", "dataset"]]))
+        extra_rows.append(scores(f"bayescale per-task ({args.link}), one fit per corpus", observed, tasks_forecast,
+                                 tasks_forecast["median"].to_numpy()))
+        r_hats = ", ".join(f"{fit.diagnostics['max_rhat']:.3f}" for fit in fits)
+        timings = f", per-task per corpus {time.perf_counter() - started:.0f} s (max r_hat {r_hats})"
     gadre = np.empty(len(test_runs))
     for corpus, rows in train_runs.groupby("dataset"):
         held = (test_runs["dataset"] == corpus).to_numpy()
@@ -113,11 +142,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         scores("bayescale average (error_from_loss)", observed, average_forecast, average_forecast["median"].to_numpy()),
         scores("bayescale average, one fit per corpus", observed, per_corpus_forecast,
                per_corpus_forecast["median"].to_numpy()),
+        *extra_rows,
         scores("Gadre et al. point fit", observed, None, gadre),
     ])
     print(f"Average top-1 error of {len(GADRE_17)} tasks at the {len(test_runs)} held-out runs (N > 1e9); "
           f"per-task fit {per_task_s:.0f} s ({per_task.diagnostics}), average fit {average_s:.0f} s, "
-          f"three fits per corpus {per_corpus_s:.0f} s")
+          f"three fits per corpus {per_corpus_s:.0f} s{timings}")
     print(summary.to_markdown(index=False, floatfmt=".4f"))
 
     per_row = per_task.predict(test)
