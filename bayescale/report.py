@@ -481,8 +481,11 @@ def write_downstream_report(
         sections.append("<h2>Forecasts</h2>" + _downstream_predictions(fit, rows, level))
     if table is not None:
         attrs = table.attrs
+        unmixed = ([str(t) for t in table.index[~table["converged"].astype(bool)]]
+                   if "converged" in table else [])  # a table from before the column
         converged = ("" if attrs.get("converged", True)
-                     else " The refit's forecast of the held-out runs did not meet the convergence rule.")
+                     else " The refit's forecast of the held-out runs did not meet the convergence rule"
+                     + (f" (tasks: {', '.join(unmixed)}; column <code>converged</code>)." if unmixed else "."))
         sections.append(
             f"<h2>Which tasks to trust</h2><p class='note'>Refit without the {attrs.get('holdout_runs', '?')} "
             f"largest runs, then predicted every task there: a task is flagged (<code>follows_link</code> False) "

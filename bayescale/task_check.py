@@ -66,9 +66,11 @@ def check_tasks(
     DataFrame
         One row per task: ``held_out`` (rows scored), ``covered``, ``coverage``, ``mae`` (of the
         median), ``width`` (mean width of the interval), ``p_value`` (of the binomial test) and
-        ``follows_link`` (False: do not trust this task's forecasts). ``attrs`` holds ``level``,
-        ``holdout_runs`` and ``converged`` (whether the refit's forecast of the held-out rows met the
-        convergence rule, :func:`bayescale.diagnostics.forecast_converged`).
+        ``follows_link`` (False: do not trust this task's forecasts), and ``converged`` (whether the
+        refit's forecast of the task's held-out rows met the convergence rule,
+        :func:`bayescale.diagnostics.forecast_converged`: a task whose link the refit cannot pin,
+        two modes say, fails it alone). ``attrs`` holds ``level``, ``holdout_runs`` and
+        ``converged`` (the same rule on every held-out row).
 
     Raises
     ------
@@ -95,11 +97,12 @@ def check_tasks(
     is_held = np.isin(run, held_runs)
     again = refit_downstream(fit, data[~is_held], refit_kwargs)  # judged by its forecast, not its parameters
     held = data[is_held].reset_index(drop=True)
-    converged = forecast_converged(again, again.posterior_draws(held, seed=seed, law_error=False)[1])
+    forecast = again.posterior_draws(held, seed=seed, law_error=False)[1]
+    task_of_row = held[fit.by].astype(str).to_numpy()
     pred = again.predict(held, level, seed=seed)
     observed = held[fit.y].to_numpy(float)
     scored = pd.DataFrame({
-        "task": held[fit.by].astype(str).to_numpy(),
+        "task": task_of_row,
         "inside": (observed >= pred["pred_lower"].to_numpy()) & (observed <= pred["pred_upper"].to_numpy()),
         "error": np.abs(pred["median"].to_numpy() - observed),
         "width": (pred["pred_upper"] - pred["pred_lower"]).to_numpy(),
@@ -110,6 +113,7 @@ def check_tasks(
     table.insert(2, "coverage", table["covered"] / table["held_out"])
     table["p_value"] = stats.binom.cdf(table["covered"], table["held_out"], level)
     table["follows_link"] = table["p_value"] >= alpha
+    table["converged"] = [forecast_converged(again, forecast[:, task_of_row == task]) for task in table.index]
     table.index.name = fit.by
-    table.attrs.update(level=level, holdout_runs=int(n_out), converged=converged)
+    table.attrs.update(level=level, holdout_runs=int(n_out), converged=forecast_converged(again, forecast))
     return table

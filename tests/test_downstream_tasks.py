@@ -108,6 +108,9 @@ def test_check_tasks_flags_the_task_that_leaves_its_link(by_task, checked):
     assert (table["held_out"] == 3).all()
     assert not table.loc[BROKEN, "follows_link"] and table.loc[BROKEN, "coverage"] == 0
     assert table.drop(index=BROKEN)["follows_link"].all(), table
+    # convergence judged per task on its own held-out forecast; the whole forecast passes if and only if each does
+    assert table["converged"].dtype == bool
+    assert table.attrs["converged"] == table["converged"].all()
     with pytest.raises(ValueError, match="holdout="):
         bs.check_tasks(fit, holdout=1.5)
 
@@ -131,6 +134,10 @@ def test_plots_and_report_of_a_fit_by_task(by_task, checked, tmp_path):
     assert "Which tasks to trust" in text and "Averaged over the 4 tasks" in text and "Task by task" in text
     assert text.count("<img") == 2 and "c: flagged by the leave-future-out check" in text  # average + task c
     assert "chains=2, draws=250, warmup=250, seed=0" in text
+    unmixed = checked.assign(converged=checked.index != "b")
+    unmixed.attrs = {**checked.attrs, "converged": False}
+    text = fit.report(tmp_path / "unmixed.html", check=unmixed, level=0.8).read_text()
+    assert "did not meet the convergence rule (tasks: b;" in text
     # the command line: a saved fit by task gets this report; a loss-law option is refused by name
     saved = fit.save(tmp_path / "tasks.nc")
     assert main(["report", str(saved), "--out", str(tmp_path / "cli.html"), "--at", "x=1e8"]) == 0
