@@ -137,9 +137,18 @@ def forecast_converged(refit, values: np.ndarray) -> bool:
     -------
     bool
     """
+    return not convergence_problems(forecast_diagnostics(refit, values))
+
+
+def forecast_diagnostics(refit, values: np.ndarray) -> dict[str, float]:
+    """:func:`draws_diagnostics` of a refit's draws at held-out rows (see :func:`forecast_converged`).
+
+    ``values`` is ``(chains * draws, rows)``, chains one after another; the worst row is reported,
+    with the refit's divergences.
+    """
     chains = int(refit.idata.posterior.sizes["chain"])
     by_row = np.moveaxis(np.asarray(values).reshape(chains, -1, np.shape(values)[-1]), -1, 0)
-    return not convergence_problems(draws_diagnostics(by_row, divergences=refit.diagnostics["divergences"]))
+    return draws_diagnostics(by_row, divergences=refit.diagnostics["divergences"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from bayescale.calibrate import scale_order
-from bayescale.diagnostics import forecast_converged
+from bayescale.diagnostics import convergence_problems, forecast_converged, forecast_diagnostics
 from bayescale.downstream import refit_downstream
 from bayescale.downstream_fit import DownstreamFit
 
@@ -66,11 +66,12 @@ def check_tasks(
     DataFrame
         One row per task: ``held_out`` (rows scored), ``covered``, ``coverage``, ``mae`` (of the
         median), ``width`` (mean width of the interval), ``p_value`` (of the binomial test) and
-        ``follows_link`` (False: do not trust this task's forecasts), and ``converged`` (whether the
-        refit's forecast of the task's held-out rows met the convergence rule,
-        :func:`bayescale.diagnostics.forecast_converged`: a task whose link the refit cannot pin,
-        two modes say, fails it alone). ``attrs`` holds ``level``, ``holdout_runs`` and
-        ``converged`` (the same rule on every held-out row).
+        ``follows_link`` (False: do not trust this task's forecasts); then the refit's forecast of
+        the task's held-out rows diagnosed: ``rhat`` (worst row), ``ess_bulk`` (smallest) and
+        ``converged`` (the convergence rule, :func:`bayescale.diagnostics.forecast_converged`, which
+        any divergence of the refit also breaks): a task whose link the refit cannot pin, two modes
+        say, shows here alone. ``attrs`` holds ``level``, ``holdout_runs``, ``divergences`` (of the
+        refit) and ``converged`` (the rule on every held-out row).
 
     Raises
     ------
@@ -113,7 +114,11 @@ def check_tasks(
     table.insert(2, "coverage", table["covered"] / table["held_out"])
     table["p_value"] = stats.binom.cdf(table["covered"], table["held_out"], level)
     table["follows_link"] = table["p_value"] >= alpha
-    table["converged"] = [forecast_converged(again, forecast[:, task_of_row == task]) for task in table.index]
+    by_task = [forecast_diagnostics(again, forecast[:, task_of_row == task]) for task in table.index]
+    table["rhat"] = [d["max_rhat"] for d in by_task]
+    table["ess_bulk"] = [d["min_ess_bulk"] for d in by_task]
+    table["converged"] = [not convergence_problems(d) for d in by_task]
     table.index.name = fit.by
-    table.attrs.update(level=level, holdout_runs=int(n_out), converged=forecast_converged(again, forecast))
+    table.attrs.update(level=level, holdout_runs=int(n_out), converged=forecast_converged(again, forecast),
+                       divergences=int(again.diagnostics["divergences"]))
     return table

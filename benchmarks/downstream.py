@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = held.groupby("task").agg(MAE=("error", "mean"), cov90=("inside", "mean"))
     if not args.no_check:
         check = bs.check_tasks(per_task, refit_kwargs={"progress": False})
-        table = table.join(check[["coverage", "follows_link", "converged"]].rename(columns={"coverage": "check cov90"}))
+        table = table.join(check[["coverage", "follows_link", "rhat", "converged"]].rename(columns={"coverage": "check cov90"}))
         flagged = ~table["follows_link"].astype(bool)
         print(f"\ncheck_tasks on the training ladder (refit without its top {check.attrs['holdout_runs']} runs, "
               f"converged: {check.attrs['converged']}): {int(flagged.sum())} of {len(table)} tasks flagged; "

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT
 from bayescale.downstream import LINKS, fit_downstream
 
 CHANCE = 0.25
@@ -111,6 +112,8 @@ def test_check_tasks_flags_the_task_that_leaves_its_link(by_task, checked):
     # convergence judged per task on its own held-out forecast; the whole forecast passes if and only if each does
     assert table["converged"].dtype == bool
     assert table.attrs["converged"] == table["converged"].all()
+    rule = (table["rhat"] <= RHAT_LIMIT) & (table["ess_bulk"] >= ESS_LIMIT) & (table.attrs["divergences"] == 0)
+    assert (table["converged"] == rule).all(), table
     with pytest.raises(ValueError, match="holdout="):
         bs.check_tasks(fit, holdout=1.5)
 
