@@ -127,6 +127,12 @@ def summary(idata: az.InferenceData, var_names: Sequence[str], hdi_prob: float =
         return az.summary(idata, var_names=list(var_names), hdi_prob=hdi_prob)
 
 
+def chains_and_draws(idata: az.InferenceData) -> tuple[int, int]:
+    """The posterior's number of chains and of draws per chain."""
+    sizes = idata["posterior"].sizes
+    return int(sizes["chain"]), int(sizes["draw"])
+
+
 def rhat_and_ess(idata: az.InferenceData, var_names: Sequence[str]) -> tuple[float, float]:
     """Largest r_hat and smallest bulk ESS over ``var_names``."""
     with warnings.catch_warnings():

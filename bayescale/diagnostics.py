@@ -21,6 +21,8 @@ from typing import TypeVar
 import jax.numpy as jnp
 import numpy as np
 
+from bayescale import _arviz
+
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
 T = TypeVar("T")
@@ -146,7 +148,7 @@ def forecast_diagnostics(refit, values: np.ndarray) -> dict[str, float]:
     ``values`` is ``(chains * draws, rows)``, chains one after another; the worst row is reported,
     with the refit's divergences.
     """
-    chains = int(refit.idata.posterior.sizes["chain"])
+    chains, _ = _arviz.chains_and_draws(refit.idata)
     by_row = np.moveaxis(np.asarray(values).reshape(chains, -1, np.shape(values)[-1]), -1, 0)
     return draws_diagnostics(by_row, divergences=refit.diagnostics["divergences"])
 

@@ -247,7 +247,8 @@ class Fit:
     def __repr__(self) -> str:
         d = self.diagnostics
         grouping = ", ".join(f"{p} by {'+'.join(c)}" for p, c in self.spec.grouping) or "none"
-        n_draws = self.idata.posterior.sizes["chain"] * self.idata.posterior.sizes["draw"]
+        chains, draws = _arviz.chains_and_draws(self.idata)
+        n_draws = chains * draws
         return (
             f"<bayescale.Fit law={self.law.name!r} rows={self.data.shape[0]} groups: {grouping}; "
             f"{n_draws} draws, max r_hat {d['max_rhat']:.3f}, min ESS {d['min_ess_bulk']:.0f}, "

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale import _arviz
+
 __all__ = ["figure_to_data_uri", "parse_at", "write_downstream_report", "write_report"]
 
 _STYLE = """
@@ -143,8 +145,8 @@ def _diagnostics_section(fit) -> str:
     meta = fit.meta
     settings = meta.get("settings")
     if settings is None:  # a DownstreamFit: its draws' shape and its meta hold the settings
-        sizes = fit.idata.posterior.sizes
-        settings = {"chains": sizes["chain"], "draws": sizes["draw"], "warmup": meta.get("warmup"),
+        chains, draws = _arviz.chains_and_draws(fit.idata)
+        settings = {"chains": chains, "draws": draws, "warmup": meta.get("warmup"),
                     "seed": meta.get("seed")}
     sampler = ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("chains", "draws", "warmup", "seed"))
     likelihood = meta.get("likelihood") or meta.get("metric_likelihood", "")
