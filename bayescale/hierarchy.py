@@ -110,23 +110,30 @@ class ModelSpec:
         """Every grouping column used, in first-use order."""
         return tuple(col for col, _ in self.n_levels)
 
-    def fingerprint(self) -> tuple:
-        """A hashable key of the structure, used to reuse compiled samplers."""
-        return (
-            self.law.name,
-            id(self.law),
-            self.likelihood.name,
-            self.grouping,
-            self.n_levels,
-            self.centered,
-            tuple((name, distribution_key(prior)) for name, prior in self.priors),
+    def fingerprint(self, prior_values: bool = True) -> tuple:
+        """A hashable key of the structure, used to reuse compiled programs.
+
+        With ``prior_values=False`` the priors enter by their family and parameter layout only:
+        the key of a program that takes the priors' parameters as data (:func:`bayescale.sampler.run`).
+        """
+        priors = (
+            tuple((name, distribution_key(prior)) for name, prior in self.priors)
+            if prior_values
+            else tuple((name, distribution_layout(prior)) for name, prior in self.priors)
         )
+        return (self.law.name, id(self.law), self.likelihood.name, self.grouping, self.n_levels, self.centered, priors)
 
 
 def distribution_key(prior: dist.Distribution) -> tuple:
     """A hashable key of a distribution (its type and parameter values), for compile caches."""
     leaves, treedef = jax.tree_util.tree_flatten(prior)
     return (type(prior).__name__, str(treedef), tuple(np.asarray(leaf).tobytes() for leaf in leaves))
+
+
+def distribution_layout(prior: dist.Distribution) -> tuple:
+    """A hashable key of a distribution's family and parameter shapes and dtypes, not their values."""
+    leaves, treedef = jax.tree_util.tree_flatten(prior)
+    return (type(prior).__name__, str(treedef), tuple((np.shape(leaf), str(jnp.result_type(leaf))) for leaf in leaves))
 
 
 def resolve_grouping(

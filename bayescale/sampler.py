@@ -7,7 +7,9 @@ warm-up, and draws, all in one ``lax.scan`` of NumPyro's functional NUTS kernel
 (:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread over the JAX devices
 with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
 sampler settings, so refitting the same law on data of the same shape (a user's second
-notebook cell, the next chunk of curves) compiles nothing, and :func:`padded_length` rounds
+notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
+the program too (only their families and shapes are part of its structure), so a refit with
+another prior of the same family compiles nothing either. :func:`padded_length` rounds
 the shape up so that ladders of similar length share it; JAX's persistent compilation
 cache (see :mod:`bayescale._runtime`) carries it across processes when no progress bar is
 drawn.
@@ -25,6 +27,7 @@ Probabilistic Programming in NumPyro. arXiv:1912.11554.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -266,10 +269,18 @@ def _runner(
     """The function running NUTS on a batch: ``pmap`` over devices of the ``per_device`` pairs of
     each device, batched by ``jax.vmap`` (``batching="vmap"``) or run one after another by
     ``jax.lax.map`` (``"map"``)."""
+    priors_as_data = model is None
     model = masked_model(spec) if model is None else model
-    init_strategy = _start_at(values=floor_pair_start(spec), otherwise=init_to_median(num_samples=31))
     fallback = init_to_uniform(radius=2.0)
     inputs0, group0, centres0, y0, mask0, extra0 = example
+
+    def model_and_start(priors, start):
+        """The model and its init strategy, with the priors' parameters and the floor pair's
+        starting values as traced data (one program for every prior of the same families)."""
+        if not priors_as_data:
+            return model, _start_at(values=floor_pair_start(spec), otherwise=init_to_median(num_samples=31))
+        traced = masked_model(dataclasses.replace(spec, priors=tuple((name, priors[name]) for name, _ in spec.priors)))
+        return traced, _start_at(values=start, otherwise=init_to_median(num_samples=31))
 
     def latent_shapes():
         return initialize_model(
@@ -281,14 +292,16 @@ def _runner(
     # may put the curve outside the likelihood's support for laws such as log_linear.
     prototype = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(latent_shapes))
 
-    def potential_fn_gen(inputs, group_index, centres, y, mask, extra):
-        return partial(potential_energy, model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra})
+    def potential_fn_gen(inputs, group_index, centres, y, mask, extra, priors, start):
+        chain_model, _ = model_and_start(priors, start)
+        return partial(potential_energy, chain_model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra})
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
     total = settings.warmup + settings.draws
 
-    def one_chain(rng_key, inputs, group_index, centres, y, mask, extra):
-        args = (inputs, group_index, centres, y, mask, extra)
+    def one_chain(rng_key, inputs, group_index, centres, y, mask, extra, priors, start):
+        args = (inputs, group_index, centres, y, mask, extra, priors, start)
+        model, init_strategy = model_and_start(priors, start)
         key_median, key_uniform, key_run = jax.random.split(rng_key, 3)
         initial = {
             "model_args": (inputs, group_index, centres),
@@ -330,18 +343,21 @@ def _runner(
         )(zs)
         return constrained, *stats
 
+    # The last two arguments (priors, starting values) are shared by every pair.
+    shared = (None, None)
     if batching == "vmap" and per_device > 1:
         # Lock-step: every NUTS tree of the batch runs until its longest member has finished
         # (wasteful on a CPU, the way to fill a GPU).
-        batched = jax.vmap(one_chain)
+        batched = jax.vmap(one_chain, in_axes=(0,) * 7 + shared)
     else:
         # Pairs one after another, each with its own trees. For one pair per device (bs.fit's
         # parallel chains) XLA removes the one-step loop: a vmap of one pair would instead batch
         # every while-loop, ~35% more compile time and ~25% more sampling time.
         def batched(*args):
-            return jax.lax.map(lambda pair: one_chain(*pair), args)
+            per_pair, common = args[:7], args[7:]
+            return jax.lax.map(lambda pair: one_chain(*pair, *common), per_pair)
 
-    return jax.pmap(batched) if n_devices > 1 else jax.jit(batched)
+    return jax.pmap(batched, in_axes=(0,) * 7 + shared) if n_devices > 1 else jax.jit(batched)
 
 
 def release_compiled() -> None:
@@ -395,7 +411,7 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
             values = values.reshape((n_devices, per_device) + values.shape[1:])
         return jnp.asarray(values, dtype=dtype)
 
-    args = (
+    args: tuple = (
         shaped(batch.rng, jnp.uint32),
         {k: shaped(v, jnp.float32) for k, v in batch.inputs.items()},
         {k: shaped(v, jnp.int32) for k, v in batch.group_index.items()},
@@ -404,9 +420,15 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         shaped(batch.mask, jnp.bool_),
         {k: shaped(v, np.asarray(v).dtype) for k, v in batch.extra.items()},
     )
+    # The priors' parameters and the floor pair's starting values (set by the priors) are data of
+    # the program, so a refit with other priors of the same families compiles nothing; a custom
+    # ``model`` closes over its own priors instead.
+    priors_as_data = model is None
+    start_values = {name: np.float32(v) for name, v in floor_pair_start(spec).items()} if priors_as_data else {}
+    args += (dict(spec.priors) if priors_as_data else {}, start_values)
     extra_shapes = tuple((k, np.shape(v), str(np.asarray(v).dtype)) for k, v in batch.extra.items())
-    key = (spec.fingerprint(), batch.y.shape[1], settings, n_devices, batch.size, batching, bool(progress),
-           str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)  # type: ignore[attr-defined]
+    key = (spec.fingerprint(prior_values=not priors_as_data), tuple(start_values), batch.y.shape[1], settings, n_devices,
+           batch.size, batching, bool(progress), str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)  # type: ignore[attr-defined]
     compile_s = 0.0
     if key in _RUNNERS:
         compiled = _RUNNERS[key]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import numpyro.distributions as dist
 import pytest
 from conftest import FAST
 
@@ -18,6 +19,17 @@ def test_a_repeat_fit_compiles_nothing(ladder):
     bs.fit(ladder, **options)
     again = bs.fit(ladder, **{**options, "seed": 2})
     assert again.meta["settings"]["timing"]["compile_s"] == 0.0
+
+
+def test_a_refit_with_other_priors_of_the_same_families_compiles_nothing_and_follows_them(ladder):
+    # the priors' parameters are data of the compiled program, not constants baked into it
+    options = {"law": "chinchilla", "inputs": {"N": "params", "D": "tokens"}, **FAST}
+    first = bs.fit(ladder, **options)
+    centre = 0.9 * float(np.mean(first.draws("E")))
+    tight = bs.fit(ladder, **options, priors={"E": dist.LogNormal(np.log(centre), 0.01)})
+    assert tight.meta["settings"]["timing"]["compile_s"] == 0.0
+    assert abs(float(np.mean(tight.draws("E"))) / centre - 1) < 0.02
+    assert float(np.std(tight.draws("E"))) < 0.5 * float(np.std(first.draws("E")))
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
