@@ -218,7 +218,12 @@ def calibrate(
     held = frame.iloc[order[-n_out:]].reset_index(drop=True)
     keep = np.ones(len(frame), dtype=bool)
     keep[order[-n_out:]] = False
-    again = quietly(lambda: refit(fit, keep, refit_kwargs))  # judged by its forecast (below), not its parameters
+    # judged by its forecast (below), not its parameters; one refit per fit and settings (a seeded
+    # refit of the same runs is the same), shared by own_law_error() and calibrate()
+    refit_key = (keep.tobytes(), tuple(sorted(dict(refit_kwargs or {}).items())))
+    again = fit._held_out_refits.get(refit_key)
+    if again is None:
+        again = fit._held_out_refits[refit_key] = quietly(lambda: refit(fit, keep, refit_kwargs))
     # held-out rows are runs like the fitted ones (for ``frontier``: untuned ones too)
     _, law_curve, law_predictive = again.posterior_draws(held, seed=seed, law_error=False, new_run="any")
     predictive = (law_predictive if law_error is False

@@ -82,6 +82,9 @@ class Fit:
         self.law: Law = get(self.meta["law"])
         self._priors = dict(priors) if priors is not None else None
         self._own_law_error: LawError | None = None
+        #: refits without the top runs, by (rows kept, sampler settings): :func:`bayescale.calibrate.calibrate`
+        #: reuses one (``own_law_error`` and ``calibrate()`` hold out the same runs)
+        self._held_out_refits: dict[tuple, Fit] = {}
 
     # --- structure -------------------------------------------------------------------------
     @cached_property
@@ -503,7 +506,8 @@ class Fit:
         Returns a :class:`~bayescale.calibrate.Calibration` whose ``predict`` widens new-run
         intervals to the nominal level (split-conformal); options as in
         :func:`bayescale.calibrate.calibrate` (``holdout=0.2``, ``level=0.9``, ``law_error``,
-        ``refit_kwargs``, ``seed``).
+        ``refit_kwargs``, ``seed``). The refit is kept: another check of the same runs with the
+        same settings (and :meth:`own_law_error`, which holds out the top fifth) samples nothing.
 
         Parameters
         ----------

@@ -215,7 +215,8 @@ def write_report(
         The band plot runs to this multiple of the largest ``x`` in the data.
     calibration : Calibration or True, optional
         A :meth:`Fit.calibrate` result, or True to run it (a refit without the top fifth of the
-        runs): how often the intervals would have covered the largest runs.
+        runs, the one that sized the predictions' law error, reused): how often the intervals
+        would have covered the largest runs.
     notes : str, optional
         Free text placed under the title (escaped).
     multiplier : ComputeMultiplier, optional

@@ -272,6 +272,7 @@ def _runner(
     priors_as_data = model is None
     model = masked_model(spec) if model is None else model
     fallback = init_to_uniform(radius=2.0)
+    at_prior_median = init_to_median(num_samples=31)
     inputs0, group0, centres0, y0, mask0, extra0 = example
     # a custom model's starting values, computed here: inside the traced function they would be traced
     baked_start = {} if priors_as_data else floor_pair_start(spec)
@@ -280,9 +281,9 @@ def _runner(
         """The model and its init strategy, with the priors' parameters and the floor pair's
         starting values as traced data (one program for every prior of the same families)."""
         if not priors_as_data:
-            return model, _start_at(values=baked_start, otherwise=init_to_median(num_samples=31))
+            return model, _start_at(values=baked_start, otherwise=at_prior_median)
         traced = masked_model(dataclasses.replace(spec, priors=tuple((name, priors[name]) for name, _ in spec.priors)))
-        return traced, _start_at(values=start, otherwise=init_to_median(num_samples=31))
+        return traced, _start_at(values=start, otherwise=at_prior_median)
 
     def latent_shapes():
         return initialize_model(

@@ -9,12 +9,13 @@ Curves (real public data, from ``bs.datasets``):
   (rows with ``train=True``; duplicate LM rows dropped).
 
 Every curve is fitted with the ``power`` law (y = E + A x^-alpha, Student-t likelihood in log
-space). ``fit_many`` fits all curves in one vectorised run; the loop fits a random subset of
-them one ``bs.fit`` call at a time (a different number of rows means a new compilation, as a
-user's loop would meet it), and throughput is curves per second of wall time. Both use the
-same sampler settings. Run::
+space; ``--likelihood`` for another). ``fit_many`` fits all curves in one vectorised run; the
+loop fits a random subset of them one ``bs.fit`` call at a time (a different number of rows
+means a new compilation, as a user's loop would meet it), and throughput is curves per second
+of wall time. Both use the same sampler settings. Run::
 
-    BAYESCALE_DATA_DIR=../shared/data python benchmarks/fit_many.py [--loop 12] [--draws 500] [--curves 40]
+    BAYESCALE_DATA_DIR=../shared/data python benchmarks/fit_many.py [--loop 12] [--draws 500] [--curves 40] \
+        [--likelihood normal] [--target-accept 0.95]
 
 ``--curves N`` keeps a fixed random subset of N curves (the same N curves on every run), for a
 before/after measurement that takes a few minutes.
@@ -60,10 +61,11 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--curves", type=int, default=None, help="a fixed random subset of this many curves")
+    parser.add_argument("--likelihood", default="student_t", help="likelihood of both sides (default: student_t)")
     parser.add_argument("--target-accept", type=float, default=None,
                         help="NUTS target acceptance for both sides (default: the law's default)")
     args = parser.parse_args()
-    sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=0)
+    sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=0, likelihood=args.likelihood)
     if args.target_accept is not None:
         sampler["target_accept_prob"] = args.target_accept
     table = curves()
@@ -94,6 +96,9 @@ def main() -> None:
               f"ESS >= 400, no divergences); median max r_hat {diag['max_rhat'].median():.3f}, "
               f"median min ESS {diag['min_ess_bulk'].median():.0f}, curves with divergences "
               f"{int((diag['divergences'] > 0).sum())}")  # fmt: skip
+        steps = many.num_steps.reshape(n_curves, -1).mean(axis=1)  # leapfrog steps per draw, by curve
+        print(f"leapfrog steps per draw: mean {steps.mean():.1f}; by curve median {np.median(steps):.1f}, "
+              f"90th percentile {np.quantile(steps, 0.9):.1f}, max {steps.max():.1f}")  # fmt: skip
 
         rng = np.random.default_rng(0)
         subset = list(rng.choice(np.asarray(many.keys, dtype=object), size=min(args.loop, n_curves), replace=False))

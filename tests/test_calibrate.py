@@ -128,6 +128,21 @@ def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapola
     assert can_hold_out(fresh) and not can_hold_out(fresh, holdout=0.9)  # 24 runs; 2 left would be too few
 
 
+def test_the_drift_and_the_check_share_one_refit(drifting_fit, monkeypatch):
+    from bayescale import inference
+
+    fresh = bs.Fit(drifting_fit.idata, priors=drifting_fit.priors)
+    calls = []
+    real = inference.refit
+    monkeypatch.setattr(inference, "refit", lambda *a, **k: calls.append(a[1].sum()) or real(*a, **k))
+    fresh.own_law_error()
+    check = fresh.calibrate()  # the learned drift on the intervals; the same top fifth held out
+    assert calls == [19] and check.checked_with is not False
+    fresh.calibrate(refit_kwargs={"seed": 5})  # other settings: a refit of their own
+    fresh.calibrate(holdout=0.25)  # other runs held out
+    assert calls == [19, 19, 18]
+
+
 def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, monkeypatch):
     import dataclasses
 
