@@ -211,7 +211,7 @@ def verdict(table: pd.DataFrame) -> pd.DataFrame:
         coverage = mine.loc[mine["round"] > 0, "coverage"].mean()
         ratio = first / flops
         # how early any strategy got there: whether the target is within reach of the strategies tried
-        soonest = min(_flops_to_reach(group, w) for _, group in mean.groupby("base", sort=False))
+        soonest = np.nanmin([_flops_to_reach(group, w) for _, group in mean.groupby("base", sort=False)])
         out.append({"ladder": name, "best_other": best, "its_width": w, "its_flops": flops,
                     "next_runs_final_width": final.loc["next_runs", "width"],
                     "next_runs_flops_to_reach": first, "flops_ratio": ratio,
