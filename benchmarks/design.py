@@ -173,9 +173,10 @@ def replay(ladder: Ladder, *, start: int, rounds: int, seeds: int, final_share: 
         first = list(pool.sort_values("C").index[:start])
     start_fit = fit_runs(ladder, pool.loc[first], seed)
     start_score = score(start_fit, ladder)
-    plan = schedule(ladder, pool.loc[first, "C"].sum(), rounds, final_share)
+    start_flops = pool.loc[first, "C"].sum()
+    plan = schedule(ladder, start_flops, rounds, final_share)
     # the verdict reads "half the FLOPs" off the rounds: it resolves it only where a round is < 2x the last
-    print(f"  schedule: {rounds} rounds of x{(plan[-1] / pool.loc[first, 'C'].sum()) ** (1 / rounds):.2g} FLOPs each", flush=True)
+    print(f"  schedule: {rounds} rounds of x{(plan[-1] / start_flops) ** (1 / rounds):.2g} FLOPs each", flush=True)
     strategies = ["next_runs", *(f"random{s}" for s in range(seeds)), "cheapest", "largest", "grid_20tpp", "isoflop"]
     rows = []
     for strategy in strategies:
