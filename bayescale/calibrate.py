@@ -220,7 +220,8 @@ def calibrate(
     keep[order[-n_out:]] = False
     # judged by its forecast (below), not its parameters; one refit per fit and settings (a seeded
     # refit of the same runs is the same), shared by own_law_error() and calibrate()
-    refit_key = (keep.tobytes(), tuple(sorted(dict(refit_kwargs or {}).items())))
+    # (values by repr: an unhashable bad value reaches refit's own error naming the setting)
+    refit_key = (keep.tobytes(), tuple(sorted((name, repr(v)) for name, v in dict(refit_kwargs or {}).items())))
     again = fit._held_out_refits.get(refit_key)
     if again is None:
         again = fit._held_out_refits[refit_key] = quietly(lambda: refit(fit, keep, refit_kwargs))

@@ -141,6 +141,8 @@ def test_the_drift_and_the_check_share_one_refit(drifting_fit, monkeypatch):
     fresh.calibrate(refit_kwargs={"seed": 5})  # other settings: a refit of their own
     fresh.calibrate(holdout=0.25)  # other runs held out
     assert calls == [19, 19, 18]
+    with pytest.raises(ValueError, match=r"draws=\[500\] must be a positive integer"):
+        fresh.calibrate(refit_kwargs={"draws": [500]})
 
 
 def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, monkeypatch):
