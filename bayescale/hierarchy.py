@@ -136,6 +136,32 @@ def distribution_layout(prior: dist.Distribution) -> tuple:
     return (type(prior).__name__, str(treedef), tuple((np.shape(leaf), str(jnp.result_type(leaf))) for leaf in leaves))
 
 
+def prior_parameters(prior: dist.Distribution) -> dict:
+    """The data fields of ``prior`` by name (a nested dict for a distribution inside it).
+
+    NumPyro flattens a distribution's fields in the order of a Python ``set`` of their names,
+    which changes with each process's string-hash seed: passed to a compiled program as the
+    distribution itself, the same prior became differently ordered arguments in another
+    process, so JAX's persistent compilation cache missed. A dict is flattened in key order, the
+    same in every process. :func:`with_parameters` puts the fields back.
+    """
+    names = type(prior).gather_pytree_data_fields()
+    values, _ = prior.tree_flatten()
+    return {name: prior_parameters(v) if isinstance(v, dist.Distribution) else v for name, v in zip(names, values, strict=True)}
+
+
+def with_parameters(prior: dist.Distribution, parameters: Mapping) -> dist.Distribution:
+    """``prior`` (the family and static fields) with its data fields taken from ``parameters``,
+    laid out as :func:`prior_parameters` lays them out (traced values inside a compiled program)."""
+    names = type(prior).gather_pytree_data_fields()
+    values, aux = prior.tree_flatten()
+    fields = tuple(
+        with_parameters(v, parameters[name]) if isinstance(v, dist.Distribution) else parameters[name]
+        for name, v in zip(names, values, strict=True)
+    )
+    return type(prior).tree_unflatten(aux, fields)
+
+
 def resolve_grouping(
     law: Law, groups: str | Sequence[str] | None, hierarchy: Mapping[str, str | Sequence[str] | None] | None
 ) -> dict[str, tuple[str, ...]]:

@@ -47,7 +47,7 @@ from numpyro.infer.util import constrain_fn, find_valid_initial_params, initiali
 from numpyro.primitives import Messenger
 
 from bayescale.floor_pair import floor_pair_start
-from bayescale.hierarchy import ModelSpec, make_model
+from bayescale.hierarchy import ModelSpec, make_model, prior_parameters, with_parameters
 
 _RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
 #: Compiled samplers kept alive at once. Every compiled XLA CPU program maps ~1,500 memory regions
@@ -282,7 +282,8 @@ def _runner(
         starting values as traced data (one program for every prior of the same families)."""
         if not priors_as_data:
             return model, _start_at(values=baked_start, otherwise=at_prior_median)
-        traced = masked_model(dataclasses.replace(spec, priors=tuple((name, priors[name]) for name, _ in spec.priors)))
+        traced_priors = tuple((name, with_parameters(prior, priors[name])) for name, prior in spec.priors)
+        traced = masked_model(dataclasses.replace(spec, priors=traced_priors))
         return traced, _start_at(values=start, otherwise=at_prior_median)
 
     def latent_shapes():
@@ -428,7 +429,10 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
     # ``model`` closes over its own priors instead.
     priors_as_data = model is None
     start_values = {name: np.float32(v) for name, v in floor_pair_start(spec).items()} if priors_as_data else {}
-    args += (dict(spec.priors) if priors_as_data else {}, start_values)
+    # by field name: a distribution itself flattens in an order that changes from process to
+    # process, and the persistent compilation cache would miss (hierarchy.prior_parameters)
+    prior_data = {name: prior_parameters(prior) for name, prior in spec.priors} if priors_as_data else {}
+    args += (prior_data, start_values)
     extra_shapes = tuple((k, np.shape(v), str(np.asarray(v).dtype)) for k, v in batch.extra.items())
     key = (spec.fingerprint(prior_values=not priors_as_data), tuple(start_values), batch.y.shape[1], settings, n_devices,
            batch.size, batching, bool(progress), str(jax.config.jax_default_device), device, model is not None, model_key, extra_shapes)  # type: ignore[attr-defined]

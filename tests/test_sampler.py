@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -11,7 +14,7 @@ import pytest
 from conftest import FAST
 
 import bayescale as bs
-from bayescale import sampler
+from bayescale import hierarchy, sampler
 
 
 def test_a_repeat_fit_compiles_nothing(ladder):
@@ -127,3 +130,37 @@ def test_ladders_of_similar_length_share_one_program(ladder):
     assert first.meta["settings"]["timing"]["compile_s"] > 0
     assert again.meta["settings"]["timing"]["compile_s"] == 0.0
     assert len(again.data) == 47 and again.idata.log_likelihood["loss"].shape[-1] == 47
+
+
+_TINY_FIT = """
+import numpy as np, pandas as pd, bayescale as bs
+x = np.geomspace(1e6, 1e9, 8)
+bs.fit(pd.DataFrame({"x": x, "loss": 2.0 + 30 * x ** -0.3}), law="power", y="loss",
+       chains=1, draws=20, warmup=20, seed=0, progress=False)
+"""
+
+
+def test_a_new_process_finds_the_program_in_the_persistent_cache(tmp_path):
+    # Python's string hashes, and so NumPyro's order of a distribution's fields, change from process
+    # to process; the compiled program must not, or every new session compiles every law again.
+    def programs_after_a_fit(hash_seed: str) -> set[str]:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "BAYESCALE_JAX_CACHE": str(tmp_path)}
+        subprocess.run([sys.executable, "-c", _TINY_FIT], env=env, check=True, capture_output=True)
+        return {p.name for p in tmp_path.glob("jit_batched-*")}
+
+    first = programs_after_a_fit("1")
+    assert len(first) == 1  # the NUTS program was compiled and written
+    assert programs_after_a_fit("2") == first  # found, not compiled and written again
+
+
+@pytest.mark.parametrize(
+    "prior", [dist.LogNormal(0.3, 0.7), dist.HalfNormal(0.2), dist.Beta(2.0, 3.0), dist.TruncatedNormal(1.0, 2.0, low=0.0)]
+)
+def test_a_prior_s_fields_by_name_rebuild_the_prior(prior):
+    fields = hierarchy.prior_parameters(prior)
+    assert all(isinstance(name, str) for name in fields)
+    doubled = hierarchy.with_parameters(prior, jax.tree_util.tree_map(lambda v: 2 * v, fields))
+    values = np.array([0.2, 0.5, 0.9])
+    assert type(doubled) is type(prior)
+    assert np.allclose(hierarchy.with_parameters(prior, fields).log_prob(values), prior.log_prob(values))
+    assert not np.allclose(doubled.log_prob(values), prior.log_prob(values))  # the fields are the ones it uses
