@@ -139,6 +139,10 @@ CASES: dict[str, Case] = {
          "a3": 0.3, "b3": np.log(1.5), "gamma": -0.3},
         check=("b3",),
     ),
+    "chinchilla_farseer": Case(
+        lambda: _grid(N=np.geomspace(1e8, 1e10, 6), D=np.geomspace(1e10, 1e12, 8)),
+        {"E": 1.8, "A": 480.0, "alpha": 0.34, "B": 2000.0, "beta": 0.36, "B_N": 0.3, "beta_N": 0.03},
+    ),
     "parscale": Case(
         lambda: _grid(N=np.geomspace(1e8, 1e10, 8), P=np.array([1.0, 2.0, 4.0, 8.0])),
         {"A": 2.3e8, "alpha": 0.15, "k": 0.4, "E": 1.0},

@@ -13,7 +13,7 @@ from bayescale.laws.test_time import saturation_budget
 
 NAMES = [
     "power", "power_pure", "log_linear", "exponential", "broken_power", "non_monotone", "chinchilla", "kaplan",
-    "kaplan_steps", "sparse_average", "data_constrained", "overtraining", "farseer", "parscale", "lr_annealing",
+    "kaplan_steps", "sparse_average", "data_constrained", "overtraining", "farseer", "chinchilla_farseer", "parscale", "lr_annealing",
     "fp_quantization", "moe", "optimal_lr", "optimal_batch", "data_filtering", "error_from_loss",
     "sigmoid_from_loss", "passuntil_from_loss", "passuntil", "bleu_log", "pass_at_k", "horizon",
 ]
