@@ -39,9 +39,11 @@ Also times ``next_runs`` ranking 1,000 candidates against a 4,000-draw posterior
 
 Run::
 
-    BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 15] [--seeds 2]
+    BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 15] [--seeds 2] [--law chinchilla]
 
-(about an hour on a 2-core CPU at 15 rounds; ``--rounds 4``, a few minutes).
+(about an hour on a 2-core CPU at 15 rounds; ``--rounds 4``, a few minutes). ``--law`` picks the
+law every strategy refits (``chinchilla``, or ``chinchilla_farseer``, which fits the ends of
+isoFLOP sweeps that the Chinchilla law misfits).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ import argparse
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,7 @@ class Ladder:
     held: pd.DataFrame
     fit_kwargs: dict = field(default_factory=dict)
     group: str | None = None
+    law: str = "chinchilla"  # a law of N and D with a floor E (grouped where the ladder groups it)
 
     @property
     def columns(self) -> list[str]:
@@ -97,7 +100,7 @@ def load(name: str) -> Ladder:
 def fit_runs(ladder: Ladder, runs: pd.DataFrame, seed: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bs.fit(runs, law="chinchilla", y="loss", seed=seed, **ladder.fit_kwargs, **FIT)
+        return bs.fit(runs, law=ladder.law, y="loss", seed=seed, **ladder.fit_kwargs, **FIT)
 
 
 def score(fit, ladder: Ladder) -> dict[str, float]:
@@ -288,6 +291,7 @@ def main() -> None:
     parser.add_argument("--final-share", type=float, default=1.0,
                         help="the schedule ends at this share of twice the pool's largest run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--law", default="chinchilla", help="the law every strategy refits (inputs N, D; a floor E)")
     parser.add_argument("--timing", action="store_true", help="also time 1,000 candidates x 4,000 draws")
     parser.add_argument("--plot", default=str(Path(__file__).with_name("design.png")))
     parser.add_argument("--csv", help="write the full table here")
@@ -295,7 +299,7 @@ def main() -> None:
     started = time.perf_counter()
     tables = []
     for name in args.ladders:
-        ladder = load(name)
+        ladder = replace(load(name), law=args.law)
         print(f"{name}: pool {len(ladder.pool)} runs (C {ladder.pool.C.min():.2g}-{ladder.pool.C.max():.2g}), "
               f"held out {len(ladder.held)} (C {ladder.held.C.min():.2g}-{ladder.held.C.max():.2g})", flush=True)
         tables.append(replay(ladder, start=args.start, rounds=args.rounds, seeds=args.seeds,
