@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from bayescale.laws.base import Law, Parameter
-from bayescale.laws.chinchilla import CHINCHILLA
+from bayescale.laws.chinchilla import CHINCHILLA, chinchilla_log_mean
 from bayescale.laws.registry import register
 
 N_UNIT = 1e9
@@ -95,15 +95,9 @@ FARSEER = register(
 
 
 def chinchilla_farseer_log_mean(N, D, E, A, alpha, B, beta, B_N, beta_N):
-    """``log L`` as a ``logaddexp`` of ``E``, ``A N^-alpha`` and ``B n^B_N D^-(beta n^beta_N)``."""
+    """``log L``: the Chinchilla law's, with the data coefficient ``B n^B_N`` and exponent ``beta n^beta_N``."""
     log_n = jnp.log(N) - jnp.log(N_UNIT)
-    data_exponent = beta * jnp.exp(beta_N * log_n)
-    terms = jnp.stack(
-        jnp.broadcast_arrays(
-            jnp.log(E), jnp.log(A) - alpha * jnp.log(N), jnp.log(B) + B_N * log_n - data_exponent * jnp.log(D)
-        )
-    )
-    return jnp.logaddexp(jnp.logaddexp(terms[0], terms[1]), terms[2])
+    return chinchilla_log_mean(N, D, E, A, alpha, B * jnp.exp(B_N * log_n), beta * jnp.exp(beta_N * log_n))
 
 
 def chinchilla_farseer_mean(N, D, E, A, alpha, B, beta, B_N, beta_N):
