@@ -6,6 +6,7 @@ each model on the smaller runs and scores the log predictive density of the next
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from bayescale import _arviz
 from bayescale._arviz import LOOWarning
+from bayescale.diagnostics import ConvergenceWarning
 
 if TYPE_CHECKING:
     from bayescale.fit_result import Fit
@@ -58,11 +60,13 @@ def compare(
     DataFrame
         Best first. For LOO/WAIC, ArviZ's comparison table: ``rank``, ``elpd_loo`` (or
         ``elpd_waic``), ``p_loo``, ``elpd_diff`` (to the best), ``weight``, ``se``, ``dse``,
-        ``warning``. For LFO: ``rank``, ``elpd_lfo`` (sum over the scored runs of the log
-        posterior-predictive density), ``elpd_diff``, ``weight`` (pseudo-BMA,
-        ``exp(elpd_lfo)`` normalised), ``se``, ``dse`` (se of the pointwise difference to the
-        best), ``n_scored``, ``n_folds``, ``warning`` (True when a refit's scores of its future block broke the
-        convergence rule, :func:`bayescale.diagnostics.forecast_converged`).
+        ``warning`` (ArviZ's flag: PSIS or WAIC unreliable for some runs), then ``converged``
+        (whether the fit meets the convergence rule, :meth:`bayescale.Fit.convergence_problems`).
+        For LFO: ``rank``, ``elpd_lfo`` (sum over the scored runs of the log posterior-predictive
+        density), ``elpd_diff``, ``weight`` (pseudo-BMA, ``exp(elpd_lfo)`` normalised), ``se``,
+        ``dse`` (se of the pointwise difference to the best), ``n_scored``, ``n_folds``,
+        ``warning`` (True when a refit's scores of its future block broke the convergence rule,
+        :func:`bayescale.diagnostics.forecast_converged`).
         A difference of less than about two ``dse`` is not a clear preference.
 
     Warns
@@ -70,6 +74,9 @@ def compare(
     LOOWarning
         For LOO/WAIC, once per model ArviZ flags (its ``warning`` column): which runs have a
         Pareto k too large for PSIS (or, for WAIC, that its approximation breaks down) and what to do.
+    ConvergenceWarning
+        For LOO/WAIC, once per fit whose draws break the convergence rule (r_hat, bulk ESS,
+        divergences): an unconverged fit's elpd, rank and weight are not to be trusted.
 
     Raises
     ------
@@ -107,7 +114,27 @@ def compare(
     if order_by is not None:
         raise ValueError(f"order_by={order_by!r} is only used with ic='lfo'")
     _check_same_data(fits)
-    return _arviz.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
+    table = _arviz.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
+    return with_convergence(table, fits, ic)
+
+
+def with_convergence(table: pd.DataFrame, fits: Mapping[str, Any], ic: str) -> pd.DataFrame:
+    """Add ``converged`` to a LOO/WAIC table and warn once per fit that breaks the convergence rule.
+
+    ``fits`` maps the table's model names to objects with a ``convergence_problems()`` method
+    (:class:`bayescale.Fit`, :class:`bayescale.DownstreamFit`).
+    """
+    problems = {name: fits[name].convergence_problems() for name in table.index}
+    table["converged"] = [not problems[name] for name in table.index]
+    for name in table.index[~table["converged"]]:
+        warnings.warn(
+            f"model {name!r} did not converge: {'; '.join(problems[name])}. Its elpd_{ic}, and so its rank and "
+            "weight, describe draws that are not yet its posterior: refit it until it converges before "
+            "trusting this comparison",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return table
 
 
 def _check_same_data(fits: Mapping[str, Fit]) -> None:

@@ -21,6 +21,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
+from bayescale.comparison import with_convergence
 from bayescale.data import group_codes, input_values
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import (
@@ -236,10 +237,14 @@ class DownstreamFit:
         max_rhat, min_ess = _arviz.rhat_and_ess(self.idata, self._summary_names())
         return {"max_rhat": max_rhat, "min_ess_bulk": min_ess, "divergences": int(self.diverging.sum())}
 
+    def convergence_problems(self) -> list[str]:
+        """The convergence rule's broken limits in plain words, each with what to do (empty when converged)."""
+        used = float(self.meta.get("target_accept_prob", 0.95))
+        return convergence_problems(self.diagnostics, target_accept_prob=used)
+
     def check_convergence(self) -> list[str]:
         """Warn when r_hat, ESS or divergences say the draws may not be trustworthy."""
-        used = float(self.meta.get("target_accept_prob", 0.95))
-        problems = convergence_problems(self.diagnostics, target_accept_prob=used)
+        problems = self.convergence_problems()
         for p in problems:
             warnings.warn(p, ConvergenceWarning, stacklevel=3)
         return problems
@@ -713,12 +718,15 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
     Returns
     -------
     DataFrame
-        ArviZ's comparison table on the log scale, best first (as :func:`bayescale.compare`).
+        ArviZ's comparison table on the log scale, best first, with ``converged`` (as
+        :func:`bayescale.compare`).
 
     Warns
     -----
     LOOWarning
         Once per model ArviZ flags as unreliable, naming the runs at fault.
+    ConvergenceWarning
+        Once per fit whose draws break the convergence rule (its elpd and rank are not to be trusted).
 
     Raises
     ------
@@ -733,4 +741,5 @@ def compare_downstream(fits: Mapping[str, DownstreamFit], ic: str = "loo") -> pd
         raise ValueError(f"the fits have different numbers of metric rows {sizes}; fit them on the same rows")
     if ic not in ("loo", "waic"):
         raise ValueError(f"ic={ic!r} must be 'loo' or 'waic'")
-    return _arviz.compare({name: f.idata for name, f in fits.items()}, ic=ic)
+    table = _arviz.compare({name: f.idata for name, f in fits.items()}, ic=ic)
+    return with_convergence(table, fits, ic)

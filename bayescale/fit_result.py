@@ -15,7 +15,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale import _arviz, io
-from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, convergence_problems
+from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors, sampled_site_names
 from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
 from bayescale.laws import Law, get
@@ -217,10 +217,14 @@ class Fit:
         extra = [f"{name}_{col}_sd" for name, cols in self.spec.groups_of.items() for col in cols]
         return [*self.param_names, *extra]
 
+    def convergence_problems(self) -> list[str]:
+        """The convergence rule's broken limits in plain words, each with what to do (empty when converged)."""
+        used = float(self.meta.get("settings", {}).get("target_accept_prob", 0.95))
+        return convergence_problems(self.diagnostics, target_accept_prob=used)
+
     def check_convergence(self) -> list[str]:
         """Warn in plain words when the draws may not be trustworthy; return the problems found."""
-        used = float(self.meta.get("settings", {}).get("target_accept_prob", 0.95))
-        problems = convergence_problems(self.diagnostics, target_accept_prob=used)
+        problems = self.convergence_problems()
         for problem in problems:
             warnings.warn(problem, ConvergenceWarning, stacklevel=3)
         return problems
@@ -262,8 +266,7 @@ class Fit:
         from html import escape  # law names, formulas and group labels are the user's text
 
         d = self.diagnostics
-        ok = d["max_rhat"] <= RHAT_LIMIT and d["min_ess_bulk"] >= ESS_LIMIT and not d["divergences"]
-        status = "converged" if ok else "check diagnostics"
+        status = "check diagnostics" if self.convergence_problems() else "converged"
         table = self.summary().round(4).to_html()  # pandas escapes the labels
         return (
             f"<div><b>bayescale.Fit</b> &mdash; law <code>{escape(self.law.name)}</code>: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import FAST
 
 import bayescale as bs
@@ -38,3 +39,14 @@ def test_pointwise_log_likelihood_is_on_the_scale_of_y(ladder_fit):
     # Student-t on log y carries the Jacobian 1/y: the density of y itself.
     ll = ladder_fit.idata.log_likelihood["loss"].values
     assert np.isfinite(ll).all() and np.median(ll) > 0  # 1% noise: densities far above 1
+
+
+def test_an_unconverged_fit_is_named_and_marked(ladder_fit, kaplan_fit):
+    idata = ladder_fit.idata.copy()
+    E = idata.posterior["E"]
+    idata.posterior["E"] = E + xr.where(E["chain"] == 0, 0.0, 5 * float(E.std()))  # chains that disagree
+    stuck = bs.Fit(idata, priors=ladder_fit.priors)
+    with pytest.warns(bs.ConvergenceWarning, match=r"model 'stuck' did not converge: r_hat reaches"):
+        table = bs.compare({"stuck": stuck, "kaplan": kaplan_fit})
+    assert not table.loc["stuck", "converged"]
+    assert table.loc["kaplan", "converged"] == (not kaplan_fit.convergence_problems())

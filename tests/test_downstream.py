@@ -70,8 +70,10 @@ def test_direct_alternative_and_comparison(synthetic, tmp_path):
     df, fit = synthetic
     direct = fit_downstream(df, law="power", loss=None, metric="accuracy", link="sigmoid", chance="chance",
                             approach="direct", chains=2, draws=300, warmup=300, seed=0)
-    table = compare_downstream({"joint": fit, "direct": direct})
+    fits = {"joint": fit, "direct": direct}
+    table = compare_downstream(fits)
     assert set(table.index) == {"joint", "direct"}
+    assert all(table.loc[name, "converged"] == (not f.convergence_problems()) for name, f in fits.items())
     with pytest.raises(ValueError, match="ic='lfo' must be 'loo' or 'waic'"):
         compare_downstream({"joint": fit, "direct": direct}, ic="lfo")
     pred = direct.predict(pd.DataFrame({"x": [1e7], "chance": CHANCE}))
