@@ -29,7 +29,7 @@ from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS
 from bayescale.many import ManyFits, fit_many
 from bayescale.multiplier import ComputeMultiplier, compute_multiplier
-from bayescale.optimal import allocation_exponents, compute_optimal
+from bayescale.optimal import AllocationWarning, allocation_exponents, compute_optimal
 from bayescale.plan import plan_ladder
 from bayescale.plots import plot_calibration
 from bayescale.ranking import Ranking, rank
@@ -37,6 +37,7 @@ from bayescale.shapes import accelerated_emergence, prob_monotone, saturation_bu
 from bayescale.task_check import check_tasks
 
 __all__ = [
+    "AllocationWarning",
     "AveragedFit",
     "ComputeMultiplier",
     "ConvergenceWarning",

@@ -8,7 +8,8 @@ tokens-per-parameter ratio and the loss at the optimum come with credible interv
   eq. 4): ``N* = G (C/6)^a``, ``D* = G^-1 (C/6)^b`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
   ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``.
 * Any other law with inputs ``N`` and ``D`` is minimised numerically per draw and budget: a
-  log-spaced grid over ``N`` then a finer grid around the best point, vectorised in JAX.
+  log-spaced grid over ``N`` (between 1e-3 and 1e5 tokens per parameter) then a finer grid around
+  the best point, vectorised in JAX.
 
 References
 ----------
@@ -20,6 +21,7 @@ Besiroglu, T. et al. (2024). Chinchilla Scaling: A replication attempt. arXiv:24
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -29,9 +31,19 @@ import pandas as pd
 
 from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute
 
-__all__ = ["allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws"]
+__all__ = ["AllocationWarning", "allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws"]
 
 QUANTITIES = ("N", "D", "D_per_N", "loss")
+
+#: Tokens per parameter between which the numerical search looks for the optimum: four decades
+#: either side of the ratios published optima span (Kaplan et al. ~1-5, Hoffmann et al. ~20,
+#: over-trained ~100-2,000). Beyond them a law is extrapolated where no run constrains it, and a
+#: law whose data term vanishes with N (``chinchilla_farseer``'s slopes) would run off to N ~ C.
+TOKENS_PER_PARAMETER_RANGE = (1e-3, 1e5)
+
+
+class AllocationWarning(UserWarning):
+    """For some posterior draws the loss along ``C = 6 N D`` has no minimum in :data:`TOKENS_PER_PARAMETER_RANGE`."""
 
 
 def param_draws(fit, group: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
@@ -74,7 +86,7 @@ def _jitted(function):
 
 
 def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapping[str, float], n_grid: int):
-    """Per-draw, per-budget argmin over log N of the law at D = C / (6N)."""
+    """Per-draw, per-budget argmin over log N of the law at D = C / (6N), within :data:`TOKENS_PER_PARAMETER_RANGE`."""
     logC6 = jnp.log(jnp.asarray(np.asarray(C) / FLOPS_PER_PARAMETER_TOKEN, dtype=jnp.float32))
     others = {k: jnp.asarray(v) for k, v in fixed.items()}
 
@@ -83,25 +95,45 @@ def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapp
         D = jnp.exp(logc6 - logN)
         return law.evaluate_log(N=N, D=D, **p, **others)
 
+    log_ratios = jnp.log(jnp.geomspace(*TOKENS_PER_PARAMETER_RANGE, n_grid, dtype=jnp.float32))
+
     def one(p, logc6):
-        # N between C^0.05 and C^0.95 (in units of C/6): a generous bracket around every published optimum.
-        coarse = jnp.linspace(0.05, 0.95, n_grid) * logc6
+        coarse = 0.5 * (logc6 - log_ratios)  # log N where D / N = ratio and N D = C / 6
         values = loss_at(coarse, logc6, p)
         values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-        best = coarse[jnp.argmin(values)]
+        index = jnp.argmin(values)
+        best = coarse[index]
         step = coarse[1] - coarse[0]
-        fine = best + jnp.linspace(-1.5, 1.5, 61) * step
+        fine = jnp.clip(best + jnp.linspace(-1.5, 1.5, 61) * step, coarse[-1], coarse[0])  # within the range
         fine_values = loss_at(fine, logc6, p)
         fine_values = jnp.where(jnp.isfinite(fine_values), fine_values, jnp.inf)
         logN = fine[jnp.argmin(fine_values)]
-        return logN, jnp.min(fine_values)
+        return logN, jnp.min(fine_values), (index == 0) | (index == n_grid - 1)
 
     over_c = jax.vmap(one, in_axes=(None, 0))
     over_draws = jax.jit(jax.vmap(over_c, in_axes=(0, None)))
-    logN, log_loss = over_draws({k: jnp.asarray(v) for k, v in params.items()}, logC6)
+    logN, log_loss, at_edge = over_draws({k: jnp.asarray(v) for k, v in params.items()}, logC6)
     N = np.exp(np.asarray(logN, dtype=np.float64))
     D = tokens_for_compute(np.asarray(C, dtype=np.float64)[None, :], N)
-    return N, D, np.exp(np.asarray(log_loss, dtype=np.float64))
+    return N, D, np.exp(np.asarray(log_loss, dtype=np.float64)), np.asarray(at_edge)
+
+
+def _warn_unbracketed(law_name: str, C: np.ndarray, at_edge: np.ndarray) -> None:
+    """Warn, per budget, of the draws whose loss falls all the way to the search bracket's end."""
+    share = at_edge.mean(axis=0)
+    if not share.any():
+        return
+    budgets = ", ".join(f"{c:.3g} ({s:.1%} of draws)" for c, s in zip(C, share, strict=True) if s > 0)
+    warnings.warn(
+        f"law {law_name!r} has no compute-optimal allocation between {TOKENS_PER_PARAMETER_RANGE[0]:g} and "
+        f"{TOKENS_PER_PARAMETER_RANGE[1]:g} tokens per parameter for some posterior draws at C = {budgets}: "
+        "along C = 6ND their loss keeps falling to that range's end, so those draws' N and D are set by the "
+        "range, not by the law, and they stretch the intervals. The law is extrapolated where its fitted runs "
+        "say nothing about the trade-off: add runs nearer these budgets, or use a law whose data term cannot "
+        "vanish (chinchilla)",
+        AllocationWarning,
+        stacklevel=3,
+    )
 
 
 def optimal_draws(
@@ -135,6 +167,13 @@ def optimal_draws(
         ``N``, ``D``, ``D_per_N`` and ``loss`` (the law's curve at the optimum, without law error),
         each ``(draws, len(C))``.
 
+    Warns
+    -----
+    AllocationWarning
+        When the numerical search finds, for some draws and budgets, the loss still falling at the
+        end of its range of ``N`` (a law extrapolated to where its data term vanishes): the share
+        of draws per budget, which the returned draws include.
+
     Raises
     ------
     ValueError
@@ -161,7 +200,8 @@ def optimal_draws(
         N, D = (np.asarray(v, dtype=np.float64) for v in _jitted(fit.law.compute_optimal)(jnp.asarray(C), **p))
         loss = np.asarray(fit.law.evaluate(N=N, D=D, **{k: v[:, None] for k, v in params.items()}), dtype=np.float64)
     else:
-        N, D, loss = _numerical(fit.law, C, params, fixed, n_grid)
+        N, D, loss, at_edge = _numerical(fit.law, C, params, fixed, n_grid)
+        _warn_unbracketed(fit.law.name, C, at_edge)
     return {"N": N, "D": D, "D_per_N": D / N, "loss": loss}
 
 
@@ -269,6 +309,12 @@ def compute_optimal(
         Long format: ``C``, ``quantity`` (``N``, ``D``, ``D_per_N``, ``loss``), ``median``, ``mean``,
         ``lower``, ``upper``. ``loss`` is the curve at the optimum (law error included beyond the
         fitted runs, no run-to-run noise).
+
+    Warns
+    -----
+    AllocationWarning
+        When, for some draws, a numerical allocation runs to the end of the searched range of
+        ``N`` (see :func:`optimal_draws`): the intervals then hold allocations the law does not bound.
 
     Examples
     --------

@@ -1,5 +1,6 @@
 """Compute-optimal allocation: closed form, numerical optimisation, real Chinchilla data."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,11 +13,13 @@ from bayescale.optimal import allocation_exponents, compute_optimal, optimal_dra
 TRUE = {"E": 1.82, "A": 482.0, "alpha": 0.348, "B": 2085.0, "beta": 0.366}  # Besiroglu et al. 2024
 
 
-def _posterior(law_name="chinchilla", n=200, spread=0.01, seed=0):
-    """An object with the attributes the allocation code reads, with draws scattered around TRUE."""
+def _posterior(law_name="chinchilla", n=200, spread=0.01, seed=0, fixed=None):
+    """An object with the attributes the allocation code reads, with draws scattered around TRUE
+    (and the parameters of ``fixed`` at those values in every draw)."""
     rng = np.random.default_rng(seed)
     law = bs.laws.get(law_name)
     draws = {k: v * np.exp(spread * rng.standard_normal(n)) for k, v in TRUE.items()}
+    draws |= {k: np.full(n, v) for k, v in (fixed or {}).items()}
     return SimpleNamespace(
         law=law, draws=lambda name: draws[name], levels={}, meta={"levels": {}},
         law_error_option=lambda law_error: law_error,  # as Fit's, without a drift of its own
@@ -43,6 +46,21 @@ def test_closed_form_matches_brute_force_and_numerical():
     assert np.allclose(closed["N"] * closed["D"] * 6, C[None, :], rtol=1e-4)
     a = allocation_exponents(post).set_index("exponent")
     assert a.loc["a", "median"] == pytest.approx(TRUE["beta"] / (TRUE["alpha"] + TRUE["beta"]), abs=1e-4)
+
+
+def test_an_allocation_the_law_does_not_bound_is_warned_of():
+    # chinchilla_farseer with zero slopes is the Chinchilla law: its numerical optimum is Chinchilla's
+    post = _posterior("chinchilla_farseer", n=2, spread=0.0, fixed={"B_N": 0.0, "beta_N": 0.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.AllocationWarning)
+        bounded = optimal_draws(post, [1e21])
+    assert bounded["N"][0, 0] == pytest.approx(_brute_force(1e21), rel=0.03)
+    # a data coefficient falling as N^-3: along C = 6ND every term falls with N, so no optimum
+    post = _posterior("chinchilla_farseer", n=2, spread=0.0, fixed={"B_N": -3.0, "beta_N": 0.0})
+    message = r"no compute-optimal allocation between 0.001 and 100000 tokens per parameter .* C = 1e\+21 \(100.0% of"
+    with pytest.warns(bs.AllocationWarning, match=message):
+        unbounded = optimal_draws(post, [1e21])
+    assert unbounded["D_per_N"][0, 0] == pytest.approx(1e-3, rel=1e-3)  # the range's end, as the warning says
 
 
 def test_compute_optimal_table_shape_and_intervals():
