@@ -43,7 +43,7 @@ TOKENS_PER_PARAMETER_RANGE = (1e-3, 1e5)
 
 
 class AllocationWarning(UserWarning):
-    """For some posterior draws the loss along ``C = 6 N D`` has no minimum in :data:`TOKENS_PER_PARAMETER_RANGE`."""
+    """For some posterior draws the loss along ``C = 6 N D`` has no minimum in :data:`~bayescale.optimal.TOKENS_PER_PARAMETER_RANGE`."""
 
 
 def param_draws(fit, group: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
@@ -85,30 +85,71 @@ def _jitted(function):
     return jax.jit(function)
 
 
+def _log_loss_along_budget(law, logN, logc6, params, others):
+    """The law's log loss at ``N = exp(logN)`` and ``D = C / (6N)`` (``logc6 = log(C/6)``)."""
+    return law.evaluate_log(N=jnp.exp(logN), D=jnp.exp(logc6 - logN), **params, **others)
+
+
+def _search(law, logc6, params, others, n_grid: int):
+    """One draw's grid search at one budget: ``log N*``, the log loss there, and whether the coarse
+    grid's best point is an end of :data:`TOKENS_PER_PARAMETER_RANGE`."""
+    log_ratios = jnp.log(jnp.geomspace(*TOKENS_PER_PARAMETER_RANGE, n_grid, dtype=jnp.float32))
+    coarse = 0.5 * (logc6 - log_ratios)  # log N where D / N = ratio and N D = C / 6
+    values = _log_loss_along_budget(law, coarse, logc6, params, others)
+    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    index = jnp.argmin(values)
+    step = coarse[1] - coarse[0]
+    fine = jnp.clip(coarse[index] + jnp.linspace(-1.5, 1.5, 61) * step, coarse[-1], coarse[0])  # within the range
+    fine_values = _log_loss_along_budget(law, fine, logc6, params, others)
+    fine_values = jnp.where(jnp.isfinite(fine_values), fine_values, jnp.inf)
+    return fine[jnp.argmin(fine_values)], jnp.min(fine_values), (index == 0) | (index == n_grid - 1)
+
+
+#: Newton steps that polish the grid search's point before the one whose derivative is kept.
+POLISH_STEPS = 2
+
+
+def differentiable_log_optimum(law, logc6, params, others=None, n_grid: int = 256):
+    """``log N*`` of one draw at the budgets ``logc6 = log(C/6)``, differentiable in the parameters.
+
+    The value is the grid search's (:func:`optimal_draws`), polished by Newton steps on
+    ``d log L / d log N = 0``; the last step is taken with the parameters' gradients and the
+    polished point held fixed, so the derivative is the implicit function theorem's,
+    ``d log N* / d theta = -(d2 log L / d log N d theta) / (d2 log L / d log N^2)``. Where the
+    optimum lies at an end of the range (or the curvature is not positive) the derivative is zero.
+    :func:`bayescale.plan_ladder` uses it for an optimum target of a law without a closed form.
+    """
+    others = others or {}
+    frozen = jax.lax.stop_gradient(params)
+
+    def slope(logN, logc6_one, p):
+        return jax.grad(lambda x: _log_loss_along_budget(law, x, logc6_one, p, others))(logN)
+
+    def newton_step(point, logc6_one, p, usable):
+        curvature = jax.grad(slope)(point, logc6_one, frozen)
+        usable = usable & (curvature > 0)
+        return jnp.where(usable, slope(point, logc6_one, p) / jnp.where(usable, curvature, 1.0), 0.0), usable
+
+    def one(logc6_one):
+        point, _, at_edge = _search(law, logc6_one, frozen, others, n_grid)
+        usable = ~at_edge
+        for _ in range(POLISH_STEPS):  # onto the optimum, so the last step's derivative is the theorem's
+            step, usable = newton_step(point, logc6_one, frozen, usable)
+            point = point - step
+        point = jax.lax.stop_gradient(point)
+        step, _ = newton_step(point, logc6_one, params, usable)
+        return point - step
+
+    return jax.vmap(one)(jnp.atleast_1d(logc6))
+
+
 def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapping[str, float], n_grid: int):
     """Per-draw, per-budget argmin over log N of the law at D = C / (6N), within :data:`TOKENS_PER_PARAMETER_RANGE`."""
     logC6 = jnp.log(jnp.asarray(np.asarray(C) / FLOPS_PER_PARAMETER_TOKEN, dtype=jnp.float32))
     others = {k: jnp.asarray(v) for k, v in fixed.items()}
 
-    def loss_at(logN, logc6, p):
-        N = jnp.exp(logN)
-        D = jnp.exp(logc6 - logN)
-        return law.evaluate_log(N=N, D=D, **p, **others)
-
-    log_ratios = jnp.log(jnp.geomspace(*TOKENS_PER_PARAMETER_RANGE, n_grid, dtype=jnp.float32))
-
     def one(p, logc6):
-        coarse = 0.5 * (logc6 - log_ratios)  # log N where D / N = ratio and N D = C / 6
-        values = loss_at(coarse, logc6, p)
-        values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-        index = jnp.argmin(values)
-        best = coarse[index]
-        step = coarse[1] - coarse[0]
-        fine = jnp.clip(best + jnp.linspace(-1.5, 1.5, 61) * step, coarse[-1], coarse[0])  # within the range
-        fine_values = loss_at(fine, logc6, p)
-        fine_values = jnp.where(jnp.isfinite(fine_values), fine_values, jnp.inf)
-        logN = fine[jnp.argmin(fine_values)]
-        return logN, jnp.min(fine_values), (index == 0) | (index == n_grid - 1)
+        return _search(law, logc6, p, others, n_grid)
 
     over_c = jax.vmap(one, in_axes=(None, 0))
     over_draws = jax.jit(jax.vmap(over_c, in_axes=(0, None)))

@@ -49,13 +49,14 @@ import pandas as pd
 from numpyro.distributions.transforms import biject_to
 
 from bayescale import law_error as law_error_module
-from bayescale.data import input_centres, training_compute
+from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, input_centres, training_compute
 from bayescale.design import run_costs
 from bayescale.hierarchy import build_spec, parameter_values, prior_sites, resolve_priors
 from bayescale.law_error import LawError
 from bayescale.laws.base import Law
 from bayescale.laws.registry import get
 from bayescale.likelihoods import get_likelihood
+from bayescale.optimal import differentiable_log_optimum
 from bayescale.posterior import natural_values
 from bayescale.prediction_rows import with_new_levels
 from bayescale.targets import Optimum, Prediction, Target, as_target
@@ -125,8 +126,9 @@ def plan_ladder(
         The law the ladder will be fitted with.
     target : DataFrame or Target
         What must become certain: rows of the law's inputs (the loss of new runs there, on
-        ``log y``) or ``bs.targets.optimum(C=...)`` (``log N*``; laws with a closed-form
-        optimum such as ``chinchilla``).
+        ``log y``) or ``bs.targets.optimum(C=...)`` (``log N*``, ``log D*`` or ``log D*/N*``,
+        for a law of ``N`` and ``D``: its closed form where it has one, else the numerical
+        optimum of :func:`~bayescale.optimal.differentiable_log_optimum`).
     budget : float
         Total cost of the ladder, in the units of ``cost`` (FLOPs by default).
     candidates : DataFrame, optional
@@ -165,7 +167,7 @@ def plan_ladder(
     ------
     ValueError
         For a budget that is not positive or buys no candidate, candidates or target rows without
-        the law's inputs, an optimum target of a law without a closed-form optimum, a prior fit of
+        the law's inputs, an optimum target of a law with inputs other than ``N`` and ``D``, a prior fit of
         another law (or a zoo entry with groups), or a bad ``k``, ``noise`` or ``n_draws``.
 
     Examples
@@ -349,7 +351,7 @@ class _Space:
         def one(u_draw):
             return jnp.atleast_1d(function(self.natural(u_draw)))
 
-        out = np.asarray(jax.vmap(jax.jacfwd(one))(jnp.asarray(u, dtype=jnp.float32)), dtype=np.float64)
+        out = np.asarray(jax.jit(jax.vmap(jax.jacfwd(one)))(jnp.asarray(u, dtype=jnp.float32)), dtype=np.float64)
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -360,17 +362,23 @@ def _target_function(law: Law, goal: Target):
         rows = _jax({name: goal.frame[name].to_numpy(dtype=np.float64) for name in law.inputs})
         return lambda params: law.evaluate_log(**rows, **params)
     if isinstance(goal, Optimum):
-        if law.compute_optimal is None:
-            raise ValueError(f"an optimum target needs a law with a closed-form optimum (chinchilla); {law.name!r} has none")
+        if set(law.inputs) != {"N", "D"}:
+            raise ValueError(f"an optimum target needs a law of N and D alone; {law.name!r} has inputs {list(law.inputs)}")
         if goal.group:
             raise ValueError("an optimum target with group= is not supported by plan_ladder (the ladder has no groups)")
         budgets = jnp.asarray(goal.C, dtype=jnp.float32)
+        log_c6 = jnp.log(budgets / FLOPS_PER_PARAMETER_TOKEN)
         compute_optimal = law.compute_optimal
 
+        def log_n(params):
+            if compute_optimal is None:  # numerical, with the implicit function theorem's derivative
+                return differentiable_log_optimum(law, log_c6, params)
+            N, _ = compute_optimal(budgets, **{k: jnp.reshape(v, (1,)) for k, v in params.items()})
+            return jnp.log(N[0])
+
         def optimum(params):
-            N, D = compute_optimal(budgets, **{k: jnp.reshape(v, (1,)) for k, v in params.items()})
-            value = {"N": N, "D": D, "D_per_N": D / N}[goal.quantity]
-            return jnp.log(value[0])
+            logN = log_n(params)
+            return {"N": logN, "D": log_c6 - logN, "D_per_N": log_c6 - 2 * logN}[goal.quantity]
 
         return optimum
     raise TypeError(f"plan_ladder supports prediction and optimum targets, got {type(goal).__name__}")

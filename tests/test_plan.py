@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale.optimal import differentiable_log_optimum
 from bayescale.plan import default_candidates, expected_sd
 
 TARGET = pd.DataFrame({"N": [7e9], "D": [1.4e11]})  # a 7B model at 20 tokens per parameter: 5.9e21 FLOPs
@@ -70,13 +73,34 @@ def test_an_optimum_target_is_planned_too():
     assert "log N*" in plan.attrs["units"]
 
 
+def test_a_law_without_a_closed_form_optimum_is_planned_for_its_numerical_one():
+    # the numerical optimum's derivative (implicit function theorem) is the closed form's, for chinchilla
+    law = bs.laws.get("chinchilla")
+    truth = {"E": 1.82, "A": 482.0, "alpha": 0.348, "B": 2085.0, "beta": 0.366}
+    log_c6 = jnp.log(jnp.array([1e21, 1e24]) / 6)
+
+    def closed(params):
+        N, _ = law.compute_optimal(jnp.exp(log_c6) * 6, **{k: jnp.reshape(v, (1,)) for k, v in params.items()})
+        return jnp.log(N[0])
+
+    params = {k: jnp.asarray(v) for k, v in truth.items()}
+    numerical = jax.jit(jax.jacfwd(lambda p: differentiable_log_optimum(law, log_c6, p)))(params)
+    for name, derivative in jax.jacfwd(closed)(params).items():
+        assert np.allclose(numerical[name], derivative, rtol=0.02, atol=1e-5), name
+    assert np.allclose(differentiable_log_optimum(law, log_c6, params), closed(params), atol=1e-3)
+    # so a law without one (kaplan) plans for its optimum as chinchilla does
+    plan = bs.plan_ladder("kaplan", bs.targets.optimum(C=1e23), budget=1e20, k=3)
+    assert len(plan) == 3 and plan["sd_after"].iloc[-1] < plan.attrs["sd_prior"]
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="budget=-1"):
         bs.plan_ladder("chinchilla", TARGET, budget=-1)
     with pytest.raises(ValueError, match="pass candidates="):
         bs.plan_ladder("power", pd.DataFrame({"x": [1e9]}), budget=1e20)
-    with pytest.raises(ValueError, match="closed-form optimum"):
-        bs.plan_ladder("kaplan", bs.targets.optimum(C=1e23), budget=1e20)
+    with pytest.raises(ValueError, match=r"optimum target needs a law of N and D alone; 'moe' has inputs"):
+        bs.plan_ladder("moe", bs.targets.optimum(C=1e23), budget=1e20, candidates=pd.DataFrame(
+            {"N": [1e8], "D": [2e9], "ratio": [8.0]}))
     with pytest.raises(ValueError, match="lack the law's inputs"):
         bs.plan_ladder("chinchilla", TARGET, budget=1e20, candidates=pd.DataFrame({"N": [1e8]}))
     with pytest.raises(ValueError, match="buys no run"):
