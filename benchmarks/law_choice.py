@@ -17,6 +17,10 @@ likelihood), and scored at the held-out runs:
   isoFLOP profile is too flat);
 * ``loo_rank``: the law's rank by PSIS-LOO among the laws of the run, on the training runs only
   (what a user comparing laws with :func:`bayescale.compare` would see before the big run);
+* ``opt_tpp`` (``_lo``, ``_hi``): tokens per parameter of the compute-optimal allocation at 100x the
+  largest training run's FLOPs (median and 90% interval over the posterior draws, the loss's own
+  curve); ``opt_unbounded``: the share of draws whose optimum lies at the end of the searched range
+  (:data:`bayescale.optimal.TOKENS_PER_PARAMETER_RANGE`, what ``bs.AllocationWarning`` reports);
 * ``max_rhat``, ``min_ess``, ``divergences`` and ``converged`` (the fit's own convergence rule).
 
 A grouped split (over-training: the floor by corpus) groups each law's floor parameter
@@ -42,9 +46,14 @@ import numpy as np
 import pandas as pd
 from calibration import SPLITS
 
+from bayescale.optimal import TOKENS_PER_PARAMETER_RANGE, optimal_draws
+
 from extrapolation import Split
 
 DATASETS = ("chinchilla", "porian_isoflops", "overtraining", "datablations", "loss_to_loss", "openeurollm")
+
+#: Budget of the compute-optimal allocation reported, as a multiple of the largest training run's FLOPs.
+OPTIMUM_FACTOR = 100.0
 
 #: Each law's parameter that holds the loss floor, grouped where a split groups ``E``.
 FLOOR = {"chinchilla": "E", "chinchilla_farseer": "E", "farseer": "b3", "data_constrained": "E"}
@@ -84,6 +93,16 @@ def score(fit, split: Split) -> dict[str, float]:
     return out
 
 
+def allocation(fit, split: Split, factor: float = OPTIMUM_FACTOR) -> dict[str, float]:
+    """Tokens per parameter at the compute-optimal allocation of ``factor`` x the largest training run's
+    FLOPs: median, 90% interval, and the share of draws whose optimum lies at the end of the searched range."""
+    budget = factor * float((6 * split.train["N"] * split.train["D"]).max())
+    ratio = optimal_draws(fit, [budget])["D_per_N"][:, 0]
+    lower, median, upper = np.quantile(ratio, [0.05, 0.5, 0.95])
+    at_end = np.isclose(ratio[:, None], TOKENS_PER_PARAMETER_RANGE, rtol=1e-3).any(axis=1)
+    return {"opt_tpp": median, "opt_tpp_lo": lower, "opt_tpp_hi": upper, "opt_unbounded": float(at_end.mean())}
+
+
 def run_split(split: Split, laws: Sequence[str], *, chains: int, draws: int, seed: int) -> pd.DataFrame:
     rows, fits = [], {}
     for law in laws:
@@ -99,9 +118,10 @@ def run_split(split: Split, laws: Sequence[str], *, chains: int, draws: int, see
             row = {"ladder": f"{split.dataset}{'/' + split.curve if split.curve else ''}", "law": law,
                    "n_train": len(split.train), "n_held": len(split.test), **score(fit, split)}  # fmt: skip
             row["resid_sd"], row["u_corr"] = in_sample_residuals(fit, split)
+            row.update(allocation(fit, split))
             diagnostics = fit.diagnostics
             row.update(max_rhat=diagnostics["max_rhat"], min_ess=diagnostics["min_ess_bulk"],
-                       divergences=int(diagnostics["divergences"]), converged=not fit.check_convergence(),
+                       divergences=int(diagnostics["divergences"]), converged=not fit.convergence_problems(),
                        seconds=time.perf_counter() - start)  # fmt: skip
         fits[law] = fit
         rows.append(row)
