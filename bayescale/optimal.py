@@ -31,7 +31,16 @@ import pandas as pd
 
 from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute
 
-__all__ = ["AllocationWarning", "allocation_exponents", "compute_optimal", "frontier_draws", "optimal_draws", "param_draws"]
+__all__ = [
+    "TOKENS_PER_PARAMETER_RANGE",
+    "AllocationWarning",
+    "allocation_exponents",
+    "compute_optimal",
+    "differentiable_log_optimum",
+    "frontier_draws",
+    "optimal_draws",
+    "param_draws",
+]
 
 QUANTITIES = ("N", "D", "D_per_N", "loss")
 
@@ -148,10 +157,7 @@ def _numerical(law, C: np.ndarray, params: Mapping[str, np.ndarray], fixed: Mapp
     logC6 = jnp.log(jnp.asarray(np.asarray(C) / FLOPS_PER_PARAMETER_TOKEN, dtype=jnp.float32))
     others = {k: jnp.asarray(v) for k, v in fixed.items()}
 
-    def one(p, logc6):
-        return _search(law, logc6, p, others, n_grid)
-
-    over_c = jax.vmap(one, in_axes=(None, 0))
+    over_c = jax.vmap(lambda p, logc6: _search(law, logc6, p, others, n_grid), in_axes=(None, 0))
     over_draws = jax.jit(jax.vmap(over_c, in_axes=(0, None)))
     logN, log_loss, at_edge = over_draws({k: jnp.asarray(v) for k, v in params.items()}, logC6)
     N = np.exp(np.asarray(logN, dtype=np.float64))

@@ -363,7 +363,10 @@ def _target_function(law: Law, goal: Target):
         return lambda params: law.evaluate_log(**rows, **params)
     if isinstance(goal, Optimum):
         if set(law.inputs) != {"N", "D"}:
-            raise ValueError(f"an optimum target needs a law of N and D alone; {law.name!r} has inputs {list(law.inputs)}")
+            raise ValueError(
+                f"an optimum target needs a law of N and D alone; {law.name!r} has inputs {list(law.inputs)}: "
+                "target the loss at rows of them instead (a DataFrame)"
+            )
         if goal.group:
             raise ValueError("an optimum target with group= is not supported by plan_ladder (the ladder has no groups)")
         budgets = jnp.asarray(goal.C, dtype=jnp.float32)

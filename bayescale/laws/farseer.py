@@ -11,12 +11,16 @@ isoFLOP ladders NUTS's chains often land in different modes (``benchmarks/law_ch
 ``chinchilla_farseer`` keeps Farseer's idea, a data term whose coefficient and exponent move with
 N, to first order in ``log n`` on top of Chinchilla's model-size term:
 
-L(N, D) = E + A / N^alpha + B n^B_N / D^(beta n^beta_N)
+L(N, D) = E + A / N^alpha + B D0^-beta n^B_N (D / D0)^-(beta n^beta_N),   D0 = 1e10 tokens
 
 With ``B_N = beta_N = 0`` it is the Chinchilla law, so no parameter is left unidentified when the
 data show no interaction (Farseer's ``alpha`` is free whenever ``a1 = 0``), and the two slopes
 carry what the Chinchilla law misfits along isoFLOP sweeps: runs far from the compute-optimal
-ratio lying above its flatter profile.
+ratio lying above its flatter profile. ``B_N`` is the slope in ``log n`` of the data term at
+``D0`` tokens, near the runs, rather than at one token: there it trades off with ``beta_N``
+(``B_N - beta beta_N log D`` is what the runs pin), and on Porian et al.'s and OpenEuroLLM's
+ladders the chains of that form split between two modes (``B_N`` near +0.6 and -0.6; r_hat
+1.3-1.7 at 4 x 1,000 draws), which this pivot joins (r_hat <= 1.016).
 
 References
 ----------
@@ -34,6 +38,8 @@ from bayescale.laws.chinchilla import CHINCHILLA, chinchilla_log_mean
 from bayescale.laws.registry import register
 
 N_UNIT = 1e9
+#: Tokens at which ``chinchilla_farseer``'s ``B_N`` is the data term's slope in log N (near the runs of every ladder).
+D_UNIT = 1e10
 
 
 def _n_power(N, exponent):
@@ -95,13 +101,16 @@ FARSEER = register(
 
 
 def chinchilla_farseer_log_mean(N, D, E, A, alpha, B, beta, B_N, beta_N):
-    """``log L``: the Chinchilla law's, with the data coefficient ``B n^B_N`` and exponent ``beta n^beta_N``."""
+    """``log L``: the Chinchilla law's, with the data exponent ``beta n^beta_N`` and the coefficient
+    ``B n^B_N D0^(beta n^beta_N - beta)`` that makes the data term ``B D0^-beta n^B_N (D/D0)^-(beta n^beta_N)``."""
     log_n = jnp.log(N) - jnp.log(N_UNIT)
-    return chinchilla_log_mean(N, D, E, A, alpha, B * jnp.exp(B_N * log_n), beta * jnp.exp(beta_N * log_n))
+    exponent = beta * jnp.exp(beta_N * log_n)
+    coefficient = B * jnp.exp(B_N * log_n + (exponent - beta) * jnp.log(D_UNIT))
+    return chinchilla_log_mean(N, D, E, A, alpha, coefficient, exponent)
 
 
 def chinchilla_farseer_mean(N, D, E, A, alpha, B, beta, B_N, beta_N):
-    """``E + A N^-alpha + B n^B_N D^-(beta n^beta_N)``, ``n = N / 1e9``."""
+    """``E + A N^-alpha + B D0^-beta n^B_N (D/D0)^-(beta n^beta_N)``, ``n = N / 1e9``, ``D0 = 1e10``."""
     return jnp.exp(chinchilla_farseer_log_mean(N, D, E, A, alpha, B, beta, B_N, beta_N))
 
 
@@ -120,7 +129,7 @@ CHINCHILLA_FARSEER = register(
                 "B_N",
                 dist.Normal(0.0, 0.5),
                 source=_SLOPE_SRC,
-                description="slope of log B in log N: the data coefficient is B (N / 1e9)^B_N",
+                description="slope in log N of the log data term at D0 = 1e10 tokens: B D0^-beta (N / 1e9)^B_N",
             ),
             Parameter(
                 "beta_N",
@@ -131,7 +140,7 @@ CHINCHILLA_FARSEER = register(
         ),
         mean=chinchilla_farseer_mean,
         log_mean=chinchilla_farseer_log_mean,
-        formula="L = E + A / N^alpha + B n^B_N / D^(beta n^beta_N), n = N / 1e9",
+        formula="L = E + A / N^alpha + B D0^-beta n^B_N (D / D0)^-(beta n^beta_N), n = N / 1e9, D0 = 1e10",
         reference="Hoffmann et al. 2022, arXiv:2203.15556; Li et al. 2025 (Farseer), arXiv:2506.10972",
         description=(
             "The Chinchilla law with Farseer's N-dependent data term, to first order in log N: "
