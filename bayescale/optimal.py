@@ -212,7 +212,8 @@ def optimal_draws(
     -------
     dict of str to ndarray
         ``N``, ``D``, ``D_per_N`` and ``loss`` (the law's curve at the optimum, without law error),
-        each ``(draws, len(C))``.
+        each ``(draws, len(C))``, and ``at_range_end`` (bool, same shape: the numerical optimum lies
+        at an end of :data:`TOKENS_PER_PARAMETER_RANGE`; always False for a closed form).
 
     Warns
     -----
@@ -246,10 +247,11 @@ def optimal_draws(
         p = {k: jnp.asarray(v) for k, v in params.items()}
         N, D = (np.asarray(v, dtype=np.float64) for v in _jitted(fit.law.compute_optimal)(jnp.asarray(C), **p))
         loss = np.asarray(fit.law.evaluate(N=N, D=D, **{k: v[:, None] for k, v in params.items()}), dtype=np.float64)
+        at_range_end = np.zeros(N.shape, dtype=bool)
     else:
-        N, D, loss, at_edge = _numerical(fit.law, C, params, fixed, n_grid)
-        _warn_unbracketed(fit.law.name, C, at_edge)
-    return {"N": N, "D": D, "D_per_N": D / N, "loss": loss}
+        N, D, loss, at_range_end = _numerical(fit.law, C, params, fixed, n_grid)
+        _warn_unbracketed(fit.law.name, C, at_range_end)
+    return {"N": N, "D": D, "D_per_N": D / N, "loss": loss, "at_range_end": at_range_end}
 
 
 def frontier_draws(

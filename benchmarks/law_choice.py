@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 from calibration import SPLITS
 
-from bayescale.optimal import TOKENS_PER_PARAMETER_RANGE, optimal_draws
+from bayescale.data import training_compute
+from bayescale.optimal import optimal_draws
 
 from extrapolation import Split
 
@@ -96,11 +97,11 @@ def score(fit, split: Split) -> dict[str, float]:
 def allocation(fit, split: Split, factor: float = OPTIMUM_FACTOR) -> dict[str, float]:
     """Tokens per parameter at the compute-optimal allocation of ``factor`` x the largest training run's
     FLOPs: median, 90% interval, and the share of draws whose optimum lies at the end of the searched range."""
-    budget = factor * float((6 * split.train["N"] * split.train["D"]).max())
-    ratio = optimal_draws(fit, [budget])["D_per_N"][:, 0]
-    lower, median, upper = np.quantile(ratio, [0.05, 0.5, 0.95])
-    at_end = np.isclose(ratio[:, None], TOKENS_PER_PARAMETER_RANGE, rtol=1e-3).any(axis=1)
-    return {"opt_tpp": median, "opt_tpp_lo": lower, "opt_tpp_hi": upper, "opt_unbounded": float(at_end.mean())}
+    budget = factor * float(training_compute(split.train["N"], split.train["D"]).max())
+    draws = optimal_draws(fit, [budget])
+    lower, median, upper = np.quantile(draws["D_per_N"][:, 0], [0.05, 0.5, 0.95])
+    unbounded = float(draws["at_range_end"].mean())
+    return {"opt_tpp": median, "opt_tpp_lo": lower, "opt_tpp_hi": upper, "opt_unbounded": unbounded}
 
 
 def run_split(split: Split, laws: Sequence[str], *, chains: int, draws: int, seed: int) -> pd.DataFrame:

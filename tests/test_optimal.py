@@ -61,6 +61,7 @@ def test_an_allocation_the_law_does_not_bound_is_warned_of():
     with pytest.warns(bs.AllocationWarning, match=message):
         unbounded = optimal_draws(post, [1e21])
     assert unbounded["D_per_N"][0, 0] == pytest.approx(1e-3, rel=1e-3)  # the range's end, as the warning says
+    assert unbounded["at_range_end"].all() and not bounded["at_range_end"].any()
 
 
 def test_compute_optimal_table_shape_and_intervals():

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CHINCHILLA_TRUTH
 
 import bayescale as bs
 from bayescale.optimal import differentiable_log_optimum
@@ -76,14 +77,13 @@ def test_an_optimum_target_is_planned_too():
 def test_a_law_without_a_closed_form_optimum_is_planned_for_its_numerical_one():
     # the numerical optimum's derivative (implicit function theorem) is the closed form's, for chinchilla
     law = bs.laws.get("chinchilla")
-    truth = {"E": 1.82, "A": 482.0, "alpha": 0.348, "B": 2085.0, "beta": 0.366}
     log_c6 = jnp.log(jnp.array([1e21, 1e24]) / 6)
 
     def closed(params):
         N, _ = law.compute_optimal(jnp.exp(log_c6) * 6, **{k: jnp.reshape(v, (1,)) for k, v in params.items()})
         return jnp.log(N[0])
 
-    params = {k: jnp.asarray(v) for k, v in truth.items()}
+    params = {k: jnp.asarray(v) for k, v in CHINCHILLA_TRUTH.items()}
     numerical = jax.jit(jax.jacfwd(lambda p: differentiable_log_optimum(law, log_c6, p)))(params)
     for name, derivative in jax.jacfwd(closed)(params).items():
         assert np.allclose(numerical[name], derivative, rtol=0.02, atol=1e-5), name
