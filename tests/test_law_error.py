@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,7 +102,9 @@ def test_learn_recovers_a_known_drift():
     assert 0.01 < summary["sd_ladder"] < 0.04
     assert summary["power"] == pytest.approx(1.0, abs=0.25)
     assert (learned.nu > 2).all()  # a drift of finite variance: averages over draws stay meaningful
-    assert not law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=100, seed=0).mu.any()  # mean=False: mu is 0
+    with warnings.catch_warnings():  # mean=False leaves mu at 0 whether or not 20 draws converge
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        assert not law_error_learning.learn(pd.DataFrame(rows), chains=1, draws=20, seed=0).mu.any()
     with pytest.raises(ValueError, match=r"columns \['spread'\] are missing"):
         law_error_learning.learn(pd.DataFrame(rows).drop(columns="spread"))
 
