@@ -71,7 +71,7 @@ def learn(
     The model, with ``j`` a held-out run of ladder ``l`` in dataset ``k``::
 
         residual_j ~ Normal(b_l * distance_j ** power_k, spread_j)
-        b_l = m_k + s_ladder * t_l,   t_l ~ StudentT(nu),   m_k ~ Normal(mu, s_dataset)
+        b_l ~ StudentT(nu, m_k, s_ladder),   m_k ~ Normal(mu, s_dataset)
         power_k = 0.2 + 1.3 * sigmoid(g + s_power * z_k),   z_k ~ Normal(0, 1)
         mu ~ Normal(0, 0.05) (or 0),   s_dataset, s_ladder ~ HalfNormal(0.05)
         nu - 2 ~ Gamma(2, 0.5),   g ~ Normal(0, 1.5),   s_power ~ HalfNormal(1)
@@ -85,6 +85,13 @@ def learn(
     held-out runs, on 20 similar ladders) it was 0.4, without them 1.3. With 0.4 the drift
     sized by a ladder's own top runs (:func:`bayescale.calibrate.update_drift`) could not reach
     the loss-to-loss runs 1.3 decades out (``docs/law_error.md``).
+
+    The ladders' ``b_l`` are sampled centred: a ladder's held-out runs pin its ``b_l``, and sampled
+    as ``t_l = (b_l - m_k) / s_ladder`` the posterior is a narrow ridge in ``(t, s_ladder)``. On
+    synthetic tables (one chain, 300 draws after 300 warm-up) NUTS took 598, 1,023 and 236
+    leapfrog steps per draw non-centred and 103, 659 and 62 centred, none divergent; at 2 x 1,000
+    draws on the second table (six datasets, one of 20 ladders with another growth) 1,006 against
+    270, with the same posterior medians of ``mu``, ``sd_ladder``, ``sd_dataset`` and the growth.
     """
     import jax
     import jax.numpy as jnp
@@ -115,7 +122,8 @@ def learn(
             m = mu + s_dataset * numpyro.sample("m_z", dist.Normal(0.0, 1.0))
             power = _power(growth + growth_sd * numpyro.sample("power_z", dist.Normal(0.0, 1.0)))
         with numpyro.plate("ladders", len(ladders)):
-            b = m[ladder_dataset] + s_ladder * numpyro.sample("t", dist.StudentT(nu, 0.0, 1.0))
+            # centred: a ladder's held-out runs pin its b (Notes: why not (b - m) / s_ladder)
+            b = numpyro.sample("b", dist.StudentT(nu, m[ladder_dataset], s_ladder))
         with numpyro.plate("runs", len(distance)):
             reach = distance ** power[ladder_dataset[l_code]]
             numpyro.sample("residual", dist.Normal(b[l_code] * reach, spread), obs=residual)
