@@ -41,7 +41,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from bayescale.floor_pair import sample_floor_pair
+from bayescale.floor_pair import level_pair_parameters, sample_floor_pair, sample_level_floor_pair
 from bayescale.laws.base import Law, Parameter
 from bayescale.likelihoods import Likelihood
 
@@ -95,6 +95,26 @@ class ModelSpec:
         if pair is None or any(self.groups_of[name] for name in pair):
             return None
         return pair
+
+    @cached_property
+    def level_floor_pair(self) -> str | None:
+        """The grouping column whose levels each sample the law's ``floor`` pair (value, floor share
+        and slope at the centre; :func:`bayescale.floor_pair.sample_level_floor_pair`): when the
+        floor, the pivoted coefficient (prior at the centre) and its exponent all vary by that one
+        column and by nothing else."""
+        pair = self.law.floor
+        if pair is None:
+            return None
+        floor, term = pair
+        pivot = self.law.param(term).pivot
+        exponent = pivot[1] if pivot is not None else None
+        if not isinstance(exponent, str) or self.law.param(term).prior_at != "centre":
+            return None
+        columns = {self.groups_of[name] for name in (floor, term, exponent)}
+        if len(columns) != 1:
+            return None
+        (only,) = columns
+        return only[0] if len(only) == 1 else None
 
     @cached_property
     def floor_slope(self) -> str | None:
@@ -390,10 +410,16 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
     """
     pair = spec.floor_pair
     sites: dict[str, jnp.ndarray] = sample_floor_pair(spec, *pair) if pair else {}
+    by_level = spec.level_floor_pair
     for parameter in spec.law.params:
         prior = spec.prior_of[parameter.name]
         if _site(parameter) in sites or parameter.name in sites:
             continue  # the floor pair; never grouped
+        if by_level is not None and parameter.name in level_pair_parameters(spec):
+            # the spread as below; the levels, then the population value, come after the loop
+            sd_name = f"{parameter.name}_{by_level}_sd"
+            sites[sd_name] = numpyro.sample(sd_name, spec.prior_of[sd_name])
+            continue
         if parameter.pivot is None:
             sites[parameter.name] = numpyro.sample(parameter.name, prior)
         elif parameter.prior_at == "centre":
@@ -410,7 +436,10 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
                     sites[z_name] = numpyro.deterministic(z_name, offset / sites[sd_name])
                 else:
                     sites[z_name] = numpyro.sample(z_name, dist.Normal(0.0, 1.0))
+    if by_level is not None:
+        sites.update(sample_level_floor_pair(spec, by_level, sites))
     return sites
+
 
 
 def law_values(

@@ -26,6 +26,7 @@ from bayescale._version import __version__
 from bayescale.data import Design, prepare_design
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning  # noqa: F401  (re-exported)
 from bayescale.fit_result import Fit
+from bayescale.floor_pair import level_pair_parameters
 from bayescale.hierarchy import (
     ModelSpec,
     build_spec,
@@ -394,6 +395,10 @@ def build_inference_data(
         for column in columns
         for suffix in ("", "_z", "_offset")
     }
+    if spec.level_floor_pair is not None:
+        floor, term, _ = level_pair_parameters(spec)
+        for site in (f"{floor}_plus_{term}_c", f"{floor}_share", f"{term}_slope_c"):
+            dims[f"{site}_{spec.level_floor_pair}"] = [spec.level_floor_pair]
     posterior = {name: value for name, value in samples.items() if not name.endswith("_prior")}
     constant_data = {name: values for name, values in design.inputs.items()}
     for column, codes in design.group_index.items():

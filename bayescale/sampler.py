@@ -258,7 +258,8 @@ def _start_at(site=None, *, values: Mapping[str, float], otherwise: Callable):
     if site is None:
         return partial(_start_at, values=values, otherwise=otherwise)
     if site["type"] == "sample" and not site["is_observed"] and site["name"] in values:
-        return jnp.asarray(values[site["name"]], dtype=jnp.float32)
+        # one value for every level of a site in a plate (a level floor pair)
+        return jnp.broadcast_to(jnp.asarray(values[site["name"]], dtype=jnp.float32), site["fn"].shape())
     return otherwise(site)
 
 

@@ -134,6 +134,49 @@ def test_floor_pair_has_the_plain_parameterisation_s_density():
         assert float(trace["alpha"]["value"]) == pytest.approx(alpha, rel=1e-5)
 
 
+def test_level_floor_pair_has_the_plain_grouped_density():
+    """Each level sampled as a floor pair, with the population value relative to the levels' mean:
+    the joint density is the plain non-centred one's times the Jacobian of the change of variables."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    from numpyro.handlers import substitute, trace
+    from numpyro.infer.util import log_density
+
+    from bayescale.hierarchy import make_model
+
+    grouped = {name: ("family",) for name in ("E", "A", "alpha")}
+    spec = _power_spec(grouped, {"family": ["a", "b"]})
+    assert spec.floor_pair is None and spec.level_floor_pair == "family"
+    plain = dataclasses.replace(spec, law=dataclasses.replace(spec.law, floor=None))
+    assert plain.level_floor_pair is None
+    x = jnp.tile(jnp.geomspace(1e6, 1e9, 6), 2)
+    family = jnp.repeat(jnp.arange(2), 6)
+    y = jnp.where(family == 0, 0.8 + 3.0 * (x / 3e7) ** -0.3, 1.1 + 1.0 * (x / 3e7) ** -0.2)
+    args = ({"x": x}, {"family": family}, {"x": jnp.log(3e7)})
+    sds = {"E_family_sd": 0.3, "A_family_sd": 0.2, "alpha_family_sd": 0.4, "sigma": 0.02, "nu": 5.0}
+    pair_sites = ("E_plus_A_c_family", "E_share_family", "A_slope_c_family", "E_family_gap", "A_c_family_gap",
+                  "alpha_family_gap")  # fmt: skip
+    plain_sites = ("E", "A_c", "alpha", "E_family_z", "A_family_z", "alpha_family_z")
+
+    def plain_values(flat):
+        point = dict(zip(pair_sites, (flat[0:2], flat[2:4], flat[4:6], flat[6], flat[7], flat[8]), strict=True))
+        sites = trace(substitute(make_model(spec), data={**point, **sds})).get_trace(*args, y=jnp.log(y))
+        return jnp.concatenate([jnp.atleast_1d(sites[name]["value"]) for name in plain_sites])
+
+    for flat in (jnp.array([3.8, 1.2, 0.2, 0.7, 0.9, 0.2, 0.3, -0.5, 1.1]),
+                 jnp.array([1.5, 2.5, 0.05, 0.5, 0.1, 0.8, -1.0, 0.2, 0.0])):  # fmt: skip
+        point = dict(zip(pair_sites, (flat[0:2], flat[2:4], flat[4:6], flat[6], flat[7], flat[8]), strict=True))
+        got, _ = log_density(make_model(spec), args, {"y": jnp.log(y)}, {**point, **sds})
+        values = plain_values(flat)
+        plain_point = {"E": values[0], "A_c": values[1], "alpha": values[2], "E_family_z": values[3:5],
+                       "A_family_z": values[5:7], "alpha_family_z": values[7:9], **sds}  # fmt: skip
+        want, _ = log_density(make_model(plain), args, {"y": jnp.log(y)}, plain_point)
+        _, log_det = jnp.linalg.slogdet(jax.jacobian(plain_values)(flat))
+        assert float(got) == pytest.approx(float(want) + float(log_det), abs=2e-3)
+
+
 def test_floor_pair_starts_where_the_plain_parameterisation_starts():
     from bayescale.floor_pair import floor_pair_start
 
