@@ -406,7 +406,9 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
 
     Every model bayescale builds starts with this call; :func:`law_values` turns its result into
     per-row parameter values. A law's ``floor`` pair is sampled as the curve's value, the floor's
-    share and the slope at the centre (see :func:`bayescale.floor_pair.sample_floor_pair`).
+    share and the slope at the centre (see :func:`bayescale.floor_pair.sample_floor_pair`), and so
+    is each level's when the pair and its exponent vary by one column alone
+    (:func:`bayescale.floor_pair.sample_level_floor_pair`).
     """
     pair = spec.floor_pair
     sites: dict[str, jnp.ndarray] = sample_floor_pair(spec, *pair) if pair else {}
@@ -439,7 +441,6 @@ def sample_law(spec: ModelSpec) -> dict[str, jnp.ndarray]:
     if by_level is not None:
         sites.update(sample_level_floor_pair(spec, by_level, sites))
     return sites
-
 
 
 def law_values(
