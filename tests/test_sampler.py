@@ -164,3 +164,41 @@ def test_a_prior_s_fields_by_name_rebuild_the_prior(prior):
     assert type(doubled) is type(prior)
     assert np.allclose(hierarchy.with_parameters(prior, fields).log_prob(values), prior.log_prob(values))
     assert not np.allclose(doubled.log_prob(values), prior.log_prob(values))  # the fields are the ones it uses
+
+
+def _model_valid_above(threshold: float):
+    """x ~ LogNormal(0, 1) with a log density of -inf below ``threshold`` (the prior median 1 is invalid for threshold > 1)."""
+    import jax.numpy as jnp
+    import numpyro
+
+    def model():
+        x = numpyro.sample("x", dist.LogNormal(0.0, 1.0))
+        numpyro.sample("s", dist.Normal(0.0, 1.0).expand([2]))
+        numpyro.factor("support", jnp.where(x > threshold, 0.0, -jnp.inf))
+
+    return model
+
+
+@pytest.mark.parametrize("threshold", [0.5, 5.0])
+def test_the_initial_point_is_numpyro_s_median_then_uniform_point(threshold):
+    # one loop, one gradient in the program, the same points as numpyro's two searches
+    import jax.numpy as jnp
+    from numpyro.infer import init_to_median, init_to_uniform
+    from numpyro.infer.util import find_valid_initial_params, potential_energy
+
+    model = _model_valid_above(threshold)
+    prototype = {"s": jnp.zeros(2), "x": jnp.zeros(())}
+    median, uniform = init_to_median(num_samples=31), init_to_uniform(radius=2.0)
+    key_median, key_uniform = jax.random.split(jax.random.PRNGKey(3))
+    start, valid = sampler.initial_point(model, (), {}, prototype, median, key_median, key_uniform)
+    (z_median, _, _), median_valid = find_valid_initial_params(
+        key_median, model, init_strategy=median, prototype_params=prototype)
+    (z_uniform, _, _), _ = find_valid_initial_params(
+        key_uniform, model, init_strategy=uniform, prototype_params=prototype)
+    expected = z_median if median_valid else z_uniform
+    assert bool(median_valid) == (threshold < 1) and bool(valid)
+    for name in prototype:
+        np.testing.assert_allclose(start.z[name], expected[name], rtol=1e-6)
+    energy, gradient = jax.value_and_grad(lambda z: potential_energy(model, (), {}, z))(start.z)
+    np.testing.assert_allclose(start.potential_energy, energy, rtol=1e-6)
+    np.testing.assert_allclose(start.z_grad["s"], gradient["s"], rtol=1e-6)
