@@ -48,7 +48,7 @@ def test_parse_at():
 
 
 def test_report_has_the_leave_future_out_check(fit, tmp_path):
-    check = fit.calibrate(refit_kwargs={"draws": 150, "warmup": 150})
+    check = fit.calibrate()  # the fit's own settings: its compiled program, held-out runs masked
     text = write_report(fit, tmp_path / "report.html", calibration=check).read_text()
     assert "<h2>Leave-future-out check</h2>" in text
     assert f"Refit without the {len(check.runs)} largest runs" in text and f"x{check.factor:.2f}" in text
