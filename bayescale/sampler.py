@@ -367,13 +367,13 @@ def _runner(
     def one_chain(rng_key, inputs, group_index, centres, y, mask, extra, priors, start):
         args = (inputs, group_index, centres, y, mask, extra, priors, start)
         model, init_strategy = model_and_start(priors, start)
+        model_args, model_kwargs = (inputs, group_index, centres), {"y": y, "mask": mask, **extra}
         key_median, key_uniform, key_run = jax.random.split(rng_key, 3)
         # Where the prior median puts the curve outside the likelihood's support (a zero crossing
         # inside the data, say), start from a random point of the unconstrained space instead.
-        start, _ = initial_point(model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra}, prototype,
-                                 init_strategy, key_median, key_uniform)
+        initial, _ = initial_point(model, model_args, model_kwargs, prototype, init_strategy, key_median, key_uniform)
         state = init_kernel(
-            start,
+            initial,
             settings.warmup,
             dense_mass=settings.dense_mass,
             target_accept_prob=settings.target_accept_prob,
@@ -395,11 +395,7 @@ def _runner(
         # One scan over warm-up and draws: one copy of the NUTS kernel in the compiled program.
         _, (zs, *stats) = jax.lax.scan(step, state, jnp.arange(total))
         zs, stats = jax.tree_util.tree_map(lambda v: v[settings.warmup :], (zs, stats))
-        constrained = jax.vmap(
-            lambda z_: constrain_fn(
-                model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra}, z_, return_deterministic=True
-            )
-        )(zs)
+        constrained = jax.vmap(lambda z_: constrain_fn(model, model_args, model_kwargs, z_, return_deterministic=True))(zs)
         return constrained, *stats
 
     # The last two arguments (priors, starting values) are shared by every pair.
