@@ -58,7 +58,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-CHAINS, WARMUP, DRAWS = 4, 1000, 1000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import run_bayescale  # noqa: E402  (the same Chinchilla fit as the peers' comparison)
+
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 TRUE_ALPHA_RANGE = (0.2, 0.6)
 
@@ -81,23 +83,6 @@ def synthetic_curves(n: int, seed: int = 0) -> pd.DataFrame:
         y = (floor + scale * x**-alpha) * np.exp(rng.normal(0.0, 0.02, rows))
         parts.append(pd.DataFrame({"curve": i, "x": x, "y": y, "alpha_true": alpha}))
     return pd.concat(parts, ignore_index=True)
-
-
-def single_fit(device: str) -> dict:
-    """A Chinchilla fit on ``device``: first call (cold compile) and a second call (new seed)."""
-    data = bs.datasets.load("chinchilla")[["N", "D", "loss"]]
-    options = dict(law="chinchilla", y="loss", inputs={"N": "N", "D": "D"}, chains=CHAINS, draws=DRAWS,
-                   warmup=WARMUP, progress=False, device=device)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.ConvergenceWarning)
-        start = time.perf_counter()
-        fit = bs.fit(data, seed=0, **options)
-        first_s = time.perf_counter() - start
-        start = time.perf_counter()
-        bs.fit(data, seed=1, **options)
-        second_s = time.perf_counter() - start
-    compile_s = fit.meta["settings"]["timing"]["compile_s"]
-    return {"first_s": first_s, "compile_s": compile_s, "second_s": second_s, **fit.diagnostics}
 
 
 def many_fits(device: str, n_curves: int, chunk: int, budget_s: float) -> dict:
@@ -143,10 +128,9 @@ def measure(device: str, args: argparse.Namespace) -> dict:
     out: dict = {"device": device, "device_kind": jax.devices(device)[0].device_kind,
                  "devices": len(jax.devices(device))}  # fmt: skip
     if not args.skip_single:
-        out["single"] = single_fit(device)
-        s = out["single"]
-        print(f"{device}: Chinchilla fit, first call {s['first_s']:.1f} s ({s['compile_s']:.1f} s compile), second call "
-              f"{s['second_s']:.1f} s; min bulk ESS {s['min_ess_bulk']:.0f}, max r_hat {s['max_rhat']:.3f}, "
+        out["single"] = s = run_bayescale(bs.datasets.load("chinchilla")[["N", "D", "loss"]], device=device)
+        print(f"{device}: Chinchilla fit, first call {s['total_s']:.1f} s, second call {s['sampling_s']:.1f} s "
+              f"({s['note']}); min bulk ESS {s['min_ess']:.0f}, max r_hat {s['max_rhat']:.3f}, "
               f"divergences {s['divergences']}", flush=True)  # fmt: skip
     curves, budget = (args.curves, args.budget) if device == "gpu" else (args.cpu_curves, args.cpu_budget)
     chunk = args.chunk if device == "gpu" else args.cpu_chunk
@@ -181,8 +165,8 @@ def table(results: list[dict]) -> pd.DataFrame:
         row = {"device": f"{r['device']} ({r['device_kind']}, {r['devices']} device(s))"}
         if "single" in r:
             s = r["single"]
-            row.update(single_first_s=s["first_s"], single_compile_s=s["compile_s"], single_second_s=s["second_s"],
-                       single_min_ess=s["min_ess_bulk"], single_max_rhat=s["max_rhat"])  # fmt: skip
+            row.update(single_first_s=s["total_s"], single_second_s=s["sampling_s"], single_min_ess=s["min_ess"],
+                       single_max_rhat=s["max_rhat"])  # fmt: skip
         m = r["many"]
         row.update(many_curves=m["curves"], many_curves_per_s=m["curves_per_s"],
                    many_curves_per_s_sampling=m["curves_per_s_sampling"], many_converged=m["converged"],
