@@ -105,11 +105,18 @@ def split_curves(design: Design, law: Law, codes: np.ndarray, keys: list, pad_to
 # --------------------------------------------------------------------------------------------
 # Running chunks
 # --------------------------------------------------------------------------------------------
-def chain_keys(seed: int, n_keys: int, chains: int) -> np.ndarray:
-    """Random keys ``(keys, chains, 2)``: key ``i`` chain ``c`` is ``fold_in(fold_in(seed, i), c)``."""
+def chain_keys(seed: int, n_keys: int, chains: int, attempt: int = 0) -> np.ndarray:
+    """Random keys ``(keys, chains, 2)``: key ``i`` chain ``c`` is ``fold_in(fold_in(seed, i), c)``.
+
+    ``attempt`` > 0 (a curve sampled again, see :func:`bayescale.fit_many`'s ``retries``) folds
+    in once more, ``fold_in(..., attempt)``: fresh random numbers that depend only on the seed,
+    the key's position, the chain and the attempt.
+    """
     base = jax.random.PRNGKey(seed)
     per_key = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(n_keys))
     per_chain = jax.vmap(lambda k: jax.vmap(lambda c: jax.random.fold_in(k, c))(jnp.arange(chains)))(per_key)
+    if attempt:
+        per_chain = jax.vmap(jax.vmap(lambda k: jax.random.fold_in(k, attempt)))(per_chain)
     return np.asarray(per_chain)
 
 
@@ -125,11 +132,13 @@ class Chunk:
     n_real: int  # keys that are not padding
 
 
-def make_chunks(curves: Curves, rng: np.ndarray, chunk_size: int) -> list[Chunk]:
-    n_keys = len(curves.keys)
+def make_chunks(curves: Curves, rng: np.ndarray, chunk_size: int, positions: np.ndarray | None = None) -> list[Chunk]:
+    """The keys at ``positions`` (default: every key), ``chunk_size`` per chunk, the last chunk
+    padded with copies of its last key so that every chunk has one compiled shape."""
+    positions = np.arange(len(curves.keys)) if positions is None else np.asarray(positions)
     chunks = []
-    for start in range(0, n_keys, chunk_size):
-        index = np.arange(start, min(start + chunk_size, n_keys))
+    for start in range(0, len(positions), chunk_size):
+        index = positions[start : start + chunk_size]
         n_real = len(index)
         index = np.concatenate([index, np.full(chunk_size - n_real, index[-1])])  # one compiled shape
         chunks.append(

@@ -16,7 +16,9 @@ pays NumPyro's per-call overhead and, for every new number of rows, a new compil
    pairs one after another (``jax.lax.map``): ``jax.vmap`` would run them in lock-step, every
    tree as long as the batch's longest, which took twice as long on 24 real curves and more
    for larger batches. On a GPU the pairs are ``jax.vmap``-ed, the only way to fill it;
-4. gathers the draws into a :class:`ManyFits` collection with a per-key ``summary()``,
+4. samples again, with twice the warm-up, the keys whose draws miss the convergence rule
+   (``retries``), keeping the new draws of those that then meet it;
+5. gathers the draws into a :class:`ManyFits` collection with a per-key ``summary()``,
    ``predict(df)`` and ``diagnostics``, and ``fits[key]`` giving a full :class:`~bayescale.Fit`.
 
 With ``pooling="partial"`` the keys are instead one grouping level each of a single
@@ -41,6 +43,7 @@ Every name is still importable from here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -58,7 +61,7 @@ from bayescale.executors import run_chunks_ray
 from bayescale.hierarchy import build_spec, resolve_priors
 from bayescale.laws import Law, get
 from bayescale.likelihoods import Likelihood, get_likelihood
-from bayescale.many_fits import ManyFits, from_joint
+from bayescale.many_fits import ManyFits, from_joint, key_diagnostics
 from bayescale.sampler import Settings
 
 logger = logging.getLogger("bayescale")
@@ -83,6 +86,7 @@ def fit_many(
     dense_mass: bool = True,
     max_tree_depth: int = 10,
     chunk_size: int | None = None,
+    retries: int = 1,
     executor: str = "local",
     address: str | None = None,
     progress: bool | None = None,
@@ -115,6 +119,15 @@ def fit_many(
         Keys per vectorised batch (one compiled sampler serves all chunks). Default: all keys
         when there are at most 1,000, else 1,000. Results depend on the chunking only through
         floating-point rounding; keep it fixed to reproduce draws bit for bit.
+    retries : int
+        Keys that miss the convergence rule (r_hat > 1.01, bulk ESS < 400 or a divergence) are
+        sampled again, up to ``retries`` times, each time with twice the previous warm-up and
+        fresh random numbers (:func:`~bayescale.curves.chain_keys` with ``attempt``); a key's
+        new draws replace its old ones only when they meet the rule: the rerun a user would
+        make by hand for curves whose warm-up was too short, paid only for those curves. Curves
+        whose chains sit in different modes stay flagged. ``meta["retried"]`` and
+        ``meta["retry_converged"]`` count the keys sampled again and those that then met the
+        rule. 0 turns it off. Independent curves only (``pooling="none"``).
     executor : {"local", "ray"}
         ``"local"`` runs the chunks one after another in this process (each chunk in parallel
         over the JAX devices); ``"ray"`` runs them as Ray tasks (``pip install 'bayescale[ray]'``).
@@ -136,7 +149,7 @@ def fit_many(
     Warns
     -----
     ConvergenceWarning
-        Once, naming the keys with r_hat > 1.01, bulk ESS < 400 or divergences.
+        Once, naming the keys with r_hat > 1.01, bulk ESS < 400 or divergences (after ``retries``).
 
     Examples
     --------
@@ -163,6 +176,8 @@ def fit_many(
         raise ValueError(f"pooling={pooling!r} must be 'none' (independent curves) or 'partial' (pooled across keys)")
     if executor not in ("local", "ray"):
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
+    if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
+        raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
     if pooling == "partial":
         return _fit_partial(
             data, law, by_list, y=y, inputs=inputs, priors=priors, likelihood=likelihood, chains=chains,
@@ -195,11 +210,73 @@ def fit_many(
     logger.info("fit_many: %d curves of up to %d rows in %d chunk(s) of %d", len(keys), curves.length, len(chunks), chunk_size)
 
     bar = _progress_bar(progress, len(keys), f"fit_many {law.name}, {len(chunks)} chunk(s)")
+    raw, diverging, num_steps, timings = _sample_chunks(spec, settings, chunks, n_devices, device, executor, address, bar)
+    names = [*law.param_names, *likelihood.noise_names]
+    meta = {
+        "law": law.name,
+        "likelihood": likelihood.name,
+        "y": y,
+        "columns": design.columns,
+        "pooling": "none",
+        "settings": {
+            "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
+            "target_accept_prob": float(target_accept_prob), "dense_mass": bool(dense_mass),
+            "max_tree_depth": int(max_tree_depth), "chunk_size": chunk_size, "executor": executor,
+            "chain_method": "vectorized", "retries": retries,
+        },
+        **timings,
+    }  # fmt: skip
+
+    def collection() -> ManyFits:
+        return ManyFits(
+            law=law, spec=spec, by=by_list, keys=keys, samples={name: raw[name] for name in names},
+            diverging=diverging, num_steps=num_steps, n_rows=curves.n_rows, meta=meta, curves=curves, raw_samples=raw,
+        )  # fmt: skip
+
+    result = collection()
+    retried: dict[int, None] = {}  # positions of the keys sampled again, in order
+    recovered: dict[int, None] = {}
+    for attempt in range(1, retries + 1):
+        missed = np.flatnonzero(~result.diagnostics["converged"].to_numpy())
+        if not len(missed):
+            break
+        again = dataclasses.replace(settings, warmup=settings.warmup * 2**attempt)
+        logger.info("fit_many: %d curve(s) missed the convergence rule; sampling them again with warmup=%d",
+                    len(missed), again.warmup)  # fmt: skip
+        size = min(len(missed), chunk_size)
+        rerun = make_chunks(curves, chain_keys(seed, len(keys), chains, attempt), size, positions=missed)
+        bar = _progress_bar(progress, len(missed), f"fit_many {law.name}, again with warmup={again.warmup}")
+        new_raw, new_diverging, new_steps, new_timings = _sample_chunks(
+            spec, again, rerun, n_devices, device, executor, address, bar
+        )
+        checked, *_ = key_diagnostics([new_raw[n] for n in names], new_diverging, curves.n_rows[missed],
+                                      pd.RangeIndex(len(missed)))  # fmt: skip
+        took = checked["converged"].to_numpy()
+        for name in raw:
+            raw[name][missed[took]] = new_raw[name][took]
+        diverging[missed[took]], num_steps[missed[took]] = new_diverging[took], new_steps[took]
+        for name in ("compile_s", "sampling_s"):
+            meta[name] += new_timings[name]
+        retried.update(dict.fromkeys(missed.tolist()))
+        recovered.update(dict.fromkeys(missed[took].tolist()))
+        result = collection()
+    meta["retried"], meta["retry_converged"] = len(retried), len(recovered)
+    meta["total_s"] = time.perf_counter() - started
+    result = collection()  # with the final metadata
+    if retried:
+        logger.info("fit_many: %d of %d curve(s) sampled again now meet the rule", len(recovered), len(retried))
+    result.check_convergence()
+    return result
+
+
+def _sample_chunks(spec, settings, chunks, n_devices, device, executor, address, bar) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+    """NUTS on every chunk, in this process or as Ray tasks: draws ``(keys, chains, draws, ...)``
+    by name, divergences and tree sizes of the chunks' real keys, and the seconds spent."""
     try:
         if executor == "ray":
             results = run_chunks_ray(run_chunk, spec, settings, chunks, n_devices, device, address=address)
             if bar is not None:
-                bar.update(len(keys))
+                bar.update(sum(chunk.n_real for chunk in chunks))
         else:
             results = []
             for number, chunk in enumerate(chunks):
@@ -217,38 +294,11 @@ def fit_many(
     }
     diverging = np.concatenate([r["_diverging"] for r in results], axis=0)
     num_steps = np.concatenate([r["_num_steps"] for r in results], axis=0)
-    names = [*law.param_names, *likelihood.noise_names]
-    meta = {
-        "law": law.name,
-        "likelihood": likelihood.name,
-        "y": y,
-        "columns": design.columns,
-        "pooling": "none",
-        "settings": {
-            "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
-            "target_accept_prob": float(target_accept_prob), "dense_mass": bool(dense_mass),
-            "max_tree_depth": int(max_tree_depth), "chunk_size": chunk_size, "executor": executor,
-            "chain_method": "vectorized",
-        },
+    timings = {
         "compile_s": float(sum(r["_compile_s"] for r in results)),
         "sampling_s": float(sum(r["_run_s"] for r in results)),
-        "total_s": time.perf_counter() - started,
-    }  # fmt: skip
-    result = ManyFits(
-        law=law,
-        spec=spec,
-        by=by_list,
-        keys=keys,
-        samples={name: raw[name] for name in names},
-        diverging=diverging,
-        num_steps=num_steps,
-        n_rows=curves.n_rows,
-        meta=meta,
-        curves=curves,
-        raw_samples=raw,
-    )
-    result.check_convergence()
-    return result
+    }
+    return raw, diverging, num_steps, timings
 
 
 def _progress_bar(progress: bool | None, total: int, description: str):

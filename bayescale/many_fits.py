@@ -170,20 +170,8 @@ class ManyFits:
     def diagnostics(self) -> pd.DataFrame:
         """Per key: ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``rows`` and ``converged``."""
         if "_diagnostics" not in self.__dict__:
-            stacked = np.stack([self.samples[name] for name in self.param_names], axis=1)  # (K, P, C, D)
-            rhat = rank_rhat(stacked)
-            ess = bulk_ess(stacked)
-            frame = pd.DataFrame(
-                {
-                    "max_rhat": np.nanmax(rhat, axis=1),
-                    "min_ess_bulk": np.nanmin(ess, axis=1),
-                    "divergences": self.diverging.reshape(len(self), -1).sum(axis=1).astype(int),
-                    "rows": self.n_rows.astype(int),
-                },
-                index=self._key_index(),
-            )
-            frame["converged"] = (
-                (frame["max_rhat"] <= RHAT_LIMIT) & (frame["min_ess_bulk"] >= ESS_LIMIT) & (frame["divergences"] == 0)
+            frame, rhat, ess = key_diagnostics(
+                [self.samples[name] for name in self.param_names], self.diverging, self.n_rows, self._key_index()
             )
             self.__dict__["_diagnostics"] = frame
             self.__dict__["_rhat"], self.__dict__["_ess"] = rhat, ess
@@ -245,9 +233,11 @@ class ManyFits:
         bad = d[~d["converged"]]
         if len(bad):
             shown = ", ".join(repr(k) for k in list(bad.index[:5]))
+            retried = self.meta.get("retried", 0)
+            again = f" ({retried} were sampled again with twice the warm-up first)" if retried else ""
             warnings.warn(
                 f"{len(bad)} of {len(d)} curves have r_hat > {RHAT_LIMIT}, bulk ESS < {ESS_LIMIT} or divergences "
-                f"(e.g. {shown}); see .diagnostics. Draw longer (warmup=2000, draws=2000), raise "
+                f"(e.g. {shown}){again}; see .diagnostics. Draw longer (warmup=2000, draws=2000), raise "
                 "target_accept_prob, or fit those keys with pooling='partial'",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -432,6 +422,30 @@ class ManyFits:
             f"<code>{escape(', '.join(map(str, self.by)))}</code> (pooling {escape(str(self.pooling))}); "
             f"{int(d['converged'].sum())} converged{d.head(20).round(3).to_html()}</div>"
         )
+
+
+def key_diagnostics(
+    samples: list[np.ndarray], diverging: np.ndarray, n_rows: np.ndarray, index: pd.Index
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Per key (a row of ``index``): ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``rows`` and
+    ``converged`` (r_hat <= 1.01, bulk ESS >= 400, no divergences), from each parameter's draws
+    ``(keys, chains, draws)``; also the ``(keys, parameters)`` r_hat and bulk ESS behind them."""
+    stacked = np.stack(samples, axis=1)  # (K, P, C, D)
+    rhat = rank_rhat(stacked)
+    ess = bulk_ess(stacked)
+    frame = pd.DataFrame(
+        {
+            "max_rhat": np.nanmax(rhat, axis=1),
+            "min_ess_bulk": np.nanmin(ess, axis=1),
+            "divergences": diverging.reshape(len(index), -1).sum(axis=1).astype(int),
+            "rows": np.asarray(n_rows).astype(int),
+        },
+        index=index,
+    )
+    frame["converged"] = (
+        (frame["max_rhat"] <= RHAT_LIMIT) & (frame["min_ess_bulk"] >= ESS_LIMIT) & (frame["divergences"] == 0)
+    )
+    return frame, rhat, ess
 
 
 def _jsonable(key):

@@ -22,7 +22,7 @@ TRUTH = {  # key -> (E, A, alpha) of y = E + A x^-alpha
     "c": (1.2, 60.0, 0.35),
     "d": (0.4, 10.0, 0.25),
 }
-SAMPLER = dict(chains=2, draws=300, warmup=300, seed=1)
+SAMPLER = dict(chains=2, draws=300, warmup=300, seed=1, retries=0)  # short runs: every key misses ESS >= 400
 
 
 def _curves(seed: int = 0) -> pd.DataFrame:
@@ -121,6 +121,27 @@ def test_same_seed_same_draws_and_no_recompile(many):
         np.testing.assert_array_equal(again.samples[name], many.samples[name])
 
 
+def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_meet_it(many, monkeypatch):
+    # The module's short runs reach bulk ESS ~170-290 and r_hat ~1.006-1.016; with the rule at
+    # ESS >= 200 and r_hat <= 1.02, two keys meet it at first, two are sampled again, and one of
+    # those then meets it: each branch (kept, replaced, sampled again but kept) is exercised.
+    monkeypatch.setattr("bayescale.many_fits.ESS_LIMIT", 200)
+    monkeypatch.setattr("bayescale.many_fits.RHAT_LIMIT", 1.02)
+    first = ManyFits(law=many.law, spec=many.spec, by=many.by, keys=many.keys, samples=many.samples,
+                     diverging=many.diverging, num_steps=many.num_steps, n_rows=many.n_rows, meta=many.meta)  # fmt: skip
+    missed = ~first.diagnostics["converged"].to_numpy()
+    assert 0 < missed.sum() < len(many)
+    with _quiet():
+        again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **{**SAMPLER, "retries": 1})
+    assert again.meta["retried"] == missed.sum() and again.meta["settings"]["retries"] == 1
+    changed = np.array([not np.array_equal(again.samples["alpha"][i], many.samples["alpha"][i]) for i in range(len(many))])
+    assert not changed[~missed].any()  # keys that met the rule keep their draws
+    assert 0 < changed.sum() == again.meta["retry_converged"] < again.meta["retried"]
+    assert again.diagnostics["converged"].to_numpy()[changed].all()  # new draws only where they meet the rule
+    for name in many.param_names:  # the kept keys' draws are the first run's, bit for bit
+        np.testing.assert_array_equal(again.samples[name][~changed], many.samples[name][~changed])
+
+
 def test_progress_shows_a_bar_of_the_curves(many, capsys):
     with _quiet():
         again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=True, **SAMPLER)
@@ -174,6 +195,8 @@ def test_errors_name_the_problem():
         fit_many(df.assign(family="x"), "power", by=["task", "family"], inputs={"x": "steps"}, pooling="partial")
     with pytest.raises(ValueError, match="executor="):
         fit_many(df, "power", by="task", inputs={"x": "steps"}, executor="dask")
+    with pytest.raises(ValueError, match=r"retries=-1 must be a whole number >= 0"):
+        fit_many(df, "power", by="task", inputs={"x": "steps"}, retries=-1)
 
 
 
