@@ -7,19 +7,28 @@ resolves to). Every arviz call goes through the functions here, so a move to arv
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
-with warnings.catch_warnings():
-    # arviz 0.2x announces its 1.x refactor on import; that is not the user's concern.
-    warnings.simplefilter("ignore", FutureWarning)
+if TYPE_CHECKING:
     import arviz as az
 
-InferenceData = az.InferenceData
+
+@functools.cache
+def _az() -> Any:
+    """arviz, imported when first needed: it (and the xarray and plotting modules it loads) is
+    about half of ``import bayescale``, which commands that never build or read a fit skip."""
+    with warnings.catch_warnings():
+        # arviz 0.2x announces its 1.x refactor on import; that is not the user's concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
 
 
 class LOOWarning(UserWarning):
@@ -49,7 +58,7 @@ def to_inference_data(
     """
     taken = {*posterior, *constant_data, *coords, *(d for ds in dims.values() for d in ds), "obs", "chain", "draw"}
     name = observed_column if observed_column and observed_column not in taken else "y"
-    idata = az.from_dict(
+    idata = _az().from_dict(
         posterior=dict(posterior),
         log_likelihood={name: log_likelihood},
         posterior_predictive={name: posterior_predictive},
@@ -111,7 +120,7 @@ def from_arrays(
     attrs: Mapping[str, str],
 ) -> az.InferenceData:
     """A plain InferenceData of draws ``(chain, draw, ...)``, statistics and constant arrays."""
-    return az.from_dict(
+    return _az().from_dict(
         posterior=dict(posterior),
         sample_stats=dict(sample_stats),
         constant_data=dict(constant_data),
@@ -124,7 +133,7 @@ def summary(idata: az.InferenceData, var_names: Sequence[str], hdi_prob: float =
     """Posterior summary: mean, sd, HDI bounds, MCSE, bulk/tail ESS and r_hat."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return az.summary(idata, var_names=list(var_names), hdi_prob=hdi_prob)
+        return _az().summary(idata, var_names=list(var_names), hdi_prob=hdi_prob)
 
 
 def chains_and_draws(idata: az.InferenceData) -> tuple[int, int]:
@@ -137,8 +146,8 @@ def rhat_and_ess(idata: az.InferenceData, var_names: Sequence[str]) -> tuple[flo
     """Largest r_hat and smallest bulk ESS over ``var_names``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(idata, var_names=list(var_names))
-        ess = az.ess(idata, var_names=list(var_names), method="bulk")
+        rhat = _az().rhat(idata, var_names=list(var_names))
+        ess = _az().ess(idata, var_names=list(var_names), method="bulk")
     max_rhat = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
     min_ess = min(float(np.nanmin(ess[v].values)) for v in ess.data_vars)
     return max_rhat, min_ess
@@ -149,7 +158,7 @@ def information_criterion(idata: az.InferenceData, ic: str):
     (:func:`compare` says them in plain words)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return az.loo(idata, pointwise=True) if ic == "loo" else az.waic(idata, pointwise=True)
+        return _az().loo(idata, pointwise=True) if ic == "loo" else _az().waic(idata, pointwise=True)
 
 
 def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int = 3) -> pd.DataFrame:
@@ -162,7 +171,7 @@ def compare(idatas: Mapping[str, az.InferenceData], ic: str, *, stacklevel: int 
         warnings.simplefilter("ignore", UserWarning)
         # arviz 0.2x sorts with inplace=True, which pandas 3 deprecates; not the user's concern.
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        table = az.compare(dict(idatas), ic=cast(Literal["loo", "waic"], ic), scale="log")
+        table = _az().compare(dict(idatas), ic=cast(Literal["loo", "waic"], ic), scale="log")
     for name in table.index:
         if bool(table.loc[name, "warning"]):
             warnings.warn(unreliable_message(name, idatas[name], ic), LOOWarning, stacklevel=stacklevel)
@@ -200,6 +209,6 @@ def save(idata: az.InferenceData, path: str) -> None:
 
 def load(path: str) -> az.InferenceData:
     """Read an InferenceData netCDF file fully into memory (the file is closed afterwards)."""
-    idata = az.from_netcdf(path, engine="h5netcdf")
+    idata = _az().from_netcdf(path, engine="h5netcdf")
     idata.load()
     return idata

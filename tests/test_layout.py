@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,6 +163,14 @@ def test_many_and_executors_do_not_import_each_other():
     assert "bayescale.many" not in graph["bayescale.executors"]
     source = (PACKAGE / "executors.py").read_text()
     assert "bayescale.many" not in [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)]
+
+
+def test_import_bayescale_leaves_arviz_until_a_fit_needs_it():
+    # arviz (with xarray and its plotting modules) was ~3.5 s of `import bayescale` and of every
+    # CLI call; bayescale._arviz imports it on first use.
+    code = "import sys, bayescale, bayescale.cli; print('arviz' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert shown.strip() == "False"
 
 
 def test_no_public_name_shadows_a_submodule():
