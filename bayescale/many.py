@@ -127,7 +127,9 @@ def fit_many(
         make by hand for curves whose warm-up was too short, paid only for those curves. Curves
         whose chains sit in different modes stay flagged. ``meta["retried"]`` and
         ``meta["retry_converged"]`` count the keys sampled again and those that then met the
-        rule. 0 turns it off. Independent curves only (``pooling="none"``).
+        rule; ``diagnostics["warmup"]`` gives the warm-up behind each key's draws. 0 turns it
+        off. Independent curves only (``pooling="none"``). Keeping draws because they pass the
+        rule is a selection: the simulation-based calibration tests fit with ``retries=0``.
     executor : {"local", "ray"}
         ``"local"`` runs the chunks one after another in this process (each chunk in parallel
         over the JAX devices); ``"ray"`` runs them as Ray tasks (``pip install 'bayescale[ray]'``).
@@ -178,6 +180,7 @@ def fit_many(
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
+    retries = int(retries)
     if pooling == "partial":
         return _fit_partial(
             data, law, by_list, y=y, inputs=inputs, priors=priors, likelihood=likelihood, chains=chains,
@@ -236,6 +239,7 @@ def fit_many(
     result = collection()
     retried: dict[int, None] = {}  # positions of the keys sampled again, in order
     recovered: dict[int, None] = {}
+    warmup_by_key = np.full(len(keys), warmup)
     for attempt in range(1, retries + 1):
         missed = np.flatnonzero(~result.diagnostics["converged"].to_numpy())
         if not len(missed):
@@ -255,12 +259,14 @@ def fit_many(
         for name in raw:
             raw[name][missed[took]] = new_raw[name][took]
         diverging[missed[took]], num_steps[missed[took]] = new_diverging[took], new_steps[took]
+        warmup_by_key[missed[took]] = again.warmup
         for name in ("compile_s", "sampling_s"):
             meta[name] += new_timings[name]
         retried.update(dict.fromkeys(missed.tolist()))
         recovered.update(dict.fromkeys(missed[took].tolist()))
         result = collection()
     meta["retried"], meta["retry_converged"] = len(retried), len(recovered)
+    meta["warmup_by_key"] = warmup_by_key.tolist()  # the warm-up behind each key's draws
     meta["total_s"] = time.perf_counter() - started
     result = collection()  # with the final metadata
     if retried:

@@ -160,7 +160,8 @@ class ManyFits:
         )
         samples = {name: value[index] for name, value in raw.items()}
         extra = {"diverging": self.diverging[index], "num_steps": self.num_steps[index]}
-        settings = {**self.meta["settings"], "key": _jsonable(key), "by": self.by}
+        warmup = int(self._warmups()[index])
+        settings = {**self.meta["settings"], "warmup": warmup, "key": _jsonable(key), "by": self.by}
         priors = dict(self.spec.priors)
         idata = build_inference_data(self.spec, design, samples, extra, y=self.meta["y"], settings=settings, priors=priors)
         return Fit(idata, priors=priors)
@@ -168,14 +169,21 @@ class ManyFits:
     # --- diagnostics and summaries ----------------------------------------------------------
     @property
     def diagnostics(self) -> pd.DataFrame:
-        """Per key: ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``rows`` and ``converged``."""
+        """Per key: ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``rows``, ``warmup`` (of the
+        run behind the key's draws: longer where :func:`~bayescale.fit_many` sampled it again)
+        and ``converged``."""
         if "_diagnostics" not in self.__dict__:
             frame, rhat, ess = key_diagnostics(
                 [self.samples[name] for name in self.param_names], self.diverging, self.n_rows, self._key_index()
             )
+            frame.insert(frame.columns.get_loc("converged"), "warmup", self._warmups())
             self.__dict__["_diagnostics"] = frame
             self.__dict__["_rhat"], self.__dict__["_ess"] = rhat, ess
         return self.__dict__["_diagnostics"]
+
+    def _warmups(self) -> np.ndarray:
+        warmup = self.meta["settings"]["warmup"]
+        return np.asarray(self.meta.get("warmup_by_key") or [warmup] * len(self), dtype=int)
 
     def _key_index(self) -> pd.Index:
         if len(self.by) > 1:
@@ -233,11 +241,12 @@ class ManyFits:
         bad = d[~d["converged"]]
         if len(bad):
             shown = ", ".join(repr(k) for k in list(bad.index[:5]))
-            retried = self.meta.get("retried", 0)
-            again = f" ({retried} were sampled again with twice the warm-up first)" if retried else ""
+            retried, recovered = self.meta.get("retried", 0), self.meta.get("retry_converged", 0)
+            again = f"; {retried} were sampled again with a longer warm-up, {recovered} of them then met the rule"
+            again = again if retried else ""
             warnings.warn(
                 f"{len(bad)} of {len(d)} curves have r_hat > {RHAT_LIMIT}, bulk ESS < {ESS_LIMIT} or divergences "
-                f"(e.g. {shown}){again}; see .diagnostics. Draw longer (warmup=2000, draws=2000), raise "
+                f"(e.g. {shown}{again}); see .diagnostics. Draw longer (warmup=2000, draws=2000), raise "
                 "target_accept_prob, or fit those keys with pooling='partial'",
                 ConvergenceWarning,
                 stacklevel=3,

@@ -92,7 +92,7 @@ def main() -> None:
         start = time.perf_counter()
         again = fit_many(table, "power", by="curve", inputs={"x": "x"}, y="y", **{**sampler, "seed": 1})
         again_s = time.perf_counter() - start
-        print(f"fit_many, second call (compiled samplers cached): {again_s:.1f} s wall "
+        print(f"fit_many, second call (first pass's sampler cached): {again_s:.1f} s wall "
               f"({again.meta['compile_s']:.1f} s compile; {again.meta['retried']} curve(s) sampled again, "
               f"{again.meta['retry_converged']} then converged): {n_curves / again_s:.2f} curves/s")  # fmt: skip
         print(f"fit_many retries: {many.meta['retried']} curve(s) missed the rule and were sampled again with twice "

@@ -166,7 +166,7 @@ def test_many_and_executors_do_not_import_each_other():
 
 
 def test_import_bayescale_leaves_arviz_until_a_fit_needs_it():
-    # arviz (with xarray and its plotting modules) was ~3.5 s of `import bayescale` and of every
+    # arviz (with xarray and its plotting modules) was ~2-3.5 s of `import bayescale` and of every
     # CLI call; bayescale._arviz imports it on first use.
     code = "import sys, bayescale, bayescale.cli; print('arviz' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

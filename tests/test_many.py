@@ -121,7 +121,7 @@ def test_same_seed_same_draws_and_no_recompile(many):
         np.testing.assert_array_equal(again.samples[name], many.samples[name])
 
 
-def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_meet_it(many, monkeypatch):
+def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_meet_it(many, monkeypatch, tmp_path):
     # The module's short runs reach bulk ESS ~170-290 and r_hat ~1.006-1.016; with the rule at
     # ESS >= 200 and r_hat <= 1.02, two keys meet it at first, two are sampled again, and one of
     # those then meets it: each branch (kept, replaced, sampled again but kept) is exercised.
@@ -140,6 +140,11 @@ def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_me
     assert again.diagnostics["converged"].to_numpy()[changed].all()  # new draws only where they meet the rule
     for name in many.param_names:  # the kept keys' draws are the first run's, bit for bit
         np.testing.assert_array_equal(again.samples[name][~changed], many.samples[name][~changed])
+    warmups = np.where(changed, 2 * SAMPLER["warmup"], SAMPLER["warmup"])
+    np.testing.assert_array_equal(again.diagnostics["warmup"].to_numpy(), warmups)
+    replaced = again.keys[int(np.flatnonzero(changed)[0])]
+    assert again[replaced].meta["settings"]["warmup"] == 2 * SAMPLER["warmup"]  # the run behind its draws
+    pd.testing.assert_frame_equal(bs.load(again.save(tmp_path / "again.nc")).diagnostics, again.diagnostics)
 
 
 def test_progress_shows_a_bar_of_the_curves(many, capsys):
