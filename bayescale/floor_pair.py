@@ -22,15 +22,14 @@ copies, one chain in four sat at the Student-t's ``nu = 1`` boundary in both for
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
+
+from bayescale.prior_medians import prior_median
 
 if TYPE_CHECKING:
     from bayescale.hierarchy import ModelSpec
@@ -145,35 +144,13 @@ def floor_pair_start(spec: ModelSpec) -> dict[str, float]:
         return {}
     floor, term = pair
     exponent = spec.floor_slope if column is None else level_pair_parameters(spec)[2]
-    median = {name: _prior_median(spec.prior_of[name]) for name in (floor, term)}
+    median = {name: prior_median(spec.prior_of[name]) for name in (floor, term)}
     total = median[floor] + median[term]
     start = {f"{floor}_plus_{term}_c": total, f"{floor}_share": median[floor] / total}
     if exponent is not None:
-        start[f"{term}_slope_c"] = _prior_median(spec.prior_of[exponent]) * median[term]
+        start[f"{term}_slope_c"] = prior_median(spec.prior_of[exponent]) * median[term]
     # a level pair starts every level there (the sampler broadcasts a value over its site's plate)
     return start if column is None else {f"{name}_{column}": value for name, value in start.items()}
-
-
-#: Medians in closed form, from a distribution's parameters with NumPy. The default priors of a
-#: floor pair are log-normal; their ``icdf`` evaluated eagerly compiles its JAX operations one by
-#: one, ~1.4 s in each new Python process before its first fit of a floored law.
-_CLOSED_FORM_MEDIANS: dict[type, Callable[[Any], np.ndarray]] = {
-    dist.LogNormal: lambda d: np.exp(np.asarray(d.loc, float)),
-    dist.Normal: lambda d: np.asarray(d.loc, float),
-    dist.HalfNormal: lambda d: np.asarray(d.scale, float) * 0.6744897501960817,  # the normal's 75% quantile
-    dist.Exponential: lambda d: np.log(2.0) / np.asarray(d.rate, float),
-    dist.Uniform: lambda d: (np.asarray(d.low, float) + np.asarray(d.high, float)) / 2,
-}
-
-
-def _prior_median(prior: dist.Distribution) -> float:
-    closed_form = _CLOSED_FORM_MEDIANS.get(type(prior))
-    if closed_form is not None:
-        return float(closed_form(prior))
-    try:
-        return float(prior.icdf(0.5))
-    except (NotImplementedError, ImportError):  # Gamma's icdf needs tensorflow_probability
-        return float(np.median(np.asarray(prior.sample(jax.random.PRNGKey(0), (10001,)))))
 
 
 def floor_pair_sites(spec: ModelSpec, sites: dict) -> dict:

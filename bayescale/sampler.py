@@ -51,6 +51,7 @@ from numpyro.primitives import Messenger
 
 from bayescale.floor_pair import floor_pair_start
 from bayescale.hierarchy import ModelSpec, make_model, prior_parameters, with_parameters
+from bayescale.prior_medians import loop_sampled_starts
 
 _RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
 #: Compiled samplers kept alive at once. Every compiled XLA CPU program maps ~1,500 memory regions
@@ -266,6 +267,14 @@ def _start_at(site=None, *, values: Mapping[str, float], otherwise: Callable):
     return otherwise(site)
 
 
+def starting_values(spec: ModelSpec) -> dict[str, float]:
+    """The starting values computed on the host, by site: the floor pair's (where the plain
+    parameterisation would start) and the prior medians of sites whose prior is drawn by a
+    rejection loop (:func:`bayescale.prior_medians.loop_sampled_starts`); the other sites start
+    at NumPyro's ``init_to_median``."""
+    return {**loop_sampled_starts(spec), **floor_pair_start(spec)}
+
+
 #: Tries of each kind of starting point before a chain gives up (numpyro's own count).
 _START_TRIES = 100
 #: Half-width of the box of the unconstrained space a random starting point is drawn from.
@@ -336,11 +345,12 @@ def _runner(
     at_prior_median = init_to_median(num_samples=31)
     inputs0, group0, centres0, y0, mask0, extra0 = example
     # a custom model's starting values, computed here: inside the traced function they would be traced
-    baked_start = {} if priors_as_data else floor_pair_start(spec)
+    baked_start = {} if priors_as_data else starting_values(spec)
 
     def model_and_start(priors, start):
-        """The model and its init strategy, with the priors' parameters and the floor pair's
-        starting values as traced data (one program for every prior of the same families)."""
+        """The model and its init strategy, with the priors' parameters and the starting values
+        computed on the host (:func:`starting_values`) as traced data: one program for every
+        prior of the same families."""
         if not priors_as_data:
             return model, _start_at(values=baked_start, otherwise=at_prior_median)
         traced_priors = tuple((name, with_parameters(prior, priors[name])) for name, prior in spec.priors)
@@ -475,11 +485,11 @@ def run(spec: ModelSpec, settings: Settings, batch: Batch, *, device: str | None
         shaped(batch.mask, jnp.bool_),
         {k: shaped(v, np.asarray(v).dtype) for k, v in batch.extra.items()},
     )
-    # The priors' parameters and the floor pair's starting values (set by the priors) are data of
+    # The priors' parameters and the starting values computed from them (starting_values) are data of
     # the program, so a refit with other priors of the same families compiles nothing; a custom
     # ``model`` closes over its own priors instead.
     priors_as_data = model is None
-    start_values = {name: np.float32(v) for name, v in floor_pair_start(spec).items()} if priors_as_data else {}
+    start_values = {name: np.float32(v) for name, v in starting_values(spec).items()} if priors_as_data else {}
     # by field name: a distribution itself flattens in an order that changes from process to
     # process, and the persistent compilation cache would miss (hierarchy.prior_parameters)
     prior_data = {name: prior_parameters(prior) for name, prior in spec.priors} if priors_as_data else {}

@@ -51,11 +51,12 @@ def test_a_run_that_duplicates_a_fitted_one_gains_about_nothing(fit, small_ladde
     np.testing.assert_allclose(table["gain"] + table["var_after"], table.attrs["var_now"])
 
 
-@pytest.mark.parametrize("law_error", [True, False])
-def test_with_the_floor_unknown_a_larger_run_beats_a_denser_small_grid_per_flop(fit, law_error):
-    # the larger run pins the law's parameters better per FLOP (~1.2x here); with the law error it
-    # also moves the edge of the fitted runs towards the target (a little, 0.18 of 2.85 decades)
-    margin = 1.0
+def test_with_the_floor_unknown_a_larger_run_beats_a_denser_small_grid_per_flop(fit):
+    # With the law error (the default) the larger run also moves the edge of the fitted runs towards
+    # the target (0.18 of 2.85 decades): its gain per FLOP was 1.36-2.68x the grid's in 16 fits of
+    # this ladder (seeds 1-4, 300 and 1,000 draws, two versions of the sampler's start). Without the
+    # law error the two are near parity (0.97-1.52x in the same fits), too close to assert at any seed.
+    law_error, margin = True, 1.0
     small = np.geomspace(1.2e7, 9e7, 10)  # ten more runs inside the fitted range, 20 tokens per parameter
     grid = pd.DataFrame({"params": small, "tokens": 20 * small})
     batch = bs.next_runs(fit, grid, TARGET, k=len(grid), law_error=law_error)

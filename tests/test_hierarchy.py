@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import numpyro.distributions as dist
 import pandas as pd
 import pytest
 from conftest import FAST
@@ -186,20 +185,6 @@ def test_floor_pair_starts_where_the_plain_parameterisation_starts():
     assert start["E_share"] == pytest.approx(1 / 3, rel=0.1)
     assert start["A_slope_c"] == pytest.approx(0.3, rel=0.1)
     assert floor_pair_start(_power_spec({"E": ("corpus",)}, {"corpus": ["a", "b", "c"]})) == {}
-
-
-@pytest.mark.parametrize(
-    "prior",
-    [dist.LogNormal(0.3, 1.5), dist.Normal(-0.2, 2.0), dist.HalfNormal(0.7), dist.Exponential(3.0),
-     dist.Uniform(0.1, 0.9), dist.Gamma(2.0, 0.5)],  # fmt: skip
-)
-def test_a_prior_s_median_without_eager_jax_is_its_quantile(prior):
-    from scipy import stats
-
-    from bayescale.floor_pair import _prior_median
-
-    quantile = stats.gamma(2.0, scale=2.0).median() if isinstance(prior, dist.Gamma) else float(prior.icdf(0.5))
-    assert _prior_median(prior) == pytest.approx(quantile, rel=0.02)  # Gamma: no icdf, a sample's median
 
 
 def test_floor_pair_is_used_only_when_neither_parameter_is_grouped():

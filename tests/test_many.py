@@ -122,28 +122,31 @@ def test_same_seed_same_draws_and_no_recompile(many):
 
 
 def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_meet_it(many, monkeypatch, tmp_path):
-    # The module's short runs reach bulk ESS ~170-290 and r_hat ~1.006-1.016; with the rule at
-    # ESS >= 200 and r_hat <= 1.02, two keys meet it at first, two are sampled again, and one of
-    # those then meets it: each branch (kept, replaced, sampled again but kept) is exercised.
-    monkeypatch.setattr("bayescale.many_fits.ESS_LIMIT", 200)
-    monkeypatch.setattr("bayescale.many_fits.RHAT_LIMIT", 1.02)
-    first = ManyFits(law=many.law, spec=many.spec, by=many.by, keys=many.keys, samples=many.samples,
-                     diverging=many.diverging, num_steps=many.num_steps, n_rows=many.n_rows, meta=many.meta)  # fmt: skip
-    missed = ~first.diagnostics["converged"].to_numpy()
-    assert 0 < missed.sum() < len(many)
+    # The rule is replaced by one that does not hang on this machine's exact ESS and r_hat: keys
+    # "a" and "b" meet it, "c" and "d" miss it and are sampled again, and of those the first ("c")
+    # then meets it: each branch (kept, replaced, sampled again but kept) is exercised.
+    from bayescale import many_fits
+
+    real = many_fits.key_diagnostics
+
+    def rule(samples, diverging, n_rows, index):
+        frame, rhat, ess = real(samples, diverging, n_rows, index)
+        retry = isinstance(index, pd.RangeIndex)  # the retry checks its keys by position
+        frame["converged"] = index == 0 if retry else index.isin(["a", "b"])
+        return frame, rhat, ess
+
+    monkeypatch.setattr("bayescale.many_fits.key_diagnostics", rule)
+    monkeypatch.setattr("bayescale.many.key_diagnostics", rule)
+    assert list(many.keys) == ["a", "b", "c", "d"]
     with _quiet():
         again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **{**SAMPLER, "retries": 1})
-    assert again.meta["retried"] == missed.sum() and again.meta["settings"]["retries"] == 1
+    assert again.meta["retried"] == 2 and again.meta["retry_converged"] == 1 and again.meta["settings"]["retries"] == 1
     changed = np.array([not np.array_equal(again.samples["alpha"][i], many.samples["alpha"][i]) for i in range(len(many))])
-    assert not changed[~missed].any()  # keys that met the rule keep their draws
-    assert 0 < changed.sum() == again.meta["retry_converged"] < again.meta["retried"]
-    assert again.diagnostics["converged"].to_numpy()[changed].all()  # new draws only where they meet the rule
+    np.testing.assert_array_equal(changed, [False, False, True, False])  # new draws only where they met the rule
     for name in many.param_names:  # the kept keys' draws are the first run's, bit for bit
         np.testing.assert_array_equal(again.samples[name][~changed], many.samples[name][~changed])
-    warmups = np.where(changed, 2 * SAMPLER["warmup"], SAMPLER["warmup"])
-    np.testing.assert_array_equal(again.diagnostics["warmup"].to_numpy(), warmups)
-    replaced = again.keys[int(np.flatnonzero(changed)[0])]
-    assert again[replaced].meta["settings"]["warmup"] == 2 * SAMPLER["warmup"]  # the run behind its draws
+    np.testing.assert_array_equal(again.diagnostics["warmup"].to_numpy(), np.where(changed, 2, 1) * SAMPLER["warmup"])
+    assert again["c"].meta["settings"]["warmup"] == 2 * SAMPLER["warmup"]  # the run behind its draws
     pd.testing.assert_frame_equal(bs.load(again.save(tmp_path / "again.nc")).diagnostics, again.diagnostics)
 
 
