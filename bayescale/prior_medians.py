@@ -7,6 +7,11 @@ the program: the Student-t likelihood's ``nu ~ 1 + Gamma(2, 0.1)`` alone made th
 program of the ``power`` law take 5.5 s to compile instead of 4.0 s (XLA, 2-core CPU). Such sites
 start at their median computed here instead (:func:`loop_sampled_starts`), passed to the program
 as data like the floor pair's starting values (:func:`bayescale.floor_pair.floor_pair_start`).
+
+A pivoted parameter whose prior is on its natural scale is sampled as a flat site ``p_c`` (its
+value at the centre of the data), which ``init_to_median`` cannot draw from: it started at a
+random point of ``(e^-2, e^2)``, decades from the data when ``p`` is, say, a critical model size.
+It starts at its prior median moved to the centre instead (:func:`pivot_start_parts`).
 """
 
 from __future__ import annotations
@@ -89,6 +94,31 @@ def is_loop_sampled(prior: dist.Distribution) -> bool:
     affine = _increasing_affine(prior)
     base = prior if affine is None else affine[0]
     return isinstance(base, _LOOP_SAMPLED) and _closed_form(base) is not None
+
+
+def pivot_start_parts(spec: ModelSpec) -> dict[str, float]:
+    """For each pivoted parameter ``p`` whose prior is on its natural scale (its sampled site
+    ``p_c`` is flat, so NumPyro's ``init_to_median`` would start it at a random point of
+    ``(e^-2, e^2)``): ``"p_c:log_median"``, the log of the prior median of ``p``, and
+    ``"p_c:exponent"``, the pivot's exponent ``k`` (a number, or the prior median of the parameter
+    it names). The sampler starts ``p_c`` at ``exp(log_median - k * centre)``, the prior median
+    moved to the centre of each curve's data (:func:`bayescale.sampler.starting_values`).
+
+    On the ``kaplan_steps`` recovery case the random start put ``N_c_c`` five decades from its
+    value (2.8e5): 2 chains settled in a mode 66 units of log density below the true one at
+    three seeds of four; started at the median, all 8 chains of four seeds found the true mode.
+    """
+    parts: dict[str, float] = {}
+    for parameter in spec.law.params:
+        if parameter.pivot is None or parameter.prior_at != "natural":
+            continue
+        exponent = parameter.pivot[1]
+        k = prior_median(spec.prior_of[exponent]) if isinstance(exponent, str) else float(exponent)
+        median = prior_median(spec.prior_of[parameter.name])
+        if median > 0 and np.isfinite(k):
+            parts[f"{parameter.name}_c:log_median"] = float(np.log(median))
+            parts[f"{parameter.name}_c:exponent"] = k
+    return parts
 
 
 def loop_sampled_starts(spec: ModelSpec) -> dict[str, float]:

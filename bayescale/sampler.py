@@ -51,7 +51,7 @@ from numpyro.primitives import Messenger
 
 from bayescale.floor_pair import floor_pair_start
 from bayescale.hierarchy import ModelSpec, make_model, prior_parameters, with_parameters
-from bayescale.prior_medians import loop_sampled_starts
+from bayescale.prior_medians import loop_sampled_starts, pivot_start_parts
 
 _RUNNERS: OrderedDict[tuple, Any] = OrderedDict()
 #: Compiled samplers kept alive at once. Every compiled XLA CPU program maps ~1,500 memory regions
@@ -269,10 +269,24 @@ def _start_at(site=None, *, values: Mapping[str, float], otherwise: Callable):
 
 def starting_values(spec: ModelSpec) -> dict[str, float]:
     """The starting values computed on the host, by site: the floor pair's (where the plain
-    parameterisation would start) and the prior medians of sites whose prior is drawn by a
-    rejection loop (:func:`bayescale.prior_medians.loop_sampled_starts`); the other sites start
-    at NumPyro's ``init_to_median``."""
-    return {**loop_sampled_starts(spec), **floor_pair_start(spec)}
+    parameterisation would start), the prior medians of sites whose prior is drawn by a
+    rejection loop (:func:`bayescale.prior_medians.loop_sampled_starts`), and the parts of the
+    flat pivoted sites' starts (:func:`bayescale.prior_medians.pivot_start_parts`, completed with
+    each curve's centre by :func:`_with_pivot_starts`); the other sites start at NumPyro's
+    ``init_to_median``."""
+    return {**loop_sampled_starts(spec), **pivot_start_parts(spec), **floor_pair_start(spec)}
+
+
+def _with_pivot_starts(spec: ModelSpec, values: Mapping, centres: Mapping) -> dict:
+    """``values`` with the start of each flat pivoted site ``p_c``: the prior median of ``p``
+    moved to the curve's centre, ``exp(log_median - k * centre)`` (centres are logs)."""
+    out = dict(values)
+    for parameter in spec.law.params:
+        site = f"{parameter.name}_c"
+        if f"{site}:log_median" in values and parameter.pivot is not None:
+            scale = values[f"{site}:exponent"] * centres[parameter.pivot[0]]
+            out[site] = jnp.exp(values[f"{site}:log_median"] - scale)
+    return out
 
 
 #: Tries of each kind of starting point before a chain gives up (numpyro's own count).
@@ -347,15 +361,15 @@ def _runner(
     # a custom model's starting values, computed here: inside the traced function they would be traced
     baked_start = {} if priors_as_data else starting_values(spec)
 
-    def model_and_start(priors, start):
+    def model_and_start(priors, start, centres):
         """The model and its init strategy, with the priors' parameters and the starting values
         computed on the host (:func:`starting_values`) as traced data: one program for every
         prior of the same families."""
         if not priors_as_data:
-            return model, _start_at(values=baked_start, otherwise=at_prior_median)
+            return model, _start_at(values=_with_pivot_starts(spec, baked_start, centres), otherwise=at_prior_median)
         traced_priors = tuple((name, with_parameters(prior, priors[name])) for name, prior in spec.priors)
         traced = masked_model(dataclasses.replace(spec, priors=traced_priors))
-        return traced, _start_at(values=start, otherwise=at_prior_median)
+        return traced, _start_at(values=_with_pivot_starts(spec, start, centres), otherwise=at_prior_median)
 
     def latent_shapes():
         return initialize_model(
@@ -368,7 +382,7 @@ def _runner(
     prototype = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(latent_shapes))
 
     def potential_fn_gen(inputs, group_index, centres, y, mask, extra, priors, start):
-        chain_model, _ = model_and_start(priors, start)
+        chain_model, _ = model_and_start(priors, start, centres)
         return partial(potential_energy, chain_model, (inputs, group_index, centres), {"y": y, "mask": mask, **extra})
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
@@ -376,7 +390,7 @@ def _runner(
 
     def one_chain(rng_key, inputs, group_index, centres, y, mask, extra, priors, start):
         args = (inputs, group_index, centres, y, mask, extra, priors, start)
-        model, init_strategy = model_and_start(priors, start)
+        model, init_strategy = model_and_start(priors, start, centres)
         model_args, model_kwargs = (inputs, group_index, centres), {"y": y, "mask": mask, **extra}
         key_median, key_uniform, key_run = jax.random.split(rng_key, 3)
         # Where the prior median puts the curve outside the likelihood's support (a zero crossing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import numpyro.distributions as dist
 import pytest
 from scipy import stats
@@ -61,3 +62,23 @@ def test_a_user_prior_drawn_by_a_loop_starts_at_its_median():
     priors = resolve_priors(law, likelihood, {}, {"alpha": dist.Gamma(4.0, 10.0)})
     starts = loop_sampled_starts(build_spec(law, likelihood, {}, {}, priors))
     assert starts == {"alpha": pytest.approx(stats.gamma(4.0, scale=0.1).median(), rel=1e-5)}
+
+
+def test_a_pivoted_parameter_with_a_natural_scale_prior_starts_at_its_median_moved_to_the_centre():
+    """kaplan_steps' N_c (prior median 8.8e13, pivot (N, 1)) and chinchilla's A (pivot (N, alpha)):
+    the parts of the start of the flat site p_c, completed by each curve's centre in the program."""
+    import jax.numpy as jnp
+
+    from bayescale.prior_medians import pivot_start_parts
+    from bayescale.sampler import _with_pivot_starts
+
+    kaplan = _spec("student_t", "kaplan_steps")
+    parts = pivot_start_parts(kaplan)
+    assert parts["N_c_c:log_median"] == pytest.approx(np.log(8.8e13)) and parts["N_c_c:exponent"] == 1.0
+    centres = {"N": jnp.log(3e8), "S": jnp.log(1e4), "B": jnp.log(5e5)}
+    starts = _with_pivot_starts(kaplan, parts, centres)
+    assert float(starts["N_c_c"]) == pytest.approx(8.8e13 / 3e8, rel=1e-4)  # N_c = N_c_c * centre
+    assert float(starts["S_c_c"]) == pytest.approx(2.1e3 / 1e4, rel=1e-4)
+    chinchilla = pivot_start_parts(_spec("student_t", "chinchilla"))
+    assert chinchilla["A_c:exponent"] == pytest.approx(0.34, rel=1e-5)  # alpha's prior median
+    assert pivot_start_parts(_spec("student_t", "power")) == {}  # power's A has its prior at the centre
