@@ -47,7 +47,8 @@ _CLOSED_FORM: dict[type, Callable[[Any], np.ndarray]] = {
     dist.InverseGamma: lambda d: np.asarray(d.rate, float) / special.gammaincinv(np.asarray(d.concentration, float), 0.5),
 }
 
-#: Families whose NumPyro sampler is a rejection loop (through ``jax.random.gamma``).
+#: Families whose NumPyro sampler is a rejection loop (through ``jax.random.gamma``); each has a
+#: closed-form median above.
 _LOOP_SAMPLED = (dist.Gamma, dist.Beta, dist.StudentT, dist.Chi2, dist.InverseGamma)
 
 
@@ -93,7 +94,7 @@ def is_loop_sampled(prior: dist.Distribution) -> bool:
     """Whether drawing from ``prior`` runs a rejection loop (also under increasing affine maps)."""
     affine = _increasing_affine(prior)
     base = prior if affine is None else affine[0]
-    return isinstance(base, _LOOP_SAMPLED) and _closed_form(base) is not None
+    return isinstance(base, _LOOP_SAMPLED)
 
 
 def pivot_start_parts(spec: ModelSpec) -> dict[str, float]:
@@ -124,9 +125,9 @@ def pivot_start_parts(spec: ModelSpec) -> dict[str, float]:
 def loop_sampled_starts(spec: ModelSpec) -> dict[str, float]:
     """Starting values, their prior medians, of the sites of ``spec`` sampled under their own
     name whose scalar prior is drawn by a rejection loop (the Student-t's ``nu``, a Beta prior)."""
-    pivoted_at_centre = {p.name for p in spec.law.params if p.pivot is not None}
+    pivoted = {p.name for p in spec.law.params if p.pivot is not None}  # sampled as p_c, not p
     return {
         name: prior_median(prior)
         for name, prior in spec.priors
-        if name not in pivoted_at_centre and not prior.batch_shape and not prior.event_shape and is_loop_sampled(prior)
+        if name not in pivoted and not prior.batch_shape and not prior.event_shape and is_loop_sampled(prior)
     }
