@@ -35,11 +35,20 @@ rounds resolve "half" only when each is less than 2x the FLOPs of the one before
 prints the factor; the default 15 rounds do so on every ladder here); the verdict also shows the ratio
 interpolated between rounds, and the soonest any strategy reached ``w``.
 
+With ``--until-whole-pool`` the schedule runs up to the whole pool's FLOPs and the target is read
+as the issue words it (:func:`whole_pool_verdict`): the width the best other strategy reaches
+*with its whole pool* (the start runs and every run it would buy with no budget: all of them for
+random, cheapest, largest and isoFLOP sweeps, the runs near 20 tokens per parameter for the grid), and the FLOPs of
+that pool; each replayed strategy is then scored by the share of those FLOPs it spent before
+reaching that width. The two readings differ in what "its whole pool" is: the default reading
+takes the runs a strategy bought by the end of a shared budget (twice the largest run).
+
 Also times ``next_runs`` ranking 1,000 candidates against a 4,000-draw posterior (``--timing``).
 
 Run::
 
     BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 15] [--seeds 2] [--law chinchilla]
+        [--until-whole-pool --rounds 20] [--strategies next_runs random ...]
 
 (about an hour on a 2-core CPU at 15 rounds; ``--rounds 4``, a few minutes). ``--law`` picks the
 law every strategy refits (``chinchilla``, or ``chinchilla_farseer``, which fits the ends of
@@ -124,6 +133,18 @@ def _fill(order: pd.Index, cost: pd.Series, budget: float) -> list:
     return out
 
 
+def near_20tpp(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs within a factor 2 of 20 tokens per parameter (the ``grid_20tpp`` strategy's pool)."""
+    ratio = runs["D"] / runs["N"]
+    return runs[(ratio > 10) & (ratio < 40)]
+
+
+def whole_pool(strategy: str, ladder: Ladder) -> pd.Index:
+    """Every run ``strategy`` would buy with no budget: the grid's runs near 20 tokens per
+    parameter; the whole pool for the others (every sweep, every run in some order)."""
+    return near_20tpp(ladder.pool).index if strategy == "grid_20tpp" else ladder.pool.index
+
+
 def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: np.random.Generator) -> list:
     left = ladder.pool.drop(index=taken)
     left = left[left["C"] <= budget]
@@ -144,8 +165,7 @@ def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: 
     if strategy == "largest":
         return _fill(left.sort_values("C", ascending=False).index, left["C"], budget)
     if strategy == "grid_20tpp":
-        ratio = left["D"] / left["N"]
-        return _fill(left[(ratio > 10) & (ratio < 40)].sort_values("C").index, left["C"], budget)
+        return _fill(near_20tpp(left).sort_values("C").index, left["C"], budget)
     if strategy == "isoflop":
         level = (4 * np.log10(left["C"])).round()
         out = []
@@ -161,29 +181,45 @@ def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: 
     raise ValueError(strategy)
 
 
-def schedule(ladder: Ladder, start_flops: float, rounds: int, final_share: float) -> np.ndarray:
-    """Cumulative FLOPs allowed after each round: geometric up to ``final_share`` x twice the largest pool run."""
-    final = min(final_share * 2 * ladder.pool["C"].max(), ladder.pool["C"].sum())
+def schedule(ladder: Ladder, start_flops: float, rounds: int, final_share: float | None) -> np.ndarray:
+    """Cumulative FLOPs allowed after each round: geometric up to ``final_share`` x twice the
+    largest pool run, or (``final_share=None``) up to the whole pool's FLOPs."""
+    total = ladder.pool["C"].sum()
+    final = total if final_share is None else min(final_share * 2 * ladder.pool["C"].max(), total)
     return start_flops * (final / start_flops) ** (np.arange(1, rounds + 1) / rounds)
 
 
-def replay(ladder: Ladder, *, start: int, rounds: int, seeds: int, final_share: float, seed: int) -> pd.DataFrame:
+def start_runs(ladder: Ladder, start: int) -> list:
+    """The runs every strategy starts from: the ``start`` cheapest of the pool (with groups, the
+    cheapest ``start / groups`` of each group, rounded up)."""
     pool = ladder.pool
     if ladder.group:
         per = int(np.ceil(start / pool[ladder.group].nunique()))
-        first = list(pool.sort_values("C").groupby(ladder.group, sort=False).head(per).index)
-    else:
-        first = list(pool.sort_values("C").index[:start])
+        return list(pool.sort_values("C").groupby(ladder.group, sort=False).head(per).index)
+    return list(pool.sort_values("C").index[:start])
+
+
+STRATEGIES = ("next_runs", "random", "cheapest", "largest", "grid_20tpp", "isoflop")
+
+
+def replay(ladder: Ladder, *, start: int, rounds: int, seeds: int, final_share: float | None, seed: int,
+           strategies: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
+    pool = ladder.pool
+    first = start_runs(ladder, start)
     start_fit = fit_runs(ladder, pool.loc[first], seed)
     start_score = score(start_fit, ladder)
     start_flops = pool.loc[first, "C"].sum()
     plan = schedule(ladder, start_flops, rounds, final_share)
     # the verdict reads "half the FLOPs" off the rounds: it resolves it only where a round is < 2x the last
     print(f"  schedule: {rounds} rounds of x{(plan[-1] / start_flops) ** (1 / rounds):.2g} FLOPs each", flush=True)
-    strategies = ["next_runs", *(f"random{s}" for s in range(seeds)), "cheapest", "largest", "grid_20tpp", "isoflop"]
+    def expand(bases) -> list[str]:
+        return [name for base in bases for name in ([f"random{s}" for s in range(seeds)] if base == "random" else [base])]
+
+    every = expand(STRATEGIES)  # random numbers by the strategy's place in the full list: a subset draws the same
+    strategies = expand(strategies)
     rows = []
     for strategy in strategies:
-        rng = np.random.default_rng([seed, strategies.index(strategy)])
+        rng = np.random.default_rng([seed, every.index(strategy)])
         taken, fit, now = list(first), start_fit, dict(start_score)
         rows.append({"ladder": ladder.name, "strategy": strategy, "round": 0, "runs": len(taken),
                      "flops": pool.loc[taken, "C"].sum(), "allowed": pool.loc[taken, "C"].sum(), **now})
@@ -224,6 +260,43 @@ def verdict(table: pd.DataFrame) -> pd.DataFrame:
                     "interpolated_ratio": _flops_to_reach(mine, w, interpolate=True) / flops,
                     "any_strategy_ratio": soonest / flops, "next_runs_coverage": coverage,
                     "met": bool(ratio <= 0.5 and coverage >= 0.85)})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def whole_pool_verdict(ladder: Ladder, table: pd.DataFrame, start: int, seed: int) -> pd.DataFrame:
+    """The issue's target read literally: the best other strategy's width *with its whole pool*
+    (the start runs and every run it would buy with no budget, :func:`whole_pool`; one refit per
+    distinct pool), and
+    the FLOPs of that pool; then, for every strategy replayed in ``table`` (on a schedule that
+    reaches the whole pool: ``--until-whole-pool``), the share of those FLOPs it spent before
+    its width first reached that width (interpolated between rounds as in :func:`verdict`)."""
+    pools: dict[tuple, dict] = {}
+    for strategy in STRATEGIES[1:]:
+        index = pd.Index(start_runs(ladder, start)).union(whole_pool(strategy, ladder))
+        key = tuple(index)
+        if key not in pools:
+            runs = ladder.pool.loc[index]
+            pools[key] = {"strategies": [], "runs": len(runs), "flops": runs["C"].sum(),
+                          **score(fit_runs(ladder, runs, seed), ladder)}  # fmt: skip
+        pools[key]["strategies"].append(strategy)
+    best = min(pools.values(), key=lambda pool: pool["width"])
+    part = table[table["ladder"] == ladder.name].assign(
+        base=lambda t: t["strategy"].str.replace(r"random\d+", "random", regex=True))
+    mean = part.groupby(["base", "round"], sort=False)[["flops", "width", "coverage"]].mean().reset_index()
+    out = []
+    for base, rounds in mean.groupby("base", sort=False):
+        first = _flops_to_reach(rounds, best["width"])
+        coverage = rounds.loc[rounds["round"] > 0, "coverage"].mean()
+        out.append({"ladder": ladder.name, "strategy": base, "best_whole_pool": "/".join(best["strategies"]),
+                    "its_runs": best["runs"], "its_width": best["width"], "its_coverage": best["coverage"],
+                    "its_flops": best["flops"], "flops_to_reach": first, "flops_ratio": first / best["flops"],
+                    "interpolated_ratio": _flops_to_reach(rounds, best["width"], interpolate=True) / best["flops"],
+                    "coverage_over_rounds": coverage,
+                    "met": bool(first / best["flops"] <= 0.5 and coverage >= 0.85)})  # fmt: skip
+    for pool in pools.values():
+        print(f"  {ladder.name}, whole pool of {'/'.join(pool['strategies'])}: {pool['runs']} runs, "
+              f"{pool['flops']:.3g} FLOPs, width {pool['width']:.3f}, error {pool['abs_error']:.3f}, "
+              f"coverage {pool['coverage']:.2f}", flush=True)
     return pd.DataFrame(out)
 
 
@@ -290,27 +363,45 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="seeds of the random strategy")
     parser.add_argument("--final-share", type=float, default=1.0,
                         help="the schedule ends at this share of twice the pool's largest run")
+    parser.add_argument("--until-whole-pool", action="store_true",
+                        help="run the schedule up to the whole pool's FLOPs and judge the target as worded: the "
+                             "width the best other strategy reaches with its whole pool (whole_pool_verdict)")
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--law", default="chinchilla", help="the law every strategy refits (inputs N, D; a floor E)")
     parser.add_argument("--timing", action="store_true", help="also time 1,000 candidates x 4,000 draws")
     parser.add_argument("--plot", default=str(Path(__file__).with_name("design.png")))
     parser.add_argument("--csv", help="write the full table here")
+    parser.add_argument("--table", help="judge the replay saved here by --csv instead of running it again")
     args = parser.parse_args()
     started = time.perf_counter()
-    tables = []
+    tables, whole = [], []
+    final_share = None if args.until_whole_pool else args.final_share
     for name in args.ladders:
         ladder = replace(load(name), law=args.law)
         print(f"{name}: pool {len(ladder.pool)} runs (C {ladder.pool.C.min():.2g}-{ladder.pool.C.max():.2g}), "
               f"held out {len(ladder.held)} (C {ladder.held.C.min():.2g}-{ladder.held.C.max():.2g})", flush=True)
-        tables.append(replay(ladder, start=args.start, rounds=args.rounds, seeds=args.seeds,
-                             final_share=args.final_share, seed=args.seed))  # fmt: skip
+        if args.table:
+            saved = pd.read_csv(args.table)
+            tables.append(saved[saved["ladder"] == name])
+        else:
+            tables.append(replay(ladder, start=args.start, rounds=args.rounds, seeds=args.seeds,
+                                 final_share=final_share, seed=args.seed, strategies=tuple(args.strategies)))  # fmt: skip
+        if args.until_whole_pool:
+            whole.append(whole_pool_verdict(ladder, tables[-1], args.start, args.seed))
     table = pd.concat(tables, ignore_index=True)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.drop(columns=["seconds"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        print("\nThe issue's target (next_runs reaches the best other final width with <= half its FLOPs, coverage >= 0.85):")
-        print(verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        if whole:
+            print("\nThe issue's target as worded (each strategy: the share of the FLOPs of the best other strategy's "
+                  "whole pool it spent to reach that pool's width; met: <= 0.5 with coverage >= 0.85):")
+            print(pd.concat(whole).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        elif "next_runs" in args.strategies and len(args.strategies) > 1:
+            print("\nThe issue's target (next_runs reaches the best other final width with <= half its FLOPs, "
+                  "coverage >= 0.85):")
+            print(verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     plot(table, Path(args.plot))
     print(f"wrote {args.plot}")
     if args.timing:
