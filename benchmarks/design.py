@@ -266,10 +266,10 @@ def verdict(table: pd.DataFrame) -> pd.DataFrame:
 def whole_pool_verdict(ladder: Ladder, table: pd.DataFrame, start: int, seed: int) -> pd.DataFrame:
     """The issue's target read literally: the best other strategy's width *with its whole pool*
     (the start runs and every run it would buy with no budget, :func:`whole_pool`; one refit per
-    distinct pool), and
-    the FLOPs of that pool; then, for every strategy replayed in ``table`` (on a schedule that
-    reaches the whole pool: ``--until-whole-pool``), the share of those FLOPs it spent before
-    its width first reached that width (interpolated between rounds as in :func:`verdict`)."""
+    distinct pool) and the FLOPs of that pool; then, for every strategy replayed in ``table`` (on
+    a schedule that reaches the whole pool: ``--until-whole-pool``), the share of those FLOPs it
+    spent before its width first reached that width (interpolated between rounds as in
+    :func:`verdict`)."""
     pools: dict[tuple, dict] = {}
     for strategy in STRATEGIES[1:]:
         index = pd.Index(start_runs(ladder, start)).union(whole_pool(strategy, ladder))
