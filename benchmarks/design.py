@@ -238,12 +238,18 @@ def replay(ladder: Ladder, *, start: int, rounds: int, seeds: int, final_share: 
     return pd.DataFrame(rows)
 
 
+def by_round(part: pd.DataFrame) -> pd.DataFrame:
+    """FLOPs, width and coverage of one ladder's replay by strategy (``base``: the random seeds
+    averaged as ``random``) and round."""
+    part = part.assign(base=part["strategy"].str.replace(r"random\d+", "random", regex=True))
+    return part.groupby(["base", "round"], sort=False)[["flops", "width", "coverage"]].mean().reset_index()
+
+
 def verdict(table: pd.DataFrame) -> pd.DataFrame:
     """Per ladder: the issue's target (reach the best other strategy's final width with <= half its FLOPs)."""
     out = []
     for name, part in table.groupby("ladder", sort=False):
-        part = part.assign(base=part["strategy"].str.replace(r"random\d+", "random", regex=True))
-        mean = part.groupby(["base", "round"], sort=False)[["flops", "width", "coverage"]].mean().reset_index()
+        mean = by_round(part)
         final = mean[mean["round"] == mean["round"].max()].set_index("base")
         others = final.drop(index="next_runs")
         best = others["width"].idxmin()
@@ -280,9 +286,7 @@ def whole_pool_verdict(ladder: Ladder, table: pd.DataFrame, start: int, seed: in
                           **score(fit_runs(ladder, runs, seed), ladder)}  # fmt: skip
         pools[key]["strategies"].append(strategy)
     best = min(pools.values(), key=lambda pool: pool["width"])
-    part = table[table["ladder"] == ladder.name].assign(
-        base=lambda t: t["strategy"].str.replace(r"random\d+", "random", regex=True))
-    mean = part.groupby(["base", "round"], sort=False)[["flops", "width", "coverage"]].mean().reset_index()
+    mean = by_round(table[table["ladder"] == ladder.name])
     out = []
     for base, rounds in mean.groupby("base", sort=False):
         first = _flops_to_reach(rounds, best["width"])
