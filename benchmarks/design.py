@@ -387,6 +387,9 @@ def main() -> None:
               f"held out {len(ladder.held)} (C {ladder.held.C.min():.2g}-{ladder.held.C.max():.2g})", flush=True)
         if args.table:
             saved = pd.read_csv(args.table)
+            if not (saved["ladder"] == name).any():
+                raise SystemExit(f"--table {args.table} holds no replay of ladder {name!r} "
+                                 f"(it has {sorted(saved['ladder'].unique())}); pass --ladders of those")
             tables.append(saved[saved["ladder"] == name])
         else:
             tables.append(replay(ladder, start=args.start, rounds=args.rounds, seeds=args.seeds,
