@@ -34,6 +34,7 @@ def floored_curve():
     return pd.DataFrame({"x": x, "loss": y})
 
 
+@pytest.mark.long
 def test_stacking_puts_the_weight_on_the_law_that_made_the_data(floored_curve):
     fits = {
         "power": bs.fit(floored_curve, law="power", y="loss", **FAST),

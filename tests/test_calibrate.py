@@ -29,6 +29,7 @@ def drifting_fit():
     return bs.fit(drifting_curve(), law="power", y="loss", **FAST)
 
 
+@pytest.mark.long
 def test_a_drifting_ladder_is_caught_and_the_widened_intervals_cover_it(drifting_fit):
     check = drifting_fit.calibrate(holdout=0.25, law_error=False)
     assert len(check.runs) == 6
@@ -45,6 +46,7 @@ def test_a_drifting_ladder_is_caught_and_the_widened_intervals_cover_it(drifting
     assert "held-out runs" in repr(check) and list(check.summary().index) == [0.5, 0.8, 0.9, 0.95]
 
 
+@pytest.mark.long
 def test_a_ladder_that_follows_its_law_needs_no_widening():
     x = np.geomspace(1e6, 1e9, 24)
     y = (1.0 + 30.0 * x**-0.3) * np.exp(0.01 * np.random.default_rng(1).standard_normal(24))
@@ -56,6 +58,7 @@ def test_a_ladder_that_follows_its_law_needs_no_widening():
     assert drift_size(check.law_error) < drift_size(learned)
 
 
+@pytest.mark.long
 def test_calibrate_refuses_bad_settings(drifting_fit):
     with pytest.raises(ValueError, match=r"holdout=1.5 must lie in \(0, 1\)"):
         drifting_fit.calibrate(holdout=1.5)
@@ -77,6 +80,7 @@ def test_the_drift_is_updated_with_the_ladders_own_top_runs():
     assert "(normal)" in repr(bent) and "(t, nu 3.0)" in repr(prior)  # each draw's ladder part is normal
 
 
+@pytest.mark.long
 def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
     check = drifting_fit.calibrate(holdout=0.25, law_error=False)
     # the steepening exponent takes the top runs off the refit's law: a wider drift than learned
@@ -86,6 +90,7 @@ def test_calibrate_offers_the_ladders_own_drift(drifting_fit):
     assert np.median(check.law_error.sd_dataset) > 0
 
 
+@pytest.mark.long
 def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
     from bayescale.inference import refit
 
@@ -111,6 +116,7 @@ def test_the_refit_masks_the_held_out_runs_and_compiles_nothing(drifting_fit):
         refit(drifting_fit, np.zeros(24, dtype=bool))
 
 
+@pytest.mark.long
 def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapolates(drifting_fit):
     from bayescale.calibrate import can_hold_out
 
@@ -128,6 +134,7 @@ def test_predict_sizes_the_drift_by_the_ladders_top_runs_when_it_first_extrapola
     assert can_hold_out(fresh) and not can_hold_out(fresh, holdout=0.9)  # 24 runs; 2 left would be too few
 
 
+@pytest.mark.long
 def test_the_drift_and_the_check_share_one_refit(drifting_fit, monkeypatch):
     from bayescale import inference
 
@@ -145,6 +152,7 @@ def test_the_drift_and_the_check_share_one_refit(drifting_fit, monkeypatch):
         fresh.calibrate(refit_kwargs={"draws": [500]})
 
 
+@pytest.mark.long
 def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, monkeypatch):
     import dataclasses
 
@@ -158,6 +166,7 @@ def test_a_drift_sized_by_a_refit_that_did_not_converge_says_so(drifting_fit, mo
     np.testing.assert_allclose(rough.sd_ladder, checked.law_error.sd_ladder)
 
 
+@pytest.mark.long
 def test_a_check_is_judged_by_its_forecast_of_the_held_out_runs(drifting_fit):
     import arviz as az
 

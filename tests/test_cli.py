@@ -26,11 +26,13 @@ def saved_fits(tmp_path_factory, ladder_fit):
     return folder
 
 
+@pytest.mark.long
 def test_fit_writes_a_loadable_file(saved_fits):
     fit = bs.load(saved_fits / "kaplan.nc")
     assert fit.law.name == "kaplan" and fit.idata.posterior.sizes["draw"] == 150
 
 
+@pytest.mark.long
 def test_fit_near_optimal_drops_the_far_ends_of_a_sweep(saved_fits, tmp_path, capsys):
     ladder = bs.examples.load("chinchilla_ladder")
     runs = ladder.assign(budget=range(len(ladder)))  # each run its own sweep: every one is its sweep's best
@@ -85,6 +87,7 @@ def test_errors_are_one_line_and_exit_1(saved_fits, capsys):
         main(["predict", str(saved_fits / "chinchilla.nc"), "--at", "N=7B,D=1e12"])
 
 
+@pytest.mark.long
 def test_demo_runs_offline(tmp_path, capsys):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -105,6 +108,7 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == bs.__version__
 
 
+@pytest.mark.long
 def test_python_dash_m_bayescale_shows_the_commands():
     result = subprocess.run([sys.executable, "-m", "bayescale", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -16,6 +16,7 @@ def kaplan_fit(ladder):
 
 
 @pytest.mark.parametrize("ic", ["loo", "waic"])
+@pytest.mark.long
 def test_generating_law_ranks_first(ladder_fit, kaplan_fit, ic):
     table = bs.compare({"kaplan": kaplan_fit, "chinchilla": ladder_fit}, ic=ic)
     assert list(table.index) == ["chinchilla", "kaplan"]
@@ -41,6 +42,7 @@ def test_pointwise_log_likelihood_is_on_the_scale_of_y(ladder_fit):
     assert np.isfinite(ll).all() and np.median(ll) > 0  # 1% noise: densities far above 1
 
 
+@pytest.mark.long
 def test_an_unconverged_fit_is_named_and_marked(ladder_fit, kaplan_fit):
     idata = ladder_fit.idata.copy()
     E = idata.posterior["E"]

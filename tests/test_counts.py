@@ -55,6 +55,7 @@ def binomial_fit():
     return runs, bs.fit(runs, law=LAW, y="acc", likelihood="binomial", trials="n_q", **FAST)
 
 
+@pytest.mark.long
 def test_binomial_fit_recovers_the_law_and_predicts_a_run_of_n_questions(binomial_fit, tmp_path):
     runs, fit = binomial_fit
     summary = fit.summary(level=0.98)
@@ -78,6 +79,7 @@ def test_binomial_fit_recovers_the_law_and_predicts_a_run_of_n_questions(binomia
     assert again.meta["trials"] == "n_q" and again.data["n_q"].tolist() == runs["n_q"].tolist()
 
 
+@pytest.mark.long
 def test_beta_binomial_covers_runs_that_scatter_beyond_the_binomial():
     train, held_out = _runs(1, scatter=0.3), _runs(2, scatter=0.3)
     fits = {name: bs.fit(train, law=LAW, y="acc", likelihood=name, trials="n_q", **FAST)

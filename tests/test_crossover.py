@@ -75,6 +75,7 @@ def test_argument_errors():
     assert crossover(a, a, x="x").grid[[0, -1]].tolist() == pytest.approx([1e3, 1e6])  # the runs' range
 
 
+@pytest.mark.long
 def test_groups_of_one_fit_synthetic():
     rng = np.random.default_rng(3)
     x = np.geomspace(1e2, 1e6, 12)

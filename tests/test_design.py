@@ -34,6 +34,7 @@ def fit(small_ladder):
                       chains=2, draws=300, warmup=300, seed=1, progress=False)
 
 
+@pytest.mark.long
 def test_a_run_that_duplicates_a_fitted_one_gains_about_nothing(fit, small_ladder):
     candidates = pd.concat(
         [small_ladder.iloc[[10]][["params", "tokens"]], pd.DataFrame({"params": [3e8], "tokens": [6e9]})],
@@ -51,6 +52,7 @@ def test_a_run_that_duplicates_a_fitted_one_gains_about_nothing(fit, small_ladde
     np.testing.assert_allclose(table["gain"] + table["var_after"], table.attrs["var_now"])
 
 
+@pytest.mark.long
 def test_with_the_floor_unknown_a_larger_run_beats_a_denser_small_grid_per_flop(fit):
     # With the law error (the default) the larger run also moves the edge of the fitted runs towards
     # the target (0.18 of 2.85 decades): its gain per FLOP was 1.36-2.68x the grid's in 16 fits of
@@ -279,6 +281,7 @@ def test_errors_name_the_parameter(fit):
         bs.targets.optimum(C=-1)
 
 
+@pytest.mark.long
 def test_cli_design_prints_the_batch(fit, tmp_path, capsys):
     path = fit.save(tmp_path / "fit.nc")
     csv = tmp_path / "runs.csv"
@@ -340,6 +343,7 @@ def test_the_design_kernel_is_the_likelihood_s_own_density(name):
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.long
 def test_cli_design_of_a_grouped_fit_takes_the_target_s_group_label(hierarchical_fit, tmp_path, capsys):
     path = hierarchical_fit.save(tmp_path / "grouped.nc")
     csv = tmp_path / "runs.csv"

@@ -40,6 +40,7 @@ def synthetic():
     return df, fit
 
 
+@pytest.mark.long
 def test_joint_fit_predicts_unseen_scale(synthetic):
     df, fit = synthetic
     new = pd.DataFrame({"x": [3e6, 1e7], "chance": CHANCE})
@@ -66,6 +67,7 @@ def test_joint_fit_predicts_unseen_scale(synthetic):
     assert curve.shape[1] == 2 and np.all((0 < curve) & (curve < 1))
 
 
+@pytest.mark.long
 def test_direct_alternative_and_comparison(synthetic, tmp_path):
     df, fit = synthetic
     direct = fit_downstream(df, law="power", loss=None, metric="accuracy", link="sigmoid", chance="chance",
@@ -135,6 +137,7 @@ def test_gadre_split_coverage_and_error(shared_data_dir):
     assert inside.mean() >= 0.5
 
 
+@pytest.mark.long
 def test_stored_log_likelihood_is_the_beta_density_of_every_draw(synthetic):
     # numpyro's Beta.log_prob, evaluated for many draws at once, once returned about -200 per row
     # for a block of draws whose density was about +3 (see bayescale.likelihoods.Beta).
@@ -149,6 +152,7 @@ def test_stored_log_likelihood_is_the_beta_density_of_every_draw(synthetic):
 
 
 # --- one builder, one sampler driver, one catalogue of links (issue 11) ----------------------------
+@pytest.mark.long
 def test_fit_downstream_samples_through_sampler_run(synthetic, monkeypatch):
     from bayescale import sampler
 
@@ -171,6 +175,7 @@ def test_fit_downstream_samples_through_sampler_run(synthetic, monkeypatch):
     assert fit.samples["kappa"].shape == (2, 300) and fit.diverging.shape == (2, 300)
 
 
+@pytest.mark.long
 def test_the_same_seed_gives_the_same_draws(synthetic):
     df, _ = synthetic  # the fixture's settings, so its compiled program runs both fits
     fits = [fit_downstream(df, law="power", loss="loss", metric="accuracy", link="sigmoid", chance="chance",
@@ -181,6 +186,7 @@ def test_the_same_seed_gives_the_same_draws(synthetic):
     assert fits[1].meta["timing"]["compile_s"] == 0.0  # sampler.run's compile cache serves the repeat
 
 
+@pytest.mark.long
 def test_centred_parameterisation_reaches_downstream_fits():
     rng = np.random.default_rng(1)
     x = np.tile(np.geomspace(1e3, 1e6, 6), 3)
@@ -250,6 +256,7 @@ def test_link_priors_are_overridden_and_unknown_names_refused():
     assert by_task.prior_of["link_gamma_task_sd"].scale == 0.1 and by_task.prior_of["link_gain_c_task_sd"].scale == 1.0
 
 
+@pytest.mark.long
 def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
     _, fit = synthetic  # fitted on x in [1e3, 1e6]
     with pytest.raises(ValueError, match="by task"):
@@ -278,6 +285,7 @@ def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
     assert np.corrcoef(loss[:, 0], metric[:, 0])[0, 1] < -0.5
 
 
+@pytest.mark.long
 def test_binomial_counts_of_questions_in_the_joint_model(tmp_path):
     """Accuracies as counts of n questions (0 and 1 allowed): the metric stage's likelihood is a choice."""
     rng = np.random.default_rng(4)
@@ -306,6 +314,7 @@ def test_binomial_counts_of_questions_in_the_joint_model(tmp_path):
     assert fit.idata.log_likelihood["accuracy"].shape[-1] == len(df)
 
 
+@pytest.mark.long
 def test_next_runs_targets_the_metric_through_a_real_link(synthetic):
     # issue 13: a downstream metric as the design target; the loss fit and the link see the same loss
     df, down = synthetic

@@ -43,6 +43,7 @@ def by_task():
     return df, fit_downstream(df, **OPTIONS)
 
 
+@pytest.mark.long
 def test_each_task_recovers_its_own_link(by_task):
     _, fit = by_task
     assert fit.by == "task" and fit.tasks == ["a", "b", "c", "d"]
@@ -61,6 +62,7 @@ def test_each_task_recovers_its_own_link(by_task):
     assert "link_gain_c_task_sd" in fit.summary().index
 
 
+@pytest.mark.long
 def test_predictions_need_a_seen_task_and_average_over_tasks(by_task, tmp_path):
     _, fit = by_task
     runs = pd.DataFrame({"x": [1e6, 1e8]})
@@ -102,6 +104,7 @@ def checked(by_task):
     return bs.check_tasks(by_task[1], holdout=0.25)
 
 
+@pytest.mark.long
 def test_check_tasks_flags_the_task_that_leaves_its_link(by_task, checked):
     _, fit = by_task
     table = checked
@@ -118,6 +121,7 @@ def test_check_tasks_flags_the_task_that_leaves_its_link(by_task, checked):
         bs.check_tasks(fit, holdout=1.5)
 
 
+@pytest.mark.long
 def test_plots_and_report_of_a_fit_by_task(by_task, checked, tmp_path):
     from matplotlib import pyplot as plt
 

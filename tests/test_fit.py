@@ -15,6 +15,7 @@ import bayescale as bs
 HERE = Path(__file__).parent
 
 
+@pytest.mark.long
 def test_chinchilla_recovers_the_generating_parameters(ladder_fit):
     summary = ladder_fit.summary(level=0.9)
     for name, truth in CHINCHILLA_TRUTH.items():
@@ -111,6 +112,7 @@ def test_load_refuses_foreign_and_newer_files(ladder_fit, tmp_path):
         bs.load(tmp_path / "newer.nc")
 
 
+@pytest.mark.long
 def test_posterior_as_prior_narrows_a_small_fit(ladder_fit, ladder):
     subset = ladder.sample(15, random_state=0)
     default = bs.fit(subset, law="chinchilla", inputs={"N": "params", "D": "tokens"}, **FAST)
@@ -134,6 +136,7 @@ if __name__ == "__main__":  # pragma: no cover
     make_fixture()
 
 
+@pytest.mark.long
 def test_predict_derives_inputs_as_the_fit_did():
     import jax.numpy as jnp
 

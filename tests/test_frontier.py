@@ -82,6 +82,7 @@ def test_new_runs_are_tuned_by_default_and_any_adds_the_excess():
         LIKELIHOODS["frontier"].sample(rng, location, noise, new_run="best")
 
 
+@pytest.mark.long
 def test_frontier_recovers_the_law_where_student_t_is_biased_up(frontier_fit, mistuned):
     # half the runs of every rung are mistuned (exponential excess, mean 6% in log loss)
     summary = frontier_fit.summary(level=0.9)
@@ -99,6 +100,7 @@ def test_frontier_recovers_the_law_where_student_t_is_biased_up(frontier_fit, mi
     assert (ours["lower"] <= true_curve).all() and (true_curve <= ours["upper"]).all()
 
 
+@pytest.mark.long
 def test_without_excess_frontier_agrees_with_normal():
     clean = ladder(seed=3, mistuned=0.0)
     ours, normal = _fit(clean, "frontier"), _fit(clean, "normal")
@@ -110,6 +112,7 @@ def test_without_excess_frontier_agrees_with_normal():
         assert abs(ours.draws(name).mean() - normal.draws(name).mean()) < normal.draws(name).std(), name
 
 
+@pytest.mark.long
 def test_predict_save_load_loo_and_law_error_work(frontier_fit, tmp_path):
     tuned = frontier_fit.predict(CHECK, seed=2)
     whole = frontier_fit.predict(CHECK, seed=2, new_run="any")

@@ -54,6 +54,7 @@ def test_seen_group_predicts_its_own_curve_and_unseen_group_is_wider(hierarchica
     assert no_group["upper"].iloc[0] - no_group["lower"].iloc[0] > 3 * width["web"]
 
 
+@pytest.mark.long
 def test_a_small_group_is_pulled_toward_the_population():
     rng = np.random.default_rng(7)
     frames = []
@@ -73,6 +74,7 @@ def test_a_small_group_is_pulled_toward_the_population():
     assert 0.1 < shrinkage < 1.0, (E_alone, E_small, E_population)
 
 
+@pytest.mark.long
 def test_two_grouping_columns_add_up():
     rng = np.random.default_rng(3)
     rows = []
@@ -133,6 +135,7 @@ def test_floor_pair_has_the_plain_parameterisation_s_density():
         assert float(trace["alpha"]["value"]) == pytest.approx(alpha, rel=1e-5)
 
 
+@pytest.mark.long
 def test_level_floor_pair_has_the_plain_grouped_density():
     """Each level sampled as a floor pair, with the population value relative to the levels' mean:
     the joint density is the plain non-centred one's times the Jacobian of the change of variables."""
@@ -196,6 +199,7 @@ def test_floor_pair_is_used_only_when_neither_parameter_is_grouped():
     assert "A_slope_c" not in floor_pair_start(by_corpus)  # a grouped exponent keeps its own site
 
 
+@pytest.mark.long
 def test_floor_pair_fit_recovers_a_curve_and_reports_the_law_s_parameters():
     rng = np.random.default_rng(3)
     x = np.geomspace(1e6, 1e9, 12)

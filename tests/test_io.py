@@ -101,6 +101,7 @@ def test_downstream_fit_round_trip_predicts_the_same(tmp_path):
         io.read(path, kind="Fit")
 
 
+@pytest.mark.long
 def test_a_fresh_downstream_fit_round_trips(tmp_path):
     from make_save_fixtures import downstream_fit
 
@@ -114,6 +115,7 @@ def test_a_fresh_downstream_fit_round_trips(tmp_path):
 
 
 # --- round trips ----------------------------------------------------------------------------
+@pytest.mark.long
 def test_fit_round_trip_keeps_custom_priors_and_predictions(saved_fit, tmp_path):
     path = saved_fit.save(tmp_path / "again.nc")
     loaded = bs.load(path)
@@ -124,6 +126,7 @@ def test_fit_round_trip_keeps_custom_priors_and_predictions(saved_fit, tmp_path)
     pd.testing.assert_frame_equal(loaded.predict(GRID, seed=4), saved_fit.predict(GRID, seed=4))
 
 
+@pytest.mark.long
 def test_many_fits_round_trip_for_both_poolings(tmp_path):
     df = bs.examples.load("three_datasets")
     tiny = {"chains": 1, "draws": 30, "warmup": 60, "seed": 2, "progress": False}
@@ -263,6 +266,7 @@ def test_observed_variable_is_named_after_the_target_column_unless_that_name_is_
     assert _arviz.observed_name(old.idata) == "y" and old.data["loss"].size == _arviz.observed(old.idata).size
 
 
+@pytest.mark.long
 def test_fit_idata_has_every_nuts_stat_and_bfmi_runs(ladder_fit):
     stats = ladder_fit.idata.sample_stats
     assert {"lp", "energy", "acceptance_rate", "step_size", "tree_depth", "diverging", "n_steps"} <= set(stats.data_vars)
@@ -304,6 +308,7 @@ def test_leave_future_out_refits_use_the_fits_own_priors(saved_fit, monkeypatch)
 
 
 # --- unseen group levels are said out loud ------------------------------------------------------
+@pytest.mark.long
 def test_unseen_level_warns_once_naming_the_closest_seen_level(saved_fit):
     rows = GRID.assign(dataset=["books", "bookz", "web", "wikipedia"])
     with pytest.warns(bs.NewGroupWarning) as record:

@@ -85,6 +85,7 @@ def test_a_level_keeps_its_drift_whichever_levels_come_with_it():
     np.testing.assert_allclose(alone[:, 0], together[:, 2])
 
 
+@pytest.mark.long
 def test_learn_recovers_a_known_drift():
     rng = np.random.default_rng(0)
     rows = []
@@ -109,6 +110,7 @@ def test_learn_recovers_a_known_drift():
         law_error_learning.learn(pd.DataFrame(rows).drop(columns="spread"))
 
 
+@pytest.mark.long
 def test_the_growth_is_learned_by_dataset_not_set_by_the_largest_source():
     # five datasets whose ladders drift linearly with distance, one with 20x the runs whose drift
     # saturates (power 0.3): a new dataset's growth is the majority's, not the large source's
@@ -149,6 +151,7 @@ def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
         bs.LawError.fixed(0.0, -0.1)
 
 
+@pytest.mark.long
 def test_the_default_covers_ladders_whose_continuation_bends_away():
     """Six ladders of y = E + A x^-alpha whose exponent drifts beyond the fitted decade (by +-3% of
     log y at one decade out): the law alone misses most big runs, the learned law error covers them."""

@@ -35,6 +35,7 @@ def test_unknown_law_lists_registered_names():
         bs.laws.get("chinchila")
 
 
+@pytest.mark.long
 def test_a_custom_law_in_a_few_lines_fits_and_recovers():
     @bs.law("test_saturating", inputs=["steps"], params={
         "L_inf": dist.LogNormal(0.0, 1.0), "k": dist.LogNormal(0.0, 1.0), "rate": dist.LogNormal(-1.0, 1.0),
@@ -63,6 +64,7 @@ def test_custom_law_errors_name_the_problem():
         bs.law("test_bad2", inputs=["a"], params={"a": dist.Normal()}, mean=lambda a: a)
 
 
+@pytest.mark.long
 def test_beta_likelihood_for_accuracies():
     bs.law("test_accuracy", inputs=["N"], params={
         "ceiling": dist.Beta(8.0, 2.0), "k": dist.LogNormal(3.0, 2.0), "rate": dist.LogNormal(-1.5, 0.7),

@@ -53,6 +53,7 @@ class _quiet:
         return self._ctx.__exit__(*exc)
 
 
+@pytest.mark.long
 def test_recovers_each_key(many):
     summary = many.summary(level=0.98)
     assert list(many.keys) == list(TRUTH)
@@ -68,6 +69,7 @@ def test_recovers_each_key(many):
     assert many["a"] is one  # built once: what it computes when first needed (its own law error) is kept
 
 
+@pytest.mark.long
 def test_diagnostics_match_arviz_for_one_key(many):
     fit = many["b"]
     assert isinstance(fit, bs.Fit)
@@ -89,6 +91,7 @@ def test_vectorised_diagnostics_on_known_chains():
     assert np.all(bulk_ess(good) > 1500)
 
 
+@pytest.mark.long
 def test_predict_uses_each_keys_curve(many):
     new = pd.DataFrame({"task": ["a", "c", "a"], "steps": [1e8, 1e8, 1e4]})
     out = many.predict(new, level=0.9)
@@ -103,6 +106,7 @@ def test_predict_uses_each_keys_curve(many):
         many.predict(pd.DataFrame({"steps": [1e4]}))
 
 
+@pytest.mark.long
 def test_predict_adds_each_keys_law_error_beyond_its_own_runs(many):
     # 1e7 is the last fitted step of every key; 1e8 is one decade beyond
     new = pd.DataFrame({"task": ["a", "b", "a"], "steps": [1e5, 1e8, 1e8]})
@@ -113,6 +117,7 @@ def test_predict_adds_each_keys_law_error_beyond_its_own_runs(many):
     assert (width(drifting)[1:] > width(plain)[1:] + 0.1).all()  # 2 x 1.645 x 0.05 wider one decade out
 
 
+@pytest.mark.long
 def test_same_seed_same_draws_and_no_recompile(many):
     with _quiet():
         again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, **SAMPLER)
@@ -121,6 +126,7 @@ def test_same_seed_same_draws_and_no_recompile(many):
         np.testing.assert_array_equal(again.samples[name], many.samples[name])
 
 
+@pytest.mark.long
 def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_meet_it(many, monkeypatch, tmp_path):
     # The rule is replaced by one that does not hang on this machine's exact ESS and r_hat: keys
     # "a" and "b" meet it, "c" and "d" miss it and are sampled again, and of those the first ("c")
@@ -150,6 +156,7 @@ def test_keys_that_miss_the_rule_are_sampled_again_and_kept_only_if_they_then_me
     pd.testing.assert_frame_equal(bs.load(again.save(tmp_path / "again.nc")).diagnostics, again.diagnostics)
 
 
+@pytest.mark.long
 def test_progress_shows_a_bar_of_the_curves(many, capsys):
     with _quiet():
         again = fit_many(_curves(), "power", by="task", inputs={"x": "steps"}, progress=True, **SAMPLER)
@@ -161,6 +168,7 @@ def test_progress_shows_a_bar_of_the_curves(many, capsys):
     assert "fit_many" not in capsys.readouterr().err
 
 
+@pytest.mark.long
 def test_html_display_escapes_key_columns_and_keys(many):
     data = _curves().rename(columns={"task": "<script>task</script>"})
     data["<script>task</script>"] = "<b>" + data["<script>task</script>"] + "</b>"

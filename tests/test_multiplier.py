@@ -117,6 +117,7 @@ def recipes():
     return fit_a, fit_b, grouped
 
 
+@pytest.mark.long
 def test_known_multiplier_from_two_fits(recipes):
     fit_a, fit_b, _ = recipes
     inside = [1e17, 1e18, 1e19]  # the runs span 1.2e16 to 4.8e20 FLOPs
@@ -129,6 +130,7 @@ def test_known_multiplier_from_two_fits(recipes):
     assert ((ratio["lower"] < K) & (K < ratio["upper"])).all(), ratio
 
 
+@pytest.mark.long
 def test_law_error_widens_the_multiplier_only_beyond_the_runs(recipes):
     fit_a, fit_b, _ = recipes
     at = [1e18, 1e23]
@@ -143,6 +145,7 @@ def test_law_error_widens_the_multiplier_only_beyond_the_runs(recipes):
     assert honest["lower"].iloc[1] < K < honest["upper"].iloc[1]
 
 
+@pytest.mark.long
 def test_two_levels_of_one_grouped_fit(recipes):
     _, _, grouped = recipes
     res = bs.compute_multiplier(grouped, groups=("a", "b"), at=[1e18, 1e19], law_error=False)
@@ -152,6 +155,7 @@ def test_two_levels_of_one_grouped_fit(recipes):
     assert np.all(bs.compute_multiplier(grouped, groups=("b", "a"), at=[1e18], law_error=False).summary()["median"] < 1)
 
 
+@pytest.mark.long
 def test_two_recipes_share_the_dataset_part_of_the_drift(recipes):
     # ladders on the same (N, D) grid lie at the same distance from their runs: with the drift's
     # ladder part off, one seed gives both recipes the same drift (the crossover did not, before)
@@ -166,6 +170,7 @@ def test_two_recipes_share_the_dataset_part_of_the_drift(recipes):
     np.testing.assert_allclose(shift_a, shift_b, atol=1e-6)
 
 
+@pytest.mark.long
 def test_frontier_carries_the_same_law_error_as_a_prediction(recipes):
     from bayescale.optimal import frontier_draws, optimal_draws
 
@@ -181,6 +186,7 @@ def test_frontier_carries_the_same_law_error_as_a_prediction(recipes):
         assert frontier[i, 0] == pytest.approx(curve[i, 0], rel=1e-5)
 
 
+@pytest.mark.long
 def test_plot_cli_and_report(recipes, tmp_path, capsys):
     fit_a, fit_b, _ = recipes
     res = bs.compute_multiplier(fit_a, fit_b, names=("new", "base"))

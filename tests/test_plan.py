@@ -16,6 +16,7 @@ from bayescale.plan import default_candidates, expected_sd
 TARGET = pd.DataFrame({"N": [7e9], "D": [1.4e11]})  # a 7B model at 20 tokens per parameter: 5.9e21 FLOPs
 
 
+@pytest.mark.long
 def test_the_plan_is_no_worse_than_the_habitual_ladder_of_the_same_cost():
     """A habit: sizes four per decade at 20 tokens per parameter, as many as 1e20 FLOPs buy.
     The plan for the same FLOPs must leave the 7B target no more uncertain."""
@@ -74,6 +75,7 @@ def test_an_optimum_target_is_planned_too():
     assert "log N*" in plan.attrs["units"]
 
 
+@pytest.mark.long
 def test_a_law_without_a_closed_form_optimum_is_planned_for_its_numerical_one():
     # the numerical optimum's derivative (implicit function theorem) is the closed form's, for chinchilla
     law = bs.laws.get("chinchilla")

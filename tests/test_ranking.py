@@ -79,6 +79,7 @@ def test_ties_are_split_evenly():
     assert res.pairwise().loc["r0", "r1"] == 0.5 and res.expected_regret["r0"] == 0.0
 
 
+@pytest.mark.long
 def test_winner_changes_with_scale_separate_fits(fits):
     separate, _ = fits
     small = bs.rank(separate, at={"x": SMALL})
@@ -93,6 +94,7 @@ def test_winner_changes_with_scale_separate_fits(fits):
     assert large.expected_regret["quick"] == pytest.approx(gap, rel=0.25)
 
 
+@pytest.mark.long
 def test_levels_of_one_grouped_fit_and_settings_of_one_fit(fits):
     _, grouped = fits
     by_groups = bs.rank(grouped, groups=["quick", "mid", "deep"], at=LARGE, x="x")
@@ -103,6 +105,7 @@ def test_levels_of_one_grouped_fit_and_settings_of_one_fit(fits):
     np.testing.assert_allclose(explicit.values, by_groups.values)
 
 
+@pytest.mark.long
 def test_law_error_makes_a_far_extrapolation_less_certain(fits):
     separate, _ = fits
     far = 3e9  # three decades beyond the runs
@@ -117,6 +120,7 @@ def test_law_error_makes_a_far_extrapolation_less_certain(fits):
     assert honest.p_best["deep"] <= law_only.p_best["deep"] + 0.01
 
 
+@pytest.mark.long
 def test_argument_errors(fits):
     separate, grouped = fits
     with pytest.raises(ValueError, match="two or more recipes"):
@@ -142,6 +146,7 @@ def test_inputs_of_a_law_of_N_and_D(ladder_fit):
         bs.rank({"a": ladder_fit, "b": ladder_fit}, at={"N": 1e9, "tokens_per_param": 20})
 
 
+@pytest.mark.long
 def test_repr_plot_cli_and_report(fits, tmp_path, capsys):
     separate, grouped = fits
     res = bs.rank(separate, at={"x": LARGE})

@@ -42,6 +42,7 @@ def mahalanobis_region(fit, point):
     return d2_point, d2_draws
 
 
+@pytest.mark.long
 def test_medians_inside_besiroglu_intervals(chinchilla_fit):
     med = {p: float(np.median(chinchilla_fit.draws(p))) for p in PARAMS}
     assert 0.317 <= med["alpha"] <= 0.373, med
@@ -52,6 +53,7 @@ def test_medians_inside_besiroglu_intervals(chinchilla_fit):
     assert chinchilla_fit.diagnostics["max_rhat"] < 1.01
 
 
+@pytest.mark.long
 def test_hoffmann_parameters_outside_95_percent_region(chinchilla_fit):
     # Joint 95% region in log-parameter space, two ways: the Gaussian ellipsoid
     # {d2 <= chi2_5(0.95) = 11.07}, and, without the Gaussian assumption, the ellipsoid holding
@@ -67,6 +69,7 @@ def test_hoffmann_parameters_outside_95_percent_region(chinchilla_fit):
         assert not lo <= HOFFMANN[name] <= hi, (name, lo, hi)
 
 
+@pytest.mark.long
 def test_besiroglu_point_inside_95_percent_region(chinchilla_fit):
     # The check above can fail: Besiroglu et al.'s own estimates sit inside the same region.
     besiroglu = {"E": 1.82, "A": 482.0, "alpha": 0.3478, "B": 2085.0, "beta": 0.3658}

@@ -22,6 +22,7 @@ def fit():
                   seed=0, progress=False)
 
 
+@pytest.mark.long
 def test_report_is_one_page_with_png_figures(fit, tmp_path):
     path = write_report(fit, tmp_path / "sub" / "report.html", at="N=7e9,D=1.4e11;N=7e10,D=1.4e12",
                         compute_optimal=[1e21, 1e23], title="Test <report>")
@@ -47,6 +48,7 @@ def test_parse_at():
     assert parse_at(None) is None
 
 
+@pytest.mark.long
 def test_report_has_the_leave_future_out_check(fit, tmp_path):
     check = fit.calibrate()  # the fit's own settings: its compiled program, held-out runs masked
     text = write_report(fit, tmp_path / "report.html", calibration=check).read_text()
@@ -54,6 +56,7 @@ def test_report_has_the_leave_future_out_check(fit, tmp_path):
     assert f"Refit without the {len(check.runs)} largest runs" in text and f"x{check.factor:.2f}" in text
 
 
+@pytest.mark.long
 def test_report_names_the_next_runs_that_would_help_most(fit, tmp_path):
     candidates = pd.DataFrame({"N": [3e8, 1e9, 2e9, 5e7], "D": [6e9, 2e10, 4e10, 1e9]})
     table = bs.next_runs(fit, candidates, pd.DataFrame({"N": [7e9], "D": [1.4e11]}), k=2)

@@ -36,6 +36,7 @@ def test_a_refit_with_other_priors_of_the_same_families_compiles_nothing_and_fol
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+@pytest.mark.long
 def test_release_compiled_frees_memory_mappings(ladder):
     def maps() -> int:
         return sum(1 for _ in open("/proc/self/maps"))
@@ -46,6 +47,7 @@ def test_release_compiled_frees_memory_mappings(ladder):
     assert not sampler._RUNNERS and maps() < before - 500
 
 
+@pytest.mark.long
 def test_map_and_vmap_batching_sample_the_same_posterior(monkeypatch):
     # fit_many runs a device's (key, chain) pairs one after another on a CPU ("map"); the
     # lock-step "vmap" used on a GPU must give the same posterior (draws differ by rounding).
@@ -94,6 +96,7 @@ def test_padded_lengths_grow_by_halves_and_hold_every_ladder():
     assert all(n <= sampler.padded_length(n) <= max(16, 1.5 * n) for n in range(1, 3000))
 
 
+@pytest.mark.long
 def test_padded_rows_add_nothing_to_the_log_density(ladder_fit):
     from numpyro.infer.util import initialize_model, potential_energy
 
@@ -121,6 +124,7 @@ def test_padded_rows_add_nothing_to_the_log_density(ladder_fit):
 
 
 @pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+@pytest.mark.long
 def test_ladders_of_similar_length_share_one_program(ladder):
     options = {"law": "chinchilla", "inputs": {"N": "params", "D": "tokens"}, **FAST}
     assert sampler.padded_length(41) == sampler.padded_length(47) == 48
@@ -140,6 +144,7 @@ bs.fit(pd.DataFrame({"x": x, "loss": 2.0 + 30 * x ** -0.3}), law="power", y="los
 """
 
 
+@pytest.mark.long
 def test_a_new_process_finds_the_program_in_the_persistent_cache(tmp_path):
     # Python's string hashes, and so NumPyro's order of a distribution's fields, change from process
     # to process; the compiled program must not, or every new session compiles every law again.

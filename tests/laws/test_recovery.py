@@ -32,6 +32,7 @@ def test_every_registered_law_has_a_case():
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.long
 def test_recovery(name):
     case = CASES[name]
     rng = np.random.default_rng(sum(map(ord, name)))
