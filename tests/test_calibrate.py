@@ -24,6 +24,7 @@ def drift_size(law_error) -> float:
     return float(np.median(np.hypot(law_error.sd_dataset, law_error.sd_ladder)))
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def drifting_fit():
     return bs.fit(drifting_curve(), law="power", y="loss", **FAST)

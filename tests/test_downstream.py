@@ -24,6 +24,7 @@ def _truth(x):
     return loss, acc
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def synthetic():
     rng = np.random.default_rng(0)

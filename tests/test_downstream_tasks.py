@@ -37,6 +37,7 @@ OPTIONS = dict(law="power", metric="accuracy", link="error_from_loss", chance="c
 BROKEN = "c"
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def by_task():
     df = tasks_ladder(broken=BROKEN, seed=1)

@@ -35,6 +35,7 @@ def _curves(seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def many() -> ManyFits:
     with _quiet():

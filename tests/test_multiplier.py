@@ -104,6 +104,7 @@ def _ladder(k: float, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def recipes():
     inputs = {"N": "params", "D": "tokens"}

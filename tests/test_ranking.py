@@ -41,6 +41,7 @@ def runs():
     return pd.concat(frames, ignore_index=True)
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def fits(runs):
     with warnings.catch_warnings():

@@ -21,6 +21,7 @@ PARAMS = ["E", "A", "alpha", "B", "beta"]
 HOFFMANN = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def chinchilla_fit(shared_data_dir):
     df = bs.datasets.load("chinchilla")

@@ -11,6 +11,7 @@ import bayescale as bs
 from bayescale.report import parse_at, write_report
 
 
+# compiles a sampler no quick test shares: every test that uses it is marked long (pyproject.toml)
 @pytest.fixture(scope="module")
 def fit():
     rng = np.random.default_rng(0)
