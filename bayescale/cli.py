@@ -410,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("design", help="rank candidate runs by how much they would tighten a forecast")
     p.add_argument("fit", help="a fit saved by `bayescale fit` or Fit.save")
     _add_next_runs_options(p, required=True)
-    p.add_argument("--no-law-error", action="store_true", help="leave out the drift from the law beyond the fitted runs")
+    p.add_argument("--no-law-error", action="store_true", help="rank by the law alone: no drift from the law beyond the "
+                   "fitted runs or away from the target's tokens per parameter")
     p.add_argument("--all", action="store_true", help="print every candidate, not the first max(k, 10)")
     p.add_argument("--out", help="write the ranked table to this CSV")
     p.set_defaults(run=cmd_design)
@@ -468,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title")
     p.add_argument("--level", type=float, default=0.9)
     p.add_argument("--extrapolate", type=float, default=10.0)
-    p.add_argument("--no-law-error", action="store_true", help="next runs: leave out the drift beyond the fitted runs")
+    p.add_argument("--no-law-error", action="store_true", help="next runs: rank by the law alone (no drift from "
+                   "the law beyond the fitted runs or away from the target's tokens per parameter)")
     _add_next_runs_options(p, required=False)  # with --candidates: the section "the next runs that would help most"
     p.set_defaults(run=cmd_report)
 

@@ -38,6 +38,21 @@ drift's slope instead would promise that many cheap runs just beyond the ladder 
 far out, which the refit's intervals then do not show.) For a prediction target the drift's
 variance simply adds to the curve's and is counted exactly; only the curve's draws are reweighted.
 
+Runs away from the target's regime
+----------------------------------
+A law fitted across regimes (for ``N`` and ``D``: tokens per parameter) holds in each only up to
+its error, and a run teaches the target only what the law carries from the run's regime to the
+target's. Judged by the law alone, runs at the far ends of the ratio range are the most
+informative per FLOP (they pin one term of the law each), and a design that buys them leaves the
+refit pulled by the regime the law misfits: in the replay of ``benchmarks/design.py`` on
+Hoffmann et al.'s runs, ladders chosen that way put the forecast of the held-out runs 3% off with
+intervals covering one in four. So with the law error on, each candidate's curve carries the law
+error's drift at its distance (decades) from the nearest target row's regime
+(:meth:`_Target.off_regime_error`), one random gain per draw for each side of the regime: the
+first run on a side measures that side's error, and the run's outcome teaches the target only
+through what the law error leaves. A run on the target's regime (the same tokens per parameter)
+is unaffected; the ``off_regime_sd`` column gives each candidate's sd.
+
 Batches (``k > 1``) are chosen greedily with fantasised outcomes: after the best candidate is
 picked, each of the ``F`` fantasy scenarios is conditioned on its fantasised outcome there
 (reweighted), and the next candidate is the one with the largest expected gain under those
@@ -66,8 +81,13 @@ about 50 the gain is rough (fit with more draws, or fewer candidates far out).
 
 References
 ----------
+Box, G. E. P. and Draper, N. R. (1959). A basis for the selection of a response surface design.
+Journal of the American Statistical Association 54(287), 622-654 (a design chosen for the
+model's variance alone is led astray by the model's bias).
 Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review. Statistical
 Science 10(3), 273-304.
+Hoffmann, J. et al. (2022). Training compute-optimal large language models. NeurIPS (the runs
+of the replay above).
 Ginsbourger, D., Le Riche, R. and Carraro, L. (2010). Kriging is well-suited to parallelize
 optimization (the "kriging believer" / fantasy approach to greedy batches).
 Khuller, S., Moss, A. and Naor, J. (1999). The budgeted maximum coverage problem. Information
@@ -159,7 +179,9 @@ def next_runs(
         ordered.
     law_error : bool or LawError
         As in :meth:`Fit.predict`: the drift of the target beyond the fitted runs, measured from
-        the fitted runs plus the runs chosen (see the module notes for what the gain then counts).
+        the fitted runs plus the runs chosen, and the law's error at candidates away from the
+        target's regime (see the module notes for what the gain then counts). ``False`` ranks
+        the candidates by the law alone.
     seed : int
         Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
         of fantasies in a batch.
@@ -177,7 +199,9 @@ def next_runs(
           as the next pick after the first ``k - 1``;
         * ``var_after``: expected variance of the target after that run (and the earlier picks);
         * ``cost`` and ``gain_per_cost``;
-        * ``ess``: mean effective number of posterior draws behind the gain.
+        * ``ess``: mean effective number of posterior draws behind the gain;
+        * ``off_regime_sd``: sd of the law's error at the candidate from its distance to the
+          target's regime (0 on it; see the module notes), on ``log y``.
 
         ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance), ``draws``,
         ``batch_gain`` (expected reduction of the target's variance by the whole batch),
@@ -240,6 +264,10 @@ def next_runs(
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
+    # a run away from the target's regime measures the law there, where it may be off by its error
+    off_regime = goal_draws.off_regime_error(location.shape[1])  # (candidates, draws)
+    location += off_regime
+    predictive += off_regime
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget) for rule in rules]  # fmt: skip
@@ -259,6 +287,7 @@ def next_runs(
     out["cost"] = costs
     out["gain_per_cost"] = gains / costs
     out["ess"] = ess
+    out["off_regime_sd"] = off_regime.std(axis=1)
     picks = out.iloc[chosen].copy()
     picks["pick"] = np.arange(1, len(chosen) + 1)
     rest = out.drop(out.index[chosen]).sort_values(rank_by, ascending=False, kind="stable")
@@ -311,6 +340,44 @@ class _Target:
         self.edges, self.top = fitted_edges(signed_log_inputs(law, fit.data))
         self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
         self.ladder = ladder_id(fit.meta.get("data_hash", ""))
+
+    def off_regime_error(self, n_draws: int) -> np.ndarray:
+        """Draws of the law's error at each candidate from its distance to the target's regime,
+        ``(candidates, draws)`` on the likelihood's scale; zeros on the regime.
+
+        A row's regime is where it lies *across* the scale direction: its signed ``log10``
+        inputs (:func:`~bayescale.law_error.signed_log_inputs`) minus their mean, which for a law
+        of ``N`` and ``D`` is its tokens per parameter. A candidate's distance is the L1 distance
+        (decades) between its regime and the nearest target row's (for ``N`` and ``D``, ``|log10|``
+        of the ratio of their tokens per parameter). The error is the drift of the law error
+        (:func:`~bayescale.law_error.shift`) at that distance: one random gain per draw for each
+        side of the regime (more tokens per parameter, fewer), from a stream of its own, so runs on
+        one side share it: the first such run measures it, and more runs there cannot average it
+        away. Zero without law error, for a target without rows (an optimum) and for a law with
+        fewer than two scale inputs.
+        """
+        zero = np.zeros((self.n_candidates, n_draws))
+        if self.law_error is None or self.location is None or self.signed_target.shape[-1] < 2:
+            return zero
+
+        def across(signed: np.ndarray) -> np.ndarray:
+            return signed - signed.mean(axis=-1, keepdims=True)
+
+        gap = across(self.signed_candidates)[:, None, :] - across(self.signed_target)[None, :, :]
+        size = np.abs(gap).sum(axis=-1)  # (candidates, target rows)
+        nearest = gap[np.arange(self.n_candidates), size.argmin(axis=1)]  # (candidates, inputs)
+        distance = np.round(size.min(axis=1), 2)  # a hundredth of a decade, as in _at
+        if not distance.any():
+            return zero
+        # the side of the regime: the input furthest from the target's, and whether it is above or below
+        furthest = np.abs(nearest).argmax(axis=1)
+        side = 2 * furthest + (nearest[np.arange(self.n_candidates), furthest] > 0)
+        chosen = resolve(self.law_error)
+        assert chosen is not None
+        # seed + 1: a stream apart from the target's own drift (_at), which is another quantity
+        drift = shift(chosen, distance, side, n_draws, lower_is_better=self.fit.law.lower_is_better,
+                      seed=self.seed + 1, ladder=self.ladder)  # fmt: skip
+        return drift.T
 
     def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
         """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades,

@@ -47,7 +47,7 @@ def test_a_run_that_duplicates_a_fitted_one_gains_about_nothing(fit, small_ladde
     assert duplicate < 0.05 * far
     assert abs(duplicate) < 0.05 * table.attrs["var_now"]
     assert far > 0.3 * table.attrs["var_now"]  # a run 0.5 decade out pins much of the far target
-    assert list(table.columns[-6:]) == ["pick", "gain", "var_after", "cost", "gain_per_cost", "ess"]
+    assert list(table.columns[-7:]) == ["pick", "gain", "var_after", "cost", "gain_per_cost", "ess", "off_regime_sd"]
     np.testing.assert_allclose(table["cost"], 6 * table["params"] * table["tokens"])
     np.testing.assert_allclose(table["gain"] + table["var_after"], table.attrs["var_now"])
 
@@ -90,17 +90,17 @@ def test_a_run_moves_the_edge_the_law_error_is_measured_from(fit):
     assert abs(at_inside) < 1e-9 * law_error_part
 
 
-@pytest.mark.parametrize("law_error", [True, False])
-def test_a_batch_is_not_the_top_two_of_one_ranking(fit, law_error):
+def test_a_batch_is_not_the_top_two_of_one_ranking(fit):
     candidates = pd.DataFrame(
         {"params": [1e9, 1.03e9, 3e7, 1e8], "tokens": [2e9, 2.06e9, 6e10, 2e10]},
         index=["big", "big_again", "long", "mid"],
     )
-    # with the law error (~2/3 of this far target's variance) the gains are as small as without:
-    # its variance is counted once, not reweighted with the draws (which drowned them in noise)
-    ranking = bs.next_runs(fit, candidates, TARGET, law_error=law_error)
+    # without the law error: with it, "long" and "mid" lie 2 and 1 decades from the target's 20
+    # tokens per parameter, and what they teach the target is discounted by the law's error over
+    # that gap (the next test), so after "big" no candidate is worth much
+    ranking = bs.next_runs(fit, candidates, TARGET, law_error=False)
     assert set(ranking.index[:2]) == {"big", "big_again"}  # the two near-duplicates rank first alone
-    batch = bs.next_runs(fit, candidates, TARGET, k=2, law_error=law_error)
+    batch = bs.next_runs(fit, candidates, TARGET, k=2, law_error=False)
     chosen = list(batch.index[:2])
     assert chosen[0] in {"big", "big_again"} and chosen[1] in {"long", "mid"}
     assert list(batch["pick"]) == [1, 2, 0, 0]
@@ -108,6 +108,28 @@ def test_a_batch_is_not_the_top_two_of_one_ranking(fit, law_error):
     assert batch.loc[chosen[0], "gain"] == pytest.approx(ranking.loc[chosen[0], "gain"])
     other = ({"big", "big_again"} - {chosen[0]}).pop()
     assert batch.loc[other, "gain"] < 0.2 * ranking.loc[other, "gain"]
+
+
+def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_gap(fit):
+    # the drift of the law error at the distance (decades of tokens per parameter) from the nearest
+    # target row's regime: 0 on it, sd x decades for a fixed drift of power 1
+    candidates = pd.DataFrame({"params": [1e8] * 4, "tokens": [2e9, 2e8, 2e10, 2e11]}, index=["on", "low", "high", "higher"])
+    table = bs.next_runs(fit, candidates, TARGET, law_error=bs.LawError.fixed(sd=0.02))
+    np.testing.assert_allclose(table.loc[["on", "low", "high", "higher"], "off_regime_sd"], [0.0, 0.02, 0.02, 0.04],
+                               rtol=0.1, atol=1e-12)  # fmt: skip
+    # a target inside the fitted runs (no drift of its own): a run on its regime teaches it as much
+    # with the law error as without; one ~1.4 decades off teaches it less the larger the law's error
+    inside = pd.DataFrame({"N": [5e7], "D": [1e9]})
+    gains = {}
+    for name, (params, tokens) in {"on": (3e7, 6e8), "off": (1.34e8, 1.34e8)}.items():
+        run = pd.DataFrame({"params": [params], "tokens": [tokens]})
+        for size in (0.0, 0.02, 0.05):
+            table = bs.next_runs(fit, run, inside, law_error=bs.LawError.fixed(sd=size) if size else False)
+            gains[name, size] = (table["gain"].iloc[0], table.attrs["batch_gain"])
+    assert gains["on", 0.0] == gains["on", 0.02] == gains["on", 0.05]
+    for gain, linear in (gains["off", 0.02], gains["off", 0.05]):
+        assert gain < 0.5 * gains["off", 0.0][0] and linear < 0.5 * gains["off", 0.0][1]
+    assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
 @pytest.mark.parametrize("law_error", [True, False])
