@@ -26,6 +26,11 @@ runs, predict the largest), and the result, posterior draws included, is stored 
 ``models/law_error.json`` (rebuilt by ``benchmarks/calibration.py --learn``), with one version
 learned without each dataset for honest evaluation (:func:`default` ``(without=...)``).
 
+The same model, learned from residuals *across* regimes (runs at other tokens per parameter than
+the fitted ones, within their compute range; ``benchmarks/off_regime.py``), is stored in
+``models/off_regime_error.json`` (:func:`off_regime`): the error :func:`bayescale.next_runs`
+gives a candidate run away from the target's regime.
+
 References
 ----------
 Kennedy, M. C. and O'Hagan, A. (2001). Bayesian calibration of computer models. JRSS B 63(3),
@@ -52,6 +57,7 @@ __all__ = [
     "extrapolation_distance",
     "fitted_edges",
     "learned_from",
+    "off_regime",
     "resolve",
     "scale_inputs",
     "shift",
@@ -61,6 +67,9 @@ __all__ = [
 
 #: File name of the learned law error inside the zoo folder (``models/``).
 FILE_NAME = "law_error.json"
+
+#: File name of the error away from the fitted regime of tokens per parameter (``next_runs``).
+OFF_REGIME_FILE = "off_regime_error.json"
 
 #: Inputs whose extrapolation runs towards *lower* values: a loss fed to a downstream link.
 DECREASING_INPUTS = frozenset({"L"})
@@ -187,27 +196,37 @@ class LawError:
         )
 
 
-def _zoo_file() -> Path:
+def _zoo_file(name: str = FILE_NAME) -> Path:
     from bayescale._runtime import models_dir
 
-    return models_dir() / FILE_NAME
+    return models_dir() / name
 
 
-_RECORD: dict | None = None
-_PARSED: dict[str | None, LawError] = {}
+_RECORDS: dict[str, dict] = {}
+_PARSED: dict[tuple[str, str | None], LawError] = {}
+_REBUILT_BY = {FILE_NAME: "python benchmarks/calibration.py --learn", OFF_REGIME_FILE: "python benchmarks/off_regime.py --learn"}
 
 
-def _record() -> dict:
-    global _RECORD
-    if _RECORD is None:
-        path = _zoo_file()
+def _record(name: str = FILE_NAME) -> dict:
+    if name not in _RECORDS:
+        path = _zoo_file(name)
         if not path.exists():
             raise FileNotFoundError(
                 f"the learned law error {str(path)!r} is missing; reinstall bayescale, rebuild it with "
-                "`python benchmarks/calibration.py --learn`, or predict with law_error=False"
+                f"`{_REBUILT_BY[name]}`, or pass law_error=False"
             )
-        _RECORD = json.loads(path.read_text())
-    return _RECORD
+        _RECORDS[name] = json.loads(path.read_text())
+    return _RECORDS[name]
+
+
+def _learned(name: str, without: str | None) -> LawError:
+    if (name, without) not in _PARSED:
+        record = _record(name)
+        held_out = record.get("leave_one_out", {})
+        if without is not None and without not in held_out:
+            raise KeyError(f"without={without!r}: the law error was learned from {sorted(held_out)}; name one of them")
+        _PARSED[name, without] = LawError.from_record(record["law_error"] if without is None else held_out[without])
+    return _PARSED[name, without]
 
 
 def default(*, without: str | None = None) -> LawError:
@@ -227,13 +246,31 @@ def default(*, without: str | None = None) -> LawError:
     KeyError
         For a ``without`` that is not one of the datasets.
     """
-    if without not in _PARSED:
-        record = _record()
-        held_out = record.get("leave_one_out", {})
-        if without is not None and without not in held_out:
-            raise KeyError(f"without={without!r}: the law error was learned from {sorted(held_out)}; name one of them")
-        _PARSED[without] = LawError.from_record(record["law_error"] if without is None else held_out[without])
-    return _PARSED[without]
+    return _learned(FILE_NAME, without)
+
+
+def off_regime(*, without: str | None = None) -> LawError:
+    """The law's error away from the fitted regime of tokens per parameter (``models/off_regime_error.json``).
+
+    The same model as :func:`default`, learned by ``benchmarks/off_regime.py`` from other
+    residuals: a law of ``N`` and ``D`` fitted to the runs of a band of tokens per parameter (one
+    decade wide) on a public ladder, at the runs outside the band within its compute range, with
+    the distance in decades of tokens per parameter beyond the band's edge. :func:`bayescale.next_runs`
+    draws it at a candidate's distance from the target's regime.
+
+    Parameters
+    ----------
+    without : str, optional
+        A dataset it was learned without (leave-one-dataset-out).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is missing (a broken install).
+    KeyError
+        For a ``without`` that is not one of the datasets.
+    """
+    return _learned(OFF_REGIME_FILE, without)
 
 
 def ladder_id(text: str) -> int:
@@ -245,7 +282,7 @@ def ladder_id(text: str) -> int:
 
 def learned_from() -> list[str]:
     """The datasets the default law error was learned from."""
-    return list(_record().get("datasets", []))
+    return list(_record(FILE_NAME).get("datasets", []))
 
 
 def resolve(law_error: bool | LawError | Callable[[], LawError] | None) -> LawError | None:
@@ -549,6 +586,7 @@ def shift_for_fit(
 
 
 def packaged_path() -> Path:
-    """Where :func:`default` reads the learned file (the zoo folder)."""
+    """Where :func:`default` reads the learned file (the zoo folder; :func:`off_regime` reads
+    ``OFF_REGIME_FILE`` beside it)."""
     return _zoo_file()
 

@@ -144,6 +144,20 @@ def test_the_packaged_default_is_learned_and_finite(tmp_path):
     np.testing.assert_allclose(again.mu, learned.mu, atol=1e-6)
 
 
+def test_the_packaged_error_across_regimes_is_learned_leaving_each_dataset_out():
+    across = law_error.off_regime()
+    assert across.mu.size >= 100 and np.isfinite(across.sd_dataset).all() and (across.nu > 2).all()
+    assert "off_regime.py" in across.source
+    import json
+
+    record = json.loads((law_error.packaged_path().parent / law_error.OFF_REGIME_FILE).read_text())
+    assert len(record["datasets"]) >= 5 and sorted(record["leave_one_out"]) == record["datasets"]
+    for dataset in record["datasets"]:
+        assert law_error.off_regime(without=dataset).source == f"all but {dataset}"
+    with pytest.raises(KeyError, match=r"without='nope'.*chinchilla"):
+        law_error.off_regime(without="nope")
+
+
 def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
     with pytest.raises(TypeError, match=r"law_error='yes' must be True"):
         ladder_fit.predict(ladder.head(2), law_error="yes")
