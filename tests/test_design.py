@@ -132,6 +132,14 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
+def test_by_default_the_error_away_from_the_regime_is_the_one_learned_across_regimes(fit):
+    candidates = pd.DataFrame({"params": [1e8] * 3, "tokens": [2e9, 2e8, 2e11]}, index=["on", "low", "higher"])
+    default = bs.next_runs(fit, candidates, TARGET)
+    learned = bs.next_runs(fit, candidates, TARGET, law_error=bs.law_error.off_regime())
+    np.testing.assert_array_equal(default["off_regime_sd"].loc[candidates.index], learned["off_regime_sd"].loc[candidates.index])
+    assert default.loc["on", "off_regime_sd"] == 0 < default.loc["low", "off_regime_sd"] < default.loc["higher", "off_regime_sd"]
+
+
 @pytest.mark.parametrize("law_error", [True, False])
 def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
     # ten small runs inside the fitted range and one larger run of about their total FLOPs; the budget
@@ -194,6 +202,39 @@ def test_a_budget_is_not_spent_on_runs_that_teach_nothing():
     batch = _greedy(location, location + 0.01 * rng.standard_normal((4, 200)), CertainTarget(), kernel, k=4,
                     n_fantasies=8, costs=np.ones(4), rank_by="gain", seed=0, budget=10.0)  # fmt: skip
     assert batch.chosen == [0] and batch.stopped == "no gain"
+
+
+def test_a_budget_is_not_spent_on_gains_within_their_monte_carlo_error():
+    # one candidate tells the target (its curve is the target's draws); two are independent of it
+    # and so wide that, conditioned on a fantasy, their weights rest on ~5 draws. Their expected gain
+    # is 0, but its estimate is noisy, and the best of noisy gains is often > 0: a rule of "gain > 0"
+    # would buy them. Within twice the gain's Monte Carlo error, the batch stops after the first.
+    from bayescale.design import _greedy, _Kernel
+
+    class Target:
+        n_candidates = 3
+
+        def __init__(self, values):
+            self.centred = values - values.mean(axis=0)
+
+        def values(self, trained):
+            return self.centred, 0.0
+
+        def after_each(self, trained):
+            return self.centred[None], np.zeros(self.n_candidates, dtype=np.int64), np.zeros(1)
+
+    noisy_gains = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        location = np.vstack([rng.normal(0.0, 0.02, 400), rng.normal(0.0, 1.0, (2, 400))])
+        target = Target(location[0][:, None] + 0.01 * rng.standard_normal((400, 1)))
+        kernel = _Kernel("normal", {"sigma": np.full(400, 0.01)})
+        batch = _greedy(location, location + 0.01 * rng.standard_normal((3, 400)), target, kernel, k=3, n_fantasies=16,
+                        costs=np.ones(3), rank_by="gain", seed=seed, budget=10.0)  # fmt: skip
+        assert batch.chosen == [0] and batch.stopped == "no gain", seed
+        assert (batch.ess[1:] < 10).all()  # what the noisy gains rest on
+        noisy_gains.append(batch.gains[1:].max())
+    assert max(noisy_gains) > 0  # the estimate alone would have bought one
 
 
 def test_optimum_target_and_a_cost_column(fit):
