@@ -49,9 +49,9 @@ Hoffmann et al.'s runs, ladders chosen that way put the forecast of the held-out
 intervals covering one in four. So with the law error on, each candidate's curve carries the law's
 error at its distance (decades) from the nearest target row's regime
 (:meth:`_Target.off_regime_error`): a drift learned across regimes on public ladders
-(:func:`~bayescale.law_error.off_regime`, ``benchmarks/off_regime.py``: the law fitted to one band
-of tokens per parameter, its residuals at the runs outside the band; or the user's
-``law_error=LawError(...)``), one random gain per draw for each side of the regime: the
+(:func:`~bayescale.law_error.off_regime`, ``benchmarks/off_regime.py``: the law fitted to the
+runs on one side of a cut in tokens per parameter, its residuals at the runs on the other; or
+the user's ``law_error=LawError(...)``), one random gain per draw for each side of the regime: the
 first run on a side measures that side's error, and the run's outcome teaches the target only
 through what the law error leaves. A run on the target's regime (the same tokens per parameter)
 is unaffected; the ``off_regime_sd`` column gives each candidate's sd.
@@ -65,15 +65,9 @@ would not.
 
 Budgets (``budget=``) use the same greedy: each step considers only the candidates whose cost
 still fits in what is left of the budget, and stops when none fits (or after ``k`` picks), or
-when no remaining candidate is expected to gain more than twice the Monte Carlo error of its
-gain, given the earlier picks (``plan_ladder``, which has no draws, stops at ``gain <= 0``): a
-budget is a limit, not an amount to spend on runs that teach nothing about the target. The
-error counts what the candidate's reweighting adds to the noise of the scenarios' weighted
-variances (:func:`_score`); conditioned on the fantasies of a run that teaches a lot, the
-weights of a further candidate can rest on a handful of draws, and among a thousand such noisy
-gains the largest is then positive by chance (in the Chinchilla replay of
-``benchmarks/design.py``, runs at 0.2-0.6 tokens per parameter bought third to fifth on gains
-resting on 5-7 effective draws). Without a budget the batch has the ``k`` runs asked for.
+when the best remaining candidate is expected to gain nothing (``gain <= 0`` given the earlier
+picks, as :func:`~bayescale.plan_ladder` does): a budget is a limit, not an amount to spend on
+runs that teach nothing about the target. Without a budget the batch has the ``k`` runs asked for.
 Greedy by gain per cost alone is not enough under a budget: it fills the budget with cheap runs
 whose first one teaches a lot per FLOP, although one expensive run next to the target can teach
 more than all of them together. So the greedy runs twice, once by gain per cost and once by gain,
@@ -218,8 +212,7 @@ def next_runs(
         ``batch_gain`` (expected reduction of the target's variance by the whole batch),
         ``batch_cost``, ``budget``, ``rule`` (the greedy criterion that chose the batch) and
         ``stopped`` (why the batch ended: ``"k"`` picks made, nothing else fits the ``"budget"``,
-        or ``"no gain"``: no candidate left is expected to gain more than twice its gain's
-        Monte Carlo error).
+        or ``"no gain"``: the best remaining candidate is expected to teach nothing more).
 
     Raises
     ------
@@ -572,26 +565,15 @@ def _fantasies(sorted_z: np.ndarray, order: np.ndarray, w: np.ndarray | None, le
     return np.take_along_axis(sorted_z[None, :, :], index[:, :, None], axis=-1)[:, :, 0]
 
 
-def _score(location, sorted_z, order, patterns, pattern_of, extra, kernel, log_w, levels, uniform, spread_now):
-    """Expected variance after each candidate, its Monte Carlo standard error, the fantasies
-    used, and the mean ESS.
+def _score(location, sorted_z, order, patterns, pattern_of, extra, kernel, log_w, levels, uniform):
+    """Expected variance after each candidate, the fantasies used, and the mean ESS.
 
     ``patterns[pattern_of[c]]`` holds the target's draws after candidate ``c``, and
-    ``extra[pattern_of[c]]`` the variance to add to theirs (:meth:`_Target.after_each`).
-
-    The standard error is that of the *gain*, the variance now minus after: both come from the
-    same draws, so only the noise the candidate's reweighting adds counts. A variance ``v``
-    estimated from ``n`` effective draws has sd ``v sqrt(2 / n)`` (normal theory); the
-    reweighting takes a scenario's ``n0`` effective draws down to ``n1``, and the error counted
-    per scenario is ``spread_now sqrt(2 (1/n1 - 1/n0))``, with ``spread_now`` the reweighted
-    part of the variance now (not the estimate after, which collapses towards 0 with the
-    weights; not the drift's variance, which is not reweighted), the scenarios taken as
-    independent."""
+    ``extra[pattern_of[c]]`` the variance to add to theirs (:meth:`_Target.after_each`)."""
     n_scen, n_draws = log_w.shape
     n_cand = location.shape[0]
-    w_now, w2_now = (None, np.full(n_scen, 1.0 / n_draws)) if uniform else _weights(log_w.copy())
+    w_now = None if uniform else _weights(log_w.copy())[0]
     after = np.empty(n_cand)
-    error = np.empty(n_cand)
     ess = np.empty(n_cand)
     fantasies = np.empty((n_scen, n_cand))
     step = max(1, _BLOCK // (n_scen * n_draws))
@@ -602,12 +584,9 @@ def _score(location, sorted_z, order, patterns, pattern_of, extra, kernel, log_w
         log_lik = kernel(z[:, :, None] - location[None, block, :])  # (scenarios, m, draws)
         log_lik += log_w[:, None, :]
         w, w2 = _weights(log_lik)
-        each = _weighted_variance(w, w2, patterns[pattern_of[block]])  # (scenarios, m)
-        after[block] = each.mean(axis=0) + extra[pattern_of[block]]
-        added = np.maximum(w2 - w2_now[:, None], 0.0)  # 1/n1 - 1/n0 per scenario and candidate
-        error[block] = spread_now * np.sqrt(2.0 * added.sum(axis=0)) / n_scen
+        after[block] = _weighted_variance(w, w2, patterns[pattern_of[block]]).mean(axis=0) + extra[pattern_of[block]]
         ess[block] = (1.0 / w2).mean(axis=0)
-    return after, error, fantasies, ess
+    return after, fantasies, ess
 
 
 class _Batch(NamedTuple):
@@ -637,8 +616,7 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     log_w = np.zeros((n_fantasies, n_draws))
     uniform = np.full(n_draws, 1.0 / n_draws)
     values, extra = target.values([])
-    spread_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values)[0])
-    var_now = spread_now + extra
+    var_now = float(_weighted_variance(uniform[None], np.array([1.0 / n_draws]), values)[0]) + extra
     baseline = var_now
     chosen: list[int] = []
     gains = np.zeros(n_cand)
@@ -648,9 +626,8 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     stopped = "k"
     for step in range(k):
         patterns, pattern_of, extras = target.after_each(chosen)
-        var_after, error, fantasies, step_ess = _score(
-            location, sorted_z, order, patterns, pattern_of, extras, kernel, log_w, levels, uniform=step == 0,
-            spread_now=spread_now,
+        var_after, fantasies, step_ess = _score(
+            location, sorted_z, order, patterns, pattern_of, extras, kernel, log_w, levels, uniform=step == 0
         )
         gain = baseline - var_after
         score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
@@ -659,15 +636,10 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         if step > 0 and not np.isfinite(score).any():
             stopped = "budget"  # nothing else fits
             break
-        if budget is not None and step > 0:
-            # a gain within twice its Monte Carlo error is not one: conditioned on the earlier
-            # picks' fantasies the weights can rest on a handful of draws, and the best of many
-            # noisy gains is then a run picked by noise
-            score[gain <= 2.0 * error] = -np.inf
-            if not np.isfinite(score).any():
-                stopped = "no gain"
-                break
         best = int(np.argmax(score))
+        if budget is not None and step > 0 and gain[best] <= 0:
+            stopped = "no gain"
+            break
         remaining = np.ones(n_cand, dtype=bool)
         remaining[chosen] = False
         # the last step's gains stand for every candidate not chosen; each pick keeps its own
@@ -678,7 +650,6 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         log_w += kernel(fantasies[:, best][:, None] - location[best][None, :])
         w, w2 = _weights(log_w.copy())
         values, extra = target.values(chosen)
-        spread_now = float(_weighted_variance(w, w2, values).mean())
-        baseline = spread_now + extra
+        baseline = float(_weighted_variance(w, w2, values).mean()) + extra
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
     return _Batch(chosen, gains, after, ess, var_now, baseline, stopped)
