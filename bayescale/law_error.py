@@ -253,10 +253,10 @@ def off_regime(*, without: str | None = None) -> LawError:
     """The law's error away from the fitted regime of tokens per parameter (``models/off_regime_error.json``).
 
     The same model as :func:`default`, learned by ``benchmarks/off_regime.py`` from other
-    residuals: a law of ``N`` and ``D`` fitted to the runs of a band of tokens per parameter (one
-    decade wide) on a public ladder, at the runs outside the band within its compute range, with
-    the distance in decades of tokens per parameter beyond the band's edge. :func:`bayescale.next_runs`
-    draws it at a candidate's distance from the target's regime.
+    residuals: a law of ``N`` and ``D`` fitted to the runs on one side of a cut in tokens per
+    parameter of a public ladder, at the runs on the other side within the fitted runs' compute
+    range, with the distance in decades of tokens per parameter beyond the fitted runs' edge.
+    :func:`bayescale.next_runs` draws it at a candidate's distance from the target's regime.
 
     Parameters
     ----------
