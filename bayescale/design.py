@@ -46,12 +46,9 @@ target's. Judged by the law alone, runs at the far ends of the ratio range are t
 informative per FLOP (they pin one term of the law each), and a design that buys them leaves the
 refit pulled by the regime the law misfits: in the replay of ``benchmarks/design.py`` on
 Hoffmann et al.'s runs, ladders chosen that way put the forecast of the held-out runs 3% off with
-intervals covering one in four. So with the law error on, each candidate's curve carries the law's
-error at its distance (decades) from the nearest target row's regime
-(:meth:`_Target.off_regime_error`): a drift learned across regimes on public ladders
-(:func:`~bayescale.law_error.off_regime`, ``benchmarks/off_regime.py``: the law fitted to the
-runs on one side of a cut in tokens per parameter, its residuals at the runs on the other; or
-the user's ``law_error=LawError(...)``), one random gain per draw for each side of the regime: the
+intervals covering one in four. So with the law error on, each candidate's curve carries the law
+error's drift at its distance (decades) from the nearest target row's regime
+(:meth:`_Target.off_regime_error`), one random gain per draw for each side of the regime: the
 first run on a side measures that side's error, and the run's outcome teaches the target only
 through what the law error leaves. A run on the target's regime (the same tokens per parameter)
 is unaffected; the ``off_regime_sd`` column gives each candidate's sd.
@@ -117,7 +114,6 @@ from bayescale.law_error import (
     fitted_edges,
     ladder_id,
     level_codes,
-    off_regime,
     resolve,
     shift,
     signed_log_inputs,
@@ -183,10 +179,9 @@ def next_runs(
         ordered.
     law_error : bool or LawError
         As in :meth:`Fit.predict`: the drift of the target beyond the fitted runs, measured from
-        the fitted runs plus the runs chosen; and at candidates away from the target's regime
-        the law's error learned across regimes (:func:`bayescale.law_error.off_regime`; a
-        :class:`LawError` given here is used for both). See the module notes for what the gain
-        then counts. ``False`` ranks the candidates by the law alone.
+        the fitted runs plus the runs chosen, and the law's error at candidates away from the
+        target's regime (see the module notes for what the gain then counts). ``False`` ranks
+        the candidates by the law alone.
     seed : int
         Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
         of fantasies in a batch.
@@ -334,10 +329,6 @@ class _Target:
         # the fit's own drift (a callable, which costs a refit) is resolved only at a distance > 0 (_at)
         option = fit.law_error_option(law_error) if rows is not None else False
         self.law_error = option if callable(option) else resolve(option)
-        # away from the target's regime: the error learned across regimes, or the user's own
-        self.off_regime: LawError | None = None
-        if rows is not None and isinstance(law_error, (bool, LawError)) and law_error is not False:
-            self.off_regime = off_regime() if law_error is True else law_error
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return
@@ -358,16 +349,15 @@ class _Target:
         inputs (:func:`~bayescale.law_error.signed_log_inputs`) minus their mean, which for a law
         of ``N`` and ``D`` is its tokens per parameter. A candidate's distance is the L1 distance
         (decades) between its regime and the nearest target row's (for ``N`` and ``D``, ``|log10|``
-        of the ratio of their tokens per parameter). The error is a drift
-        (:func:`~bayescale.law_error.shift`) at that distance, of the law error learned across
-        regimes (:func:`~bayescale.law_error.off_regime`) or of the :class:`LawError` the user
-        gave: one random gain per draw for each side of the regime (more tokens per parameter,
-        fewer), from a stream of its own, so runs on one side share it: the first such run
-        measures it, and more runs there cannot average it away. Zero without law error, for a
-        target without rows (an optimum) and for a law with fewer than two scale inputs.
+        of the ratio of their tokens per parameter). The error is the drift of the law error
+        (:func:`~bayescale.law_error.shift`) at that distance: one random gain per draw for each
+        side of the regime (more tokens per parameter, fewer), from a stream of its own, so runs on
+        one side share it: the first such run measures it, and more runs there cannot average it
+        away. Zero without law error, for a target without rows (an optimum) and for a law with
+        fewer than two scale inputs.
         """
         zero = np.zeros((self.n_candidates, n_draws))
-        if self.off_regime is None or self.law_error is None or self.signed_target.shape[-1] < 2:
+        if self.law_error is None or self.location is None or self.signed_target.shape[-1] < 2:
             return zero
 
         def across(signed: np.ndarray) -> np.ndarray:
@@ -382,8 +372,10 @@ class _Target:
         # the side of the regime: the input furthest from the target's, and whether it is above or below
         furthest = np.abs(nearest).argmax(axis=1)
         side = 2 * furthest + (nearest[np.arange(self.n_candidates), furthest] > 0)
+        chosen = resolve(self.law_error)
+        assert chosen is not None
         # seed + 1: a stream apart from the target's own drift (_at), which is another quantity
-        drift = shift(self.off_regime, distance, side, n_draws, lower_is_better=self.fit.law.lower_is_better,
+        drift = shift(chosen, distance, side, n_draws, lower_is_better=self.fit.law.lower_is_better,
                       seed=self.seed + 1, ladder=self.ladder)  # fmt: skip
         return drift.T
 

@@ -28,8 +28,8 @@ learned without each dataset for honest evaluation (:func:`default` ``(without=.
 
 The same model, learned from residuals *across* regimes (runs at other tokens per parameter than
 the fitted ones, within their compute range; ``benchmarks/off_regime.py``), is stored in
-``models/off_regime_error.json`` (:func:`off_regime`): the error :func:`bayescale.next_runs`
-gives a candidate run away from the target's regime.
+``models/off_regime_error.json`` (:func:`off_regime`): how far the law errs at runs away from
+the fitted regime (not yet used by :func:`bayescale.next_runs`, which borrows the scale drift).
 
 References
 ----------
@@ -256,7 +256,7 @@ def off_regime(*, without: str | None = None) -> LawError:
     residuals: a law of ``N`` and ``D`` fitted to the runs on one side of a cut in tokens per
     parameter of a public ladder, at the runs on the other side within the fitted runs' compute
     range, with the distance in decades of tokens per parameter beyond the fitted runs' edge.
-    :func:`bayescale.next_runs` draws it at a candidate's distance from the target's regime.
+    About twice the scale drift of :func:`default` half a decade out (``docs/law_error.md``).
 
     Parameters
     ----------

@@ -3,8 +3,8 @@
 ``bs.next_runs`` discounts a candidate run away from the target's regime (its tokens per
 parameter far from the target's) by the law's error there: the refit fits the law through that
 run, and where the law misfits, the run pulls the forecast instead of pinning it (docs/design.md,
-"Runs away from the target's regime"). This script measures that error on public ladders instead
-of assuming it is the drift beyond the fitted scale (``models/law_error.json``).
+"Runs away from the target's regime"). It borrows the drift beyond the fitted scale
+(``models/law_error.json``) for that error; this script measures it on public ladders.
 
 For every ladder of ``N`` and ``D`` in the shared data (below) it makes forward splits across
 regimes, as ``benchmarks/calibration.py`` makes them along scale: at every half decade of tokens
@@ -17,8 +17,8 @@ spread of the fit's own new-run prediction there (half the 68% interval). The ta
 of :func:`bayescale.law_error_learning.learn`, the model of the scale drift, here read across
 regimes (one slope per split, that is per side of the fitted runs). It prints the residuals by
 distance and the learned error beside the scale drift, learned from all datasets and leaving
-each one out, and with ``--learn`` writes it to ``models/off_regime_error.json``, which
-``next_runs`` reads. ``--split bands`` fits bands one decade wide instead (centres half a decade
+each one out, and with ``--learn`` writes it to ``models/off_regime_error.json``
+(``bs.law_error.off_regime()``). ``--split bands`` fits bands one decade wide instead (centres half a decade
 apart) and holds out both sides.
 
 Ladders (each curve is its own; the splits of a dataset's curves share its dataset part):

@@ -132,14 +132,6 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
-def test_by_default_the_error_away_from_the_regime_is_the_one_learned_across_regimes(fit):
-    candidates = pd.DataFrame({"params": [1e8] * 3, "tokens": [2e9, 2e8, 2e11]}, index=["on", "low", "higher"])
-    default = bs.next_runs(fit, candidates, TARGET)
-    learned = bs.next_runs(fit, candidates, TARGET, law_error=bs.law_error.off_regime())
-    np.testing.assert_array_equal(default["off_regime_sd"].loc[candidates.index], learned["off_regime_sd"].loc[candidates.index])
-    assert default.loc["on", "off_regime_sd"] == 0 < default.loc["low", "off_regime_sd"] < default.loc["higher", "off_regime_sd"]
-
-
 @pytest.mark.parametrize("law_error", [True, False])
 def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
     # ten small runs inside the fitted range and one larger run of about their total FLOPs; the budget
