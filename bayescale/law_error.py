@@ -68,7 +68,7 @@ __all__ = [
 #: File name of the learned law error inside the zoo folder (``models/``).
 FILE_NAME = "law_error.json"
 
-#: File name of the error away from the fitted regime of tokens per parameter (``next_runs``).
+#: File name of the law's error away from the fitted regime of tokens per parameter (:func:`off_regime`).
 OFF_REGIME_FILE = "off_regime_error.json"
 
 #: Inputs whose extrapolation runs towards *lower* values: a loss fed to a downstream link.

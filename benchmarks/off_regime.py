@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     print(by_bin.round(4).to_markdown())
 
     datasets = sorted(table["dataset"].unique())
-    source = "benchmarks/off_regime.py: bands of tokens per parameter of " + ", ".join(datasets)
+    source = f"benchmarks/off_regime.py --split {args.split}: forward splits across tokens per parameter of " + ", ".join(datasets)
     everything = law_error_learning.learn(table, seed=0, source=source)
     left_out = {name: law_error_learning.learn(table[table["dataset"] != name], seed=0, source=f"all but {name}")
                 for name in datasets}  # fmt: skip
