@@ -46,12 +46,27 @@ target's. Judged by the law alone, runs at the far ends of the ratio range are t
 informative per FLOP (they pin one term of the law each), and a design that buys them leaves the
 refit pulled by the regime the law misfits: in the replay of ``benchmarks/design.py`` on
 Hoffmann et al.'s runs, ladders chosen that way put the forecast of the held-out runs 3% off with
-intervals covering one in four. So with the law error on, each candidate's curve carries the law
-error's drift at its distance (decades) from the nearest target row's regime
-(:meth:`_Target.off_regime_error`), one random gain per draw for each side of the regime: the
-first run on a side measures that side's error, and the run's outcome teaches the target only
-through what the law error leaves. A run on the target's regime (the same tokens per parameter)
-is unaffected; the ``off_regime_sd`` column gives each candidate's sd.
+intervals covering one in four. The refit does not know the law's error there: it fits the law
+through every run as if it held, so a run off the regime moves the forecast of the target by what
+it teaches *plus* its share of the law's error at the run, a bias the refit's intervals do not
+contain. So with the law error on, each candidate carries the law's error at its distance
+(decades) from the nearest target row's regime (:class:`_OffRegime`): a drift learned across
+regimes on public ladders (:func:`~bayescale.law_error.off_regime`, ``benchmarks/off_regime.py``:
+the law fitted to the runs on one side of a cut in tokens per parameter, its residuals at the
+runs on the other side; or the user's ``law_error=LawError(...)``), one gain for each side of the
+regime (runs on one side share it, so more of them cannot average it away). The expected squared
+error of the target after a run is the variance the refit will report plus the second moment of
+that bias, ``K' E K`` (:class:`_Bias`: ``K``, the linearised refit's weights on the runs' residuals;
+``E``, the errors' second moments): the integrated mean squared error of Box and Draper (1959).
+A run whose bias outweighs what it teaches gains less than nothing, and a budget is not spent on
+it. A run on the target's regime (the same tokens per parameter) is unaffected; the
+``off_regime_sd`` column gives each candidate's root mean square error. (Counting the error as
+what the run measures instead, integrated into its likelihood, promised an idealised refit that
+discounts such runs; the real refit does not, and in the replay runs at 0.2-0.6 tokens per
+parameter were bought and the coverage of the held-out runs fell to 0.25.) The penalty is
+one-sided: the bias the fitted runs off the regime already put into the forecast, which a run
+near the target's regime would dilute, is not counted (``docs/design.md`` says why), so late in a
+ladder a budget may be left unspent where more runs near the target would still help.
 
 Batches (``k > 1``) are chosen greedily with fantasised outcomes: after the best candidate is
 picked, each of the ``F`` fantasy scenarios is conditioned on its fantasised outcome there
@@ -114,6 +129,7 @@ from bayescale.law_error import (
     fitted_edges,
     ladder_id,
     level_codes,
+    off_regime,
     resolve,
     shift,
     signed_log_inputs,
@@ -179,9 +195,11 @@ def next_runs(
         ordered.
     law_error : bool or LawError
         As in :meth:`Fit.predict`: the drift of the target beyond the fitted runs, measured from
-        the fitted runs plus the runs chosen, and the law's error at candidates away from the
-        target's regime (see the module notes for what the gain then counts). ``False`` ranks
-        the candidates by the law alone.
+        the fitted runs plus the runs chosen; and at candidates away from the target's regime
+        the law's error learned across regimes (:func:`bayescale.law_error.off_regime`; a
+        :class:`LawError` given here is used for both), whose share in the refit's forecast
+        counts against a run (see the module notes). ``False`` ranks the candidates by the law
+        alone.
     seed : int
         Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
         of fantasies in a batch.
@@ -195,16 +213,20 @@ def next_runs(
 
         * ``pick``: 1..k for the chosen batch (in the order chosen), 0 for the others;
         * ``gain``: expected reduction of the target's variance (:attr:`DataFrame.attrs`
-          ``["units"]`` says of what); for the batch, given the earlier picks; for the others,
-          as the next pick after the first ``k - 1``;
-        * ``var_after``: expected variance of the target after that run (and the earlier picks);
+          ``["units"]`` says of what), less the squared bias the law's error off the target's
+          regime would put into the refit (negative: the run would make the forecast worse);
+          for the batch, given the earlier picks; for the others, as the next pick after the
+          first ``k - 1``;
+        * ``var_after``: expected variance of the target after that run (and the earlier picks),
+          plus that bias;
         * ``cost`` and ``gain_per_cost``;
         * ``ess``: mean effective number of posterior draws behind the gain;
-        * ``off_regime_sd``: sd of the law's error at the candidate from its distance to the
-          target's regime (0 on it; see the module notes), on ``log y``.
+        * ``off_regime_sd``: root mean square of the law's error at the candidate from its
+          distance to the target's regime (0 on it; see the module notes), on ``log y``.
 
         ``attrs`` holds ``target``, ``units``, ``var_now`` (the current variance), ``draws``,
-        ``batch_gain`` (expected reduction of the target's variance by the whole batch),
+        ``batch_gain`` (expected reduction of the target's variance by the whole batch, less
+        its bias off the regime),
         ``batch_cost``, ``budget``, ``rule`` (the greedy criterion that chose the batch) and
         ``stopped`` (why the batch ended: ``"k"`` picks made, nothing else fits the ``"budget"``,
         or ``"no gain"``: the best remaining candidate is expected to teach nothing more).
@@ -264,17 +286,17 @@ def next_runs(
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
-    # a run away from the target's regime measures the law there, where it may be off by its error
-    off_regime = goal_draws.off_regime_error(location.shape[1])  # (candidates, draws)
-    location += off_regime
-    predictive += off_regime
+    # a run away from the target's regime puts the law's error there into the refit (_bias)
+    noise_var = float(np.mean(noise["sigma"] ** 2))
+    off = goal_draws.off_regime()
+    bias = None if off is None else _Bias(location, off, noise_var)
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
-                       rank_by=rule, seed=seed, budget=budget) for rule in rules]  # fmt: skip
+                       rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
     # the joint gain of a whole batch by the linearised (Gaussian) update: importance weights
     # conditioned on many fantasised runs collapse onto a few draws and then promise ~all the variance
-    noise_var = float(np.mean(noise["sigma"] ** 2))
     joint = [_linear_variance(location, *goal_draws.values(batch.chosen), noise_var, batch.chosen)
+             + (0.0 if bias is None else bias.of(batch.chosen, goal_draws.values(batch.chosen)[0])[0])
              for batch in batches]  # fmt: skip
     best = int(np.argmin(joint))  # ties: gain per cost (cheaper)
     rule = rules[best]
@@ -287,7 +309,7 @@ def next_runs(
     out["cost"] = costs
     out["gain_per_cost"] = gains / costs
     out["ess"] = ess
-    out["off_regime_sd"] = off_regime.std(axis=1)
+    out["off_regime_sd"] = 0.0 if off is None else off.sd()
     picks = out.iloc[chosen].copy()
     picks["pick"] = np.arange(1, len(chosen) + 1)
     rest = out.drop(out.index[chosen]).sort_values(rank_by, ascending=False, kind="stable")
@@ -329,6 +351,10 @@ class _Target:
         # the fit's own drift (a callable, which costs a refit) is resolved only at a distance > 0 (_at)
         option = fit.law_error_option(law_error) if rows is not None else False
         self.law_error = option if callable(option) else resolve(option)
+        # away from the target's regime: the error learned across regimes, or the user's own
+        self.across: LawError | None = None
+        if rows is not None and law_error is not False:
+            self.across = off_regime() if law_error is True else law_error if isinstance(law_error, LawError) else None
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return
@@ -341,24 +367,24 @@ class _Target:
         self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
         self.ladder = ladder_id(fit.meta.get("data_hash", ""))
 
-    def off_regime_error(self, n_draws: int) -> np.ndarray:
-        """Draws of the law's error at each candidate from its distance to the target's regime,
-        ``(candidates, draws)`` on the likelihood's scale; zeros on the regime.
+    def off_regime(self) -> _OffRegime | None:
+        """The law's error at each candidate from its distance to the target's regime
+        (:class:`_OffRegime`), or None where there is none to count.
 
         A row's regime is where it lies *across* the scale direction: its signed ``log10``
         inputs (:func:`~bayescale.law_error.signed_log_inputs`) minus their mean, which for a law
         of ``N`` and ``D`` is its tokens per parameter. A candidate's distance is the L1 distance
         (decades) between its regime and the nearest target row's (for ``N`` and ``D``, ``|log10|``
-        of the ratio of their tokens per parameter). The error is the drift of the law error
-        (:func:`~bayescale.law_error.shift`) at that distance: one random gain per draw for each
-        side of the regime (more tokens per parameter, fewer), from a stream of its own, so runs on
-        one side share it: the first such run measures it, and more runs there cannot average it
-        away. Zero without law error, for a target without rows (an optimum) and for a law with
-        fewer than two scale inputs.
+        of the ratio of their tokens per parameter); its side, the input furthest from the
+        target's and whether it is above or below. The error is a drift of that distance, of the
+        law error learned across regimes (:func:`~bayescale.law_error.off_regime`) or of the
+        :class:`LawError` the user gave, with one gain for each side of the regime (more tokens
+        per parameter, fewer). None without law error, for a target without rows (an optimum),
+        for a law with fewer than two scale inputs, and when every candidate is on the target's
+        regime.
         """
-        zero = np.zeros((self.n_candidates, n_draws))
-        if self.law_error is None or self.location is None or self.signed_target.shape[-1] < 2:
-            return zero
+        if self.across is None or self.law_error is None or self.signed_target.shape[-1] < 2:
+            return None
 
         def across(signed: np.ndarray) -> np.ndarray:
             return signed - signed.mean(axis=-1, keepdims=True)
@@ -368,16 +394,10 @@ class _Target:
         nearest = gap[np.arange(self.n_candidates), size.argmin(axis=1)]  # (candidates, inputs)
         distance = np.round(size.min(axis=1), 2)  # a hundredth of a decade, as in _at
         if not distance.any():
-            return zero
-        # the side of the regime: the input furthest from the target's, and whether it is above or below
+            return None
         furthest = np.abs(nearest).argmax(axis=1)
-        side = 2 * furthest + (nearest[np.arange(self.n_candidates), furthest] > 0)
-        chosen = resolve(self.law_error)
-        assert chosen is not None
-        # seed + 1: a stream apart from the target's own drift (_at), which is another quantity
-        drift = shift(chosen, distance, side, n_draws, lower_is_better=self.fit.law.lower_is_better,
-                      seed=self.seed + 1, ladder=self.ladder)  # fmt: skip
-        return drift.T
+        side = np.where(distance > 0, 2 * furthest + (nearest[np.arange(self.n_candidates), furthest] > 0), -1)
+        return _OffRegime(side, distance, self.across)
 
     def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
         """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades,
@@ -426,6 +446,81 @@ class _Target:
         patterns, index = np.unique(distance, axis=0, return_inverse=True)
         drawn = [self._at(d) for d in patterns]
         return np.stack([values for values, _ in drawn]), index.reshape(-1), np.array([extra for _, extra in drawn])
+
+
+class _OffRegime:
+    """The law's error at candidates away from the target's regime: its second moments.
+
+    Candidate ``c`` on side ``k`` of the target's regime (``side``; -1 on it), ``d_c`` decades
+    from it, sees the law's curve plus the drift ``g_k d_c ** power``: one gain per side, with
+    a part shared by the sides (``mu``, ``sd_dataset`` of the :class:`LawError`) and one of its
+    own (``sd_ladder``). Its Student-t part is counted by its scale, not its variance (which is
+    infinite, or nearly so, for ``nu`` near 2: a squared error would be ruled by the tail). The
+    moments are averaged over the law error's posterior draws (the power is learned).
+    """
+
+    def __init__(self, side: np.ndarray, distance: np.ndarray, law_error: LawError) -> None:
+        self.side = side
+        self.h = np.where(side[:, None] >= 0, distance[:, None] ** law_error.power[None, :], 0.0)  # (candidates, L)
+        self.shared = law_error.mu**2 + law_error.sd_dataset**2
+        self.own = law_error.sd_ladder**2
+
+    def moment(self, rows: np.ndarray | list[int], columns: np.ndarray | list[int]) -> np.ndarray:
+        """``E[e_r e_c]`` between the errors at candidates ``rows`` and ``columns``."""
+        h_r, h_c = self.h[rows], self.h[columns]
+        same = self.side[rows][:, None] == self.side[columns][None, :]
+        return ((h_r * self.shared) @ h_c.T + same * ((h_r * self.own) @ h_c.T)) / self.h.shape[1]
+
+    def sd(self) -> np.ndarray:
+        """Root mean square error at each candidate."""
+        return np.sqrt((self.h**2 * (self.shared + self.own)).mean(axis=1))
+
+
+class _Bias:
+    """The squared error the law's error away from the target's regime puts into the refit's
+    forecast of the target, for a batch of runs and for the batch plus each candidate.
+
+    The refit fits the law through the runs as if it held at each (it does not know the law's
+    error off the regime): linearised, its forecast moves by ``K' r`` for residuals ``r`` at the
+    runs, with ``K = (S + noise I)^-1 c`` (``S``: the curve's covariance between the runs over the
+    posterior draws, ``c``: its covariance with the target), so the law's errors ``e`` there bias
+    it by ``K' e``, of second moment ``K' E K`` (``E``: :meth:`_OffRegime.moment`). The
+    refit's intervals do not contain it; the design adds it to the variance they do contain (the
+    integrated mean squared error of Box and Draper 1959). For a batch plus each candidate the
+    weights ``K`` come from a block (Schur) update of the batch's, for every candidate at once.
+    """
+
+    def __init__(self, location: np.ndarray, off_regime: _OffRegime, noise_var: float) -> None:
+        self.runs = location - location.mean(axis=1, keepdims=True)  # (candidates, draws)
+        self.off, self.noise_var = off_regime, noise_var
+        self.n = location.shape[1] - 1
+        self.var = np.einsum("cs,cs->c", self.runs, self.runs) / self.n + noise_var
+        self.error_var = self.off.sd() ** 2
+
+    def of(self, chosen: list[int], values: np.ndarray) -> tuple[float, np.ndarray]:
+        """The bias's second moment (summed over the target's quantities) for the batch
+        ``chosen``, and for ``chosen`` plus each candidate, ``(candidates,)``; ``values`` are the
+        target's draws ``(draws, quantities)``."""
+        target = values - values.mean(axis=0)
+        cross = self.runs @ target / self.n  # (candidates, quantities)
+        if not chosen:
+            weights = cross / self.var[:, None]
+            return 0.0, self.error_var * (weights * weights).sum(axis=1)
+        batch = self.runs[chosen]
+        inverse = np.linalg.inv(batch @ batch.T / self.n + self.noise_var * np.eye(len(chosen)))
+        with_each = batch @ self.runs.T / self.n  # (batch, candidates)
+        u = inverse @ with_each
+        schur = np.maximum(self.var - (with_each * u).sum(axis=0), 1e-12 * self.noise_var)
+        weights_batch = inverse @ cross[chosen]  # (batch, quantities)
+        moments = self.off.moment(chosen, chosen)
+        now = float(np.einsum("bq,bd,dq->", weights_batch, moments, weights_batch))
+        weights_each = (cross - u.T @ cross[chosen]) / schur[:, None]  # (candidates, quantities)
+        weights_rest = weights_batch[None] - u.T[:, :, None] * weights_each[:, None, :]  # (candidates, batch, quantities)
+        between = self.off.moment(chosen, np.arange(len(self.var)))  # (batch, candidates)
+        each = (np.einsum("cbq,bd,cdq->c", weights_rest, moments, weights_rest)
+                + 2 * np.einsum("cbq,bc,cq->c", weights_rest, between, weights_each)
+                + self.error_var * (weights_each * weights_each).sum(axis=1))  # fmt: skip
+        return now, each
 
 
 def _linear_variance(location: np.ndarray, values: np.ndarray, extra: float, noise_var: float, chosen: list[int]) -> float:
@@ -587,18 +682,22 @@ class _Batch(NamedTuple):
     after: np.ndarray
     ess: np.ndarray
     var_now: float
-    var_batch: float  # expected variance of the target after the whole batch
+    var_batch: float  # expected variance (plus the bias off the regime) of the target after the whole batch
     stopped: str  # why the greedy stopped: "k", "budget" or "no gain"
 
 
-def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None):
+def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None,
+            bias: _Bias | None = None):  # fmt: skip
     """Greedy batch of at most ``k`` picks whose costs sum to at most ``budget`` (None: no limit).
 
     ``location`` and ``predictive`` are ``(candidates, draws)`` on ``log y``; ``target`` gives
-    the target's draws after any runs. Each step picks, among the candidates not yet chosen that
-    still fit in the budget, the best by ``rank_by`` given the fantasies of the earlier picks; it
-    stops after ``k`` picks, when nothing fits (``stopped="budget"``) or, under a budget, when the
-    best pick would gain nothing (``stopped="no gain"``; the first pick is always made).
+    the target's draws after any runs; ``bias`` the squared error the law's error away from the
+    target's regime would add to the refit's forecast (added to the variance after each
+    candidate, so a run whose bias outweighs what it teaches gains less than nothing). Each
+    step picks, among the candidates not yet chosen that still fit in the budget, the best by
+    ``rank_by`` given the fantasies of the earlier picks; it stops after ``k`` picks, when
+    nothing fits (``stopped="budget"``) or, under a budget, when the best pick would gain
+    nothing (``stopped="no gain"``; the first pick is always made).
     """
     n_cand, n_draws = location.shape
     order = np.argsort(predictive, axis=1)
@@ -621,7 +720,12 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         var_after, fantasies, step_ess = _score(
             location, sorted_z, order, patterns, pattern_of, extras, kernel, log_w, levels, uniform=step == 0
         )
-        gain = baseline - var_after
+        if bias is not None:  # the bias of the batch with each candidate, against the batch's own
+            bias_now, bias_each = bias.of(chosen, target.values(chosen)[0])
+            var_after = var_after + bias_each
+            gain = baseline + bias_now - var_after
+        else:
+            gain = baseline - var_after
         score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
         score[chosen] = -np.inf
         score[costs > left * (1 + 1e-12)] = -np.inf
@@ -644,4 +748,6 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         values, extra = target.values(chosen)
         baseline = float(_weighted_variance(w, w2, values).mean()) + extra
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
+    if bias is not None:
+        baseline += bias.of(chosen, target.values(chosen)[0])[0]
     return _Batch(chosen, gains, after, ess, var_now, baseline, stopped)

@@ -29,7 +29,8 @@ learned without each dataset for honest evaluation (:func:`default` ``(without=.
 The same model, learned from residuals *across* regimes (runs at other tokens per parameter than
 the fitted ones, within their compute range; ``benchmarks/off_regime.py``), is stored in
 ``models/off_regime_error.json`` (:func:`off_regime`): how far the law errs at runs away from
-the fitted regime (not yet used by :func:`bayescale.next_runs`, which borrows the scale drift).
+the fitted regime, which :func:`bayescale.next_runs` charges a candidate away from the target's
+regime for the bias it would put into the refit.
 
 References
 ----------

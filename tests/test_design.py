@@ -132,6 +132,49 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
+def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_once():
+    # the refit fits the law through the runs: linearised, the law's errors e off the regime move
+    # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly
+    from bayescale.design import _Bias, _OffRegime
+
+    rng = np.random.default_rng(0)
+    location = rng.standard_normal((7, 3)) @ rng.standard_normal((3, 400)) * 0.05
+    values = location[:2].T @ np.array([[1.0, 0.3], [0.5, 2.0]]) + 0.01 * rng.standard_normal((400, 2))
+    side, distance = np.array([0, 0, 1, -1, 1, 0, -1]), np.array([0.5, 1.0, 0.3, 0.0, 0.8, 0.2, 0.0])
+    off = _OffRegime(side, distance, bs.LawError.fixed(sd=0.03, sd_dataset=0.02, power=1.2))
+    # runs on one side share the gain: E = (0.02^2 + 0.03^2) d_i^1.2 d_j^1.2, across sides 0.02^2 d_i^1.2 d_j^1.2
+    np.testing.assert_allclose(off.moment([0], [1, 2, 3]), [[0.0013 * 0.5**1.2, 0.0004 * 0.5**1.2 * 0.3**1.2, 0.0]])
+    np.testing.assert_allclose(off.sd(), np.sqrt(0.0013) * distance**1.2)
+    bias = _Bias(location, off, 0.01**2)
+
+    def direct(chosen):
+        runs, target = bias.runs[chosen], values - values.mean(axis=0)
+        gain = np.linalg.solve(runs @ runs.T / 399 + 1e-4 * np.eye(len(chosen)), runs @ target / 399)
+        return float(np.trace(gain.T @ off.moment(chosen, chosen) @ gain))
+
+    for chosen in ([], [1], [1, 2], [0, 4, 5]):
+        now, each = bias.of(chosen, values)
+        assert now == pytest.approx(direct(chosen) if chosen else 0.0, abs=1e-15)
+        np.testing.assert_allclose(each, [direct([*chosen, c]) for c in range(7)], rtol=1e-9, atol=1e-15)
+    # a run on the regime adds no bias of its own
+    assert bias.of([], values)[1][[3, 6]].tolist() == [0.0, 0.0]
+
+
+def test_a_budget_is_not_spent_on_runs_whose_bias_off_the_regime_outweighs_what_they_teach(fit):
+    # a target inside the fitted runs at 20 tokens per parameter; a budget that buys every candidate.
+    # By the law alone the runs at 100-200 tokens per parameter teach it something and are bought;
+    # with the law's error there (5% a decade), the refit they would pull is worse, not better
+    inside = pd.DataFrame({"N": [5e7], "D": [1e9]})
+    candidates = pd.DataFrame({"params": [3e7, 1.34e8, 2e8, 1e7, 6e6], "tokens": [6e8, 1.34e8, 1e8, 1e9, 1.2e9]},
+                              index=["on", "low", "lower", "high", "higher"])  # fmt: skip
+    law_only = bs.next_runs(fit, candidates, inside, law_error=False, budget=1e19)
+    assert {"high", "higher"} <= set(law_only.index[law_only["pick"] > 0])
+    table = bs.next_runs(fit, candidates, inside, law_error=bs.LawError.fixed(sd=0.05), budget=1e19)
+    assert list(table.index[table["pick"] > 0]) == ["on"] and table.attrs["stopped"] == "no gain"
+    assert (table.loc[["low", "lower", "high", "higher"], "gain"] < 0).all()
+    assert table.attrs["batch_gain"] == pytest.approx(table.loc["on", "gain"], rel=0.25)
+
+
 @pytest.mark.parametrize("law_error", [True, False])
 def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
     # ten small runs inside the fitted range and one larger run of about their total FLOPs; the budget
