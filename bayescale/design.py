@@ -296,7 +296,7 @@ def next_runs(
     # the joint gain of a whole batch by the linearised (Gaussian) update: importance weights
     # conditioned on many fantasised runs collapse onto a few draws and then promise ~all the variance
     joint = [_linear_variance(location, *goal_draws.values(batch.chosen), noise_var, batch.chosen)
-             + (0.0 if bias is None else bias.of(batch.chosen, goal_draws.values(batch.chosen)[0])[0])
+             + (0.0 if bias is None else bias.batch(batch.chosen, goal_draws.values(batch.chosen)[0]))
              for batch in batches]  # fmt: skip
     best = int(np.argmin(joint))  # ties: gain per cost (cheaper)
     rule = rules[best]
@@ -497,6 +497,14 @@ class _Bias:
         self.var = np.einsum("cs,cs->c", self.runs, self.runs) / self.n + noise_var
         self.error_var = self.off.sd() ** 2
 
+    def batch(self, chosen: list[int], values: np.ndarray) -> float:
+        """The bias's second moment (summed over the target's quantities) for the batch ``chosen``
+        alone (:meth:`of` gives it with the batch plus each candidate)."""
+        target = values - values.mean(axis=0)
+        runs = self.runs[chosen]
+        weights = np.linalg.solve(runs @ runs.T / self.n + self.noise_var * np.eye(len(chosen)), runs @ target / self.n)
+        return float(np.einsum("bq,bd,dq->", weights, self.off.moment(chosen, chosen), weights))
+
     def of(self, chosen: list[int], values: np.ndarray) -> tuple[float, np.ndarray]:
         """The bias's second moment (summed over the target's quantities) for the batch
         ``chosen``, and for ``chosen`` plus each candidate, ``(candidates,)``; ``values`` are the
@@ -682,7 +690,7 @@ class _Batch(NamedTuple):
     after: np.ndarray
     ess: np.ndarray
     var_now: float
-    var_batch: float  # expected variance (plus the bias off the regime) of the target after the whole batch
+    var_batch: float  # expected variance of the target after the whole batch
     stopped: str  # why the greedy stopped: "k", "budget" or "no gain"
 
 
@@ -748,6 +756,4 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
         values, extra = target.values(chosen)
         baseline = float(_weighted_variance(w, w2, values).mean()) + extra
         levels = levels[rng.permutation(n_fantasies)]  # pair the next fantasies with other quantiles
-    if bias is not None:
-        baseline += bias.of(chosen, target.values(chosen)[0])[0]
     return _Batch(chosen, gains, after, ess, var_now, baseline, stopped)

@@ -155,6 +155,8 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
     for chosen in ([], [1], [1, 2], [0, 4, 5]):
         now, each = bias.of(chosen, values)
         assert now == pytest.approx(direct(chosen) if chosen else 0.0, abs=1e-15)
+        if chosen:
+            assert bias.batch(chosen, values) == pytest.approx(now, rel=1e-9)
         np.testing.assert_allclose(each, [direct([*chosen, c]) for c in range(7)], rtol=1e-9, atol=1e-15)
     # a run on the regime adds no bias of its own
     assert bias.of([], values)[1][[3, 6]].tolist() == [0.0, 0.0]
