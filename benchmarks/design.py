@@ -1,13 +1,17 @@
 """Replay of run selection on public ladders: does ``next_runs`` tighten the forecast per FLOP?
 
-Four ladders from the shared data, each split by scale as in ``benchmarks/calibration.py`` and
+Six ladders from the shared data, each split by scale as in ``benchmarks/calibration.py`` and
 ``benchmarks/extrapolation.py``: the largest runs are held out as the forecast target, the rest
 are the pool one could train.
 
 * ``chinchilla``: Hoffmann et al.'s runs (the five diverged tiny-D runs dropped); hold out >= 3e21 FLOPs;
 * ``overtraining``: Gadre et al.; pool N <= 411M, hold out the 1.4B and 6.9B runs (E by dataset);
 * ``datablations``: Muennighoff et al., <= 4 epochs; pool N <= 2.8B, hold out 4.2B and 8.7B;
-* ``porian``: Porian et al.'s tuned isoFLOP points; pool C <= 6.4e18, hold out 1.28e19 and 2.56e19.
+* ``porian``: Porian et al.'s tuned isoFLOP points; pool C <= 6.4e18, hold out 1.28e19 and 2.56e19;
+* ``loss_to_loss``: Brandfonbrener et al.'s isoFLOP sweeps on six pretraining sets (C4 loss; E by
+  set, A and B too); pool: the 529 sweep runs (<= 4.84e19 FLOPs), hold out the 3.3B, 1e21-FLOP run of each set;
+* ``openeurollm``: the best run per (N, D) of OpenEuroLLM's learning-rate x batch-size grid (as
+  ``benchmarks/calibration.py`` splits it); pool N <= 1B, hold out the six 1.7B runs (D 30B-300B).
 
 Every strategy starts from the same cheapest runs of the pool (the cheapest 8; with groups, the
 cheapest 3 of each), then, round after round, buys runs from what is left of the pool within the
@@ -50,9 +54,17 @@ Run::
     BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py [--rounds 15] [--seeds 2] [--law chinchilla]
         [--until-whole-pool --rounds 20] [--strategies next_runs random ...]
 
-(about an hour on a 2-core CPU at 15 rounds; ``--rounds 4``, a few minutes). ``--law`` picks the
+(the four first ladders: about an hour on a 2-core CPU at 15 rounds; ``--rounds 4``, a few
+minutes; ``loss_to_loss`` alone fits 529 runs of six sets, 20-50 s a refit). ``--law`` picks the
 law every strategy refits (``chinchilla``, or ``chinchilla_farseer``, which fits the ends of
-isoFLOP sweeps that the Chinchilla law misfits).
+isoFLOP sweeps that the Chinchilla law misfits). The issue's target as ``benchmarks/RESULTS.md``
+reads it (stop 39 on)::
+
+    BAYESCALE_DATA_DIR=/work/shared/data python benchmarks/design.py --law chinchilla_farseer --start 10 \
+        --rounds 20 --until-whole-pool [--strategies next_runs] [--ladders ...] [--seed 0]
+
+(``--strategies next_runs`` replays ``next_runs`` alone: the verdict needs only the other
+strategies' whole pools, one refit each).
 """
 
 from __future__ import annotations
@@ -70,6 +82,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calibration import openeurollm_split  # noqa: E402
+
 from extrapolation import datablations_split, overtraining_split, porian_split  # noqa: E402
 
 FIT = {"chains": 2, "draws": 300, "warmup": 300, "progress": False}
@@ -97,11 +111,23 @@ def _ladder(name, train, test, fit_kwargs) -> Ladder:
                   {"hierarchy": fit_kwargs["hierarchy"]} if group else {}, group)  # fmt: skip
 
 
+LADDERS = ("chinchilla", "overtraining", "datablations", "porian", "loss_to_loss", "openeurollm")
+
+
 def load(name: str) -> Ladder:
     if name == "chinchilla":
         runs = bs.datasets.load("chinchilla")
         runs = runs[runs["loss"] < 4.0]  # the five diverged tiny-D runs (Besiroglu et al.)
         return _ladder(name, runs[runs["C"] < 3e21], runs[runs["C"] >= 3e21], {})
+    if name == "loss_to_loss":
+        runs = bs.datasets.load("loss_to_loss")
+        # E, A and B by set: the sets differ in more than the floor (the whole sweep, chinchilla_farseer:
+        # error 1.9% at the 3.3B runs against 3.4% with E alone by set)
+        return _ladder(name, runs[runs["split"] == "sweep"], runs[runs["split"] == "extrapolation"],
+                       {"hierarchy": {"E": "dataset", "A": "dataset", "B": "dataset"}})  # fmt: skip
+    if name == "openeurollm":
+        split = openeurollm_split()
+        return _ladder(name, split.train, split.test, {})
     split = {"overtraining": overtraining_split, "datablations": datablations_split, "porian": porian_split}[name]()
     return _ladder(name, split.train, split.test, split.fit_kwargs)
 
@@ -361,7 +387,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ladders", nargs="*", default=["chinchilla", "overtraining", "datablations", "porian"])
+    parser.add_argument("--ladders", nargs="*", default=list(LADDERS), choices=LADDERS)
     parser.add_argument("--start", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=15, help="rounds of the FLOP schedule (< 2x FLOPs each at 15)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds of the random strategy")
