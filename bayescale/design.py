@@ -157,6 +157,7 @@ def next_runs(
     n_fantasies: int = 16,
     rank_by: str = "gain_per_cost",
     law_error: bool | LawError = True,
+    off_regime_error: bool | LawError | None = None,
     seed: int = 0,
     new_groups: str = "population",
 ) -> pd.DataFrame:
@@ -200,6 +201,12 @@ def next_runs(
         :class:`LawError` given here is used for both), whose share in the refit's forecast
         counts against a run (see the module notes). ``False`` ranks the candidates by the law
         alone.
+    off_regime_error : bool or LawError, optional
+        The law's error away from the target's regime alone, when it should differ from
+        ``law_error``'s: a :class:`LawError` (e.g. ``bs.law_error.off_regime(without="chinchilla")``,
+        learned without the ladder one plans, as ``benchmarks/design.py`` does), ``True`` for the
+        learned one, ``False`` to charge no run for its regime. Default: as ``law_error`` says
+        (no effect with ``law_error=False``).
     seed : int
         Seed of the posterior-predictive draws (law error, new groups, noise) and of the pairing
         of fantasies in a batch.
@@ -258,6 +265,11 @@ def next_runs(
         raise ValueError(f"n_fantasies={n_fantasies!r} must be a whole number >= 2 (16 to 32 is plenty)")
     if rank_by not in RANK_BY:
         raise ValueError(f"rank_by={rank_by!r} must be one of {list(RANK_BY)}")
+    if off_regime_error is not None and not isinstance(off_regime_error, (bool, LawError)):
+        raise TypeError(
+            f"off_regime_error={off_regime_error!r} must be True, False or a LawError "
+            "(e.g. bs.law_error.off_regime(without='chinchilla')), or None to follow law_error"
+        )
     likelihood = fit.spec.likelihood
     if likelihood.name not in ("student_t", "normal"):
         raise ValueError(
@@ -281,7 +293,8 @@ def next_runs(
     # One seed for both calls: the draws share their new-group offsets, as rows of one call would.
     _, curve_c, predictive_c = _draws(fit, candidates, "candidates", seed=seed, new_groups=new_groups,
                                       law_error=False)
-    goal_draws = _Target(fit, goal, candidates, law_error=law_error, seed=seed, new_groups=new_groups)
+    goal_draws = _Target(fit, goal, candidates, law_error=law_error, off_regime_error=off_regime_error, seed=seed,
+                         new_groups=new_groups)
 
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
@@ -341,7 +354,8 @@ class _Target:
     drown the differences between candidates.
     """
 
-    def __init__(self, fit, goal: Target, candidates: pd.DataFrame, *, law_error, seed: int, new_groups: str) -> None:
+    def __init__(self, fit, goal: Target, candidates: pd.DataFrame, *, law_error, off_regime_error=None, seed: int,
+                 new_groups: str) -> None:
         self.fit, self.goal, self.seed, self.n_candidates = fit, goal, seed, len(candidates)
         rows = goal.rows()
         self.location = None
@@ -353,8 +367,9 @@ class _Target:
         self.law_error = option if callable(option) else resolve(option)
         # away from the target's regime: the error learned across regimes, or the user's own
         self.across: LawError | None = None
+        across = law_error if off_regime_error is None else off_regime_error
         if rows is not None and law_error is not False:
-            self.across = off_regime() if law_error is True else law_error if isinstance(law_error, LawError) else None
+            self.across = off_regime() if across is True else across if isinstance(across, LawError) else None
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return

@@ -23,7 +23,10 @@ of the held-out runs.
 
 Strategies:
 
-* ``next_runs``: ``bs.next_runs(fit, pool_left, held_out_rows, budget=round_budget)``;
+* ``next_runs``: ``bs.next_runs(fit, pool_left, held_out_rows, budget=round_budget,
+  off_regime_error=bs.law_error.off_regime(without=ladder))``: runs off the target's regime are
+  charged the error learned across regimes *without* this ladder's dataset (leave-one-dataset-out;
+  until stop 44 the replays used the one learned with it);
 * ``random`` (``--seeds`` seeds): the pool left in random order, each run bought if it still fits;
 * ``cheapest`` first;
 * ``largest`` first: the largest runs that still fit (what a team does that buys the biggest
@@ -112,6 +115,10 @@ def _ladder(name, train, test, fit_kwargs) -> Ladder:
 
 
 LADDERS = ("chinchilla", "overtraining", "datablations", "porian", "loss_to_loss", "openeurollm")
+#: each ladder's dataset in ``bs.law_error.off_regime()``: the replay charges runs off the regime the
+#: error learned without it (leave-one-dataset-out), as on a ladder the package has never seen
+ERROR_LEARNED_AS = {"chinchilla": "chinchilla", "overtraining": "overtraining", "datablations": "datablations",
+                    "porian": "porian_isoflops", "loss_to_loss": "loss_to_loss", "openeurollm": "openeurollm"}
 
 
 def load(name: str) -> Ladder:
@@ -179,7 +186,8 @@ def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: 
     if strategy == "next_runs":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = bs.next_runs(fit, left[ladder.columns], ladder.held[ladder.columns], budget=budget)
+            table = bs.next_runs(fit, left[ladder.columns], ladder.held[ladder.columns], budget=budget,
+                                 off_regime_error=bs.law_error.off_regime(without=ERROR_LEARNED_AS[ladder.name]))
         print(f"    next_runs: {int((table['pick'] > 0).sum())} runs, greedy by {table.attrs['rule']}, "
               f"expected gain {table.attrs['batch_gain']:.3g} of {table.attrs['var_now']:.3g}, "
               f"stopped: {table.attrs['stopped']}", flush=True)

@@ -132,6 +132,25 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
+def test_the_error_off_the_regime_can_be_given_apart_from_the_scale_drift(fit):
+    # off_regime_error sizes the charge off the regime alone (a replay passes the one learned
+    # without its own ladder); the target's drift beyond the runs stays law_error's
+    candidates = pd.DataFrame({"params": [1e8] * 3, "tokens": [2e9, 2e10, 2e11]}, index=["on", "high", "higher"])
+    drift = bs.LawError.fixed(sd=0.02)
+    both = bs.next_runs(fit, candidates, TARGET, law_error=drift, rank_by="gain")
+    larger = bs.next_runs(fit, candidates, TARGET, law_error=drift, off_regime_error=bs.LawError.fixed(sd=0.05),
+                          rank_by="gain")  # fmt: skip
+    uncharged = bs.next_runs(fit, candidates, TARGET, law_error=drift, off_regime_error=False, rank_by="gain")
+    np.testing.assert_allclose(larger.loc[["on", "high", "higher"], "off_regime_sd"], [0.0, 0.05, 0.10], rtol=0.1)
+    assert (uncharged["off_regime_sd"] == 0).all()
+    assert larger.attrs["var_now"] == both.attrs["var_now"] == uncharged.attrs["var_now"]
+    assert larger.loc["on", "gain"] == pytest.approx(both.loc["on", "gain"])
+    for run in ("high", "higher"):
+        assert larger.loc[run, "gain"] < both.loc[run, "gain"] < uncharged.loc[run, "gain"]
+    with pytest.raises(TypeError, match="off_regime_error=0.05 must be True, False or a LawError"):
+        bs.next_runs(fit, candidates, TARGET, off_regime_error=0.05)
+
+
 def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_once():
     # the refit fits the law through the runs: linearised, the law's errors e off the regime move
     # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly
