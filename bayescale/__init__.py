@@ -19,7 +19,7 @@ from bayescale.crossovers import Crossover, crossover
 from bayescale.design import next_runs
 from bayescale.downstream import fit_downstream
 from bayescale.downstream_fit import DownstreamFit, compare_downstream
-from bayescale.fit_result import PREDICTION_COLUMNS, Fit, NewGroupWarning
+from bayescale.fit_result import PREDICTION_COLUMNS, ExtrapolationWarning, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.io import load
 from bayescale.isoflops import near_optimal
@@ -43,6 +43,7 @@ __all__ = [
     "ConvergenceWarning",
     "Crossover",
     "DownstreamFit",
+    "ExtrapolationWarning",
     "Fit",
     "LIKELIHOODS",
     "LOOWarning",

@@ -17,7 +17,7 @@ import pandas as pd
 from bayescale import _arviz, io
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors, sampled_site_names
-from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
+from bayescale.law_error import LawError, extrapolation_distance, learned_reach, shift_for_fit
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
@@ -45,6 +45,12 @@ PREDICTION_COLUMNS = {
 
 class NewGroupWarning(UserWarning):
     """Prediction rows name group levels the fit never saw; they are drawn as new groups."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """Prediction rows lie further beyond the fitted runs than any forecast the law error was
+    learned from (:func:`bayescale.law_error.learned_reach`): their intervals rest on the error
+    model's own extrapolation."""
 
 
 #: Accepted values of ``new_groups=`` in :meth:`Fit.predict`.
@@ -341,13 +347,39 @@ class Fit:
         -----
         NewGroupWarning
             With ``new_groups="population"``, once, when rows name unseen group levels.
+        ExtrapolationWarning
+            With the default ``law_error=True``, once, when rows lie further beyond the fitted
+            runs than any forecast the law error was learned from
+            (:func:`bayescale.law_error.learned_reach`, 1.3 decades): there the drift's growth
+            is the error model's own extrapolation, checked by no held-out run, and the
+            intervals may be too narrow.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9 for a 90% interval")
         out, curve, predictive = self.posterior_draws(
             data, seed=seed, new_groups=new_groups, law_error=law_error, new_run=new_run
         )
+        if law_error is True:
+            self._warn_beyond_learned_reach(data)
         return prediction_table(out, curve, predictive, level)
+
+    def _warn_beyond_learned_reach(self, data: pd.DataFrame) -> None:
+        """One :class:`ExtrapolationWarning` when rows of ``data`` lie beyond the learned reach."""
+        reach = learned_reach()
+        distance = self.extrapolation_distance(data)
+        if reach is None or not (distance > reach).any():
+            return
+        beyond = np.flatnonzero(distance > reach)
+        labels = data.index[beyond]  # the caller's row labels
+        rows = ", ".join(str(label) for label in labels[:10]) + (", ..." if len(beyond) > 10 else "")
+        warnings.warn(
+            f"{len(beyond)} of {len(distance)} rows (rows {rows}) lie up to {distance.max():.1f} decades beyond the "
+            f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
+            "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
+            "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
 
     def posterior_draws(
         self,

@@ -58,6 +58,7 @@ __all__ = [
     "extrapolation_distance",
     "fitted_edges",
     "learned_from",
+    "learned_reach",
     "off_regime",
     "resolve",
     "scale_inputs",
@@ -284,6 +285,19 @@ def ladder_id(text: str) -> int:
 def learned_from() -> list[str]:
     """The datasets the default law error was learned from."""
     return list(_record(FILE_NAME).get("datasets", []))
+
+
+def learned_reach() -> float | None:
+    """How far out the default law error was measured: the largest extrapolation distance
+    (decades beyond the fitted runs, :func:`extrapolation_distance`) of the held-out runs it was
+    learned from; None when the file does not record it.
+
+    Beyond it the drift's growth with distance is the learned model's own extrapolation, which
+    no held-out run has checked; :meth:`bayescale.Fit.predict` warns there
+    (:class:`bayescale.ExtrapolationWarning`).
+    """
+    reach = _record(FILE_NAME).get("max_distance")
+    return None if reach is None else float(reach)
 
 
 def resolve(law_error: bool | LawError | Callable[[], LawError] | None) -> LawError | None:

@@ -466,7 +466,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             "benchmarks/calibration.py --learn: forward splits of " + ", ".join(sorted(table["dataset"].unique()))))
         path = law_error_learning.save(final, ROOT / "models" / law_error.FILE_NAME, leave_one_out=learned,
                               datasets=sorted(table["dataset"].unique()),
-                              ladders=int(table["ladder"].nunique()), runs=len(table), bayescale=bs.__version__,
+                              ladders=int(table["ladder"].nunique()), runs=len(table),
+                              max_distance=round(float(table["distance"].max()), 4), bayescale=bs.__version__,
                               sampler=sampler)  # fmt: skip
         print(f"\nlearned on all datasets: {final!r}; written to {path}")
     if args.png:

@@ -63,7 +63,8 @@ def test_extrapolation_intervals_widen_and_cover_the_truth(ladder_fit):
 
     N = np.array([1e9, 1e10, 1e11])
     grid = pd.DataFrame({"N": N, "D": 20 * N})  # the law's own input names work too
-    table = ladder_fit.predict(grid, level=0.9)
+    with pytest.warns(bs.ExtrapolationWarning, match="beyond the fitted runs"):  # 1e11 is ~3 decades out
+        table = ladder_fit.predict(grid, level=0.9)
     width = (table["upper"] - table["lower"]).to_numpy()
     assert width[0] < width[1] < width[2]
     truth = chinchilla_loss(N, 20 * N)

@@ -165,6 +165,20 @@ def test_bad_law_error_arguments_are_named(ladder_fit, ladder):
         bs.LawError.fixed(0.0, -0.1)
 
 
+def test_predict_warns_beyond_the_distance_the_law_error_was_learned_at(ladder_fit, ladder):
+    reach = law_error.learned_reach()
+    assert reach is not None and 1.0 < reach < 2.0  # the calibration splits' furthest held-out run
+    top_n, top_d = ladder["params"].max(), ladder["tokens"].max()
+    within = pd.DataFrame({"params": [3 * top_n], "tokens": [3 * top_d]})  # 0.95 decades out
+    both = pd.DataFrame({"params": [3 * top_n, 10 * top_n], "tokens": [3 * top_d, 10 * top_d]})  # and 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.ExtrapolationWarning)
+        ladder_fit.predict(within)
+        ladder_fit.predict(both, law_error=False)  # the law alone: nothing learned to extrapolate
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 2 rows \(rows 1\) lie up to 2\.0 decades .*\(1\.3 decades\)"):
+        ladder_fit.predict(both)
+
+
 @pytest.mark.long
 def test_the_default_covers_ladders_whose_continuation_bends_away():
     """Six ladders of y = E + A x^-alpha whose exponent drifts beyond the fitted decade (by +-3% of
