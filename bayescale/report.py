@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -234,6 +235,7 @@ def write_report(
     """
     import matplotlib.pyplot as plt  # any backend: figures are rendered to PNG and closed, never shown
 
+    from bayescale.fit_result import ExtrapolationWarning
     from bayescale.plots import style  # the report's figures use bayescale's column-width style sheet
 
     path = Path(path)
@@ -262,13 +264,21 @@ def write_report(
 
     rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
     if rows is not None and len(rows):
-        prediction = fit.predict(rows, level=level)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExtrapolationWarning)
+            prediction = fit.predict(rows, level=level)
+        beyond = ""  # rows past the law error's learned reach: said in the report, where the bands are read
+        for warning in caught:
+            if issubclass(warning.category, ExtrapolationWarning):
+                beyond += f"<p class='note'><b>Beyond the measured law error:</b> {html.escape(str(warning.message))}</p>"
+            else:
+                warnings.warn(warning.message, warning.category, stacklevel=2)
         sections.append(
             f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
             "of the curve (parameter uncertainty, plus the law error beyond the fitted runs, sized by "
             "how far the ladder's top fifth lands from a refit without it); "
             "<code>pred_lower</code>/<code>pred_upper</code>: a new single run (plus run-to-run noise).</p>"
-            + _table(prediction)
+            + _table(prediction) + beyond
         )
 
     if calibration is not None:

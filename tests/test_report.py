@@ -39,6 +39,8 @@ def test_report_is_one_page_with_png_figures(fit, tmp_path):
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
     assert "src=\"http" not in text and "<script" not in text  # self-contained
     assert text.count("<tr>") > 10  # parameter, prediction and allocation tables
+    # N=7e10 is ~3 decades past the runs: the report says the interval there is not measured
+    assert "<b>Beyond the measured law error:</b> 2 of 2 rows" in text
 
 
 def test_parse_at():
