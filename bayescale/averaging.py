@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.comparison import pointwise_elpd
+from bayescale.fit_result import warn_beyond_learned_reach
 from bayescale.law_error import LawError
 from bayescale.posterior import prediction_table
 
@@ -199,8 +200,17 @@ class AveragedFit:
             The input (and grouping) columns, then ``median``, ``mean``, ``lower``, ``upper`` (the
             mixture's curve) and ``pred_lower``, ``pred_upper`` (a new run), as in
             :meth:`bayescale.Fit.predict`.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            With ``law_error=True``, once, when rows lie further beyond some fit's runs than any
+            forecast the law error was learned from, as in :meth:`bayescale.Fit.predict`.
         """
         frame, curve, predictive = self.posterior_draws(data, seed=seed, law_error=law_error)
+        if law_error is True:
+            furthest = np.max([fit.extrapolation_distance(data) for fit in self.fits.values()], axis=0)
+            warn_beyond_learned_reach(furthest, data.index, stacklevel=2)
         return prediction_table(frame, curve, predictive, level)
 
     def summary(self) -> pd.DataFrame:

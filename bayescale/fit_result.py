@@ -53,6 +53,26 @@ class ExtrapolationWarning(UserWarning):
     model's own extrapolation."""
 
 
+def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stacklevel: int) -> None:
+    """One :class:`ExtrapolationWarning` when some of ``distance`` (decades beyond the fitted
+    runs, one per row labelled by ``labels``) exceed :func:`bayescale.law_error.learned_reach`.
+    ``stacklevel`` counts from the caller of this function, as :func:`warnings.warn` does."""
+    reach = learned_reach()
+    distance = np.asarray(distance, dtype=float)
+    if reach is None or not (distance > reach).any():
+        return
+    beyond = np.flatnonzero(distance > reach)
+    rows = ", ".join(str(label) for label in labels[beyond][:10]) + (", ..." if len(beyond) > 10 else "")
+    warnings.warn(
+        f"{len(beyond)} of {len(distance)} rows (rows {rows}) lie up to {distance.max():.1f} decades beyond the "
+        f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
+        "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
+        "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",
+        ExtrapolationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 #: Accepted values of ``new_groups=`` in :meth:`Fit.predict`.
 NEW_GROUPS = ("population", "error")
 
@@ -360,26 +380,8 @@ class Fit:
             data, seed=seed, new_groups=new_groups, law_error=law_error, new_run=new_run
         )
         if law_error is True:
-            self._warn_beyond_learned_reach(data)
+            warn_beyond_learned_reach(self.extrapolation_distance(data), data.index, stacklevel=2)
         return prediction_table(out, curve, predictive, level)
-
-    def _warn_beyond_learned_reach(self, data: pd.DataFrame) -> None:
-        """One :class:`ExtrapolationWarning` when rows of ``data`` lie beyond the learned reach."""
-        reach = learned_reach()
-        distance = self.extrapolation_distance(data)
-        if reach is None or not (distance > reach).any():
-            return
-        beyond = np.flatnonzero(distance > reach)
-        labels = data.index[beyond]  # the caller's row labels
-        rows = ", ".join(str(label) for label in labels[:10]) + (", ..." if len(beyond) > 10 else "")
-        warnings.warn(
-            f"{len(beyond)} of {len(distance)} rows (rows {rows}) lie up to {distance.max():.1f} decades beyond the "
-            f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
-            "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
-            "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",
-            ExtrapolationWarning,
-            stacklevel=3,
-        )
 
     def posterior_draws(
         self,

@@ -23,7 +23,7 @@ from bayescale import _arviz, io
 from bayescale.curves import Curves, split_curves
 from bayescale.data import Design, add_derived
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, bulk_ess, rank_rhat
-from bayescale.fit_result import Fit
+from bayescale.fit_result import Fit, warn_beyond_learned_reach
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.inference import build_inference_data, sample_stats
 from bayescale.law_error import LawError, extrapolation_distance
@@ -281,6 +281,12 @@ class ManyFits:
             The key and input columns, then ``median``, ``mean``, ``lower``, ``upper`` (the curve:
             parameter uncertainty, plus the law error beyond each key's runs) and ``pred_lower``,
             ``pred_upper`` (a new run: curve plus run-to-run noise), as in :meth:`bayescale.Fit.predict`.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            With ``law_error=True``, once, when rows lie further beyond their key's runs than
+            any forecast the law error was learned from, as in :meth:`bayescale.Fit.predict`.
         """
         from bayescale.data import input_values, resolve_columns
 
@@ -327,7 +333,10 @@ class ManyFits:
             else self.law.evaluate(**inputs, **law_params)
         )
         location = jnp.broadcast_to(location, next(iter(params.values())).shape)
-        shift = self._law_error_shift(law_error, index, input_values(self.law, data, columns), location.shape[1], seed)
+        distance = self._distances(index, input_values(self.law, data, columns))
+        if law_error is True:
+            warn_beyond_learned_reach(distance, data.index, stacklevel=2)
+        shift = self._law_error_shift(law_error, index, distance, location.shape[1], seed)
         if shift is not None:
             location = jnp.asarray(shifted_location(self.spec, np.asarray(location, np.float64), shift.T), jnp.float32)
         new_run = self.spec.likelihood.distribution(location, noise).sample(jax.random.PRNGKey(seed))
@@ -336,11 +345,15 @@ class ManyFits:
         kept = list(dict.fromkeys([*self.by, *[c for c in columns.values() if c in data.columns]]))
         return prediction_table(data[kept], curve.T, new_run.T, level)
 
-    def _law_error_shift(self, law_error, index: np.ndarray, inputs: Mapping[str, np.ndarray], n_draws: int, seed: int):
-        """Law-error draws ``(n_draws, rows)``: each row measured against its own key's fitted runs."""
+    def _law_error_shift(self, law_error, index: np.ndarray, distance: np.ndarray, n_draws: int, seed: int):
+        """Law-error draws ``(n_draws, rows)`` at each row's ``distance`` beyond its own key's runs."""
         chosen = resolve_law_error(law_error)
-        if chosen is None:
+        if chosen is None or not distance.any():
             return None
+        return law_error_shift(chosen, distance, index, n_draws, lower_is_better=self.law.lower_is_better, seed=seed)
+
+    def _distances(self, index: np.ndarray, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Decades of each row beyond its own key's fitted runs (:func:`~bayescale.law_error.extrapolation_distance`)."""
         if self._joint_fit is not None:  # pooling="partial": the keys are the joint fit's levels
             joint = self._joint_fit
             fitted_inputs = {name: joint.data[name].to_numpy(float) for name in self.law.inputs}
@@ -353,9 +366,7 @@ class ManyFits:
             mine = index == key_index
             fitted = pd.DataFrame({k: v[codes == key_index] for k, v in fitted_inputs.items()})
             distance[mine] = extrapolation_distance(self.law, fitted, pd.DataFrame({k: v[mine] for k, v in inputs.items()}))
-        if not distance.any():
-            return None
-        return law_error_shift(chosen, distance, index, n_draws, lower_is_better=self.law.lower_is_better, seed=seed)
+        return distance
 
     # --- files -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -50,6 +50,9 @@ def test_stacking_puts_the_weight_on_the_law_that_made_the_data(floored_curve):
     assert table["median"].to_numpy() == pytest.approx(alone["median"].to_numpy(), rel=0.02)
     assert (table["pred_lower"] <= table["lower"]).all() and (table["upper"] <= table["pred_upper"]).all()
     assert isinstance(both, Posterior) and both.fitted_inputs.equals(fits["power"].fitted_inputs)
+    # 1e10 is one decade past the runs, 1e11 two: past the reach the law error was learned at
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 2 rows \(rows 1\) lie up to 2\.0 decades"):
+        both.predict(far)
     pseudo = bs.average(fits, method="pseudo-bma")
     assert pseudo.weights["power"] > 0.9
     ax = both.plot()

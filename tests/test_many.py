@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,6 +118,17 @@ def test_predict_adds_each_keys_law_error_beyond_its_own_runs(many):
     width = lambda t: np.log(t["pred_upper"] / t["pred_lower"]).to_numpy()  # noqa: E731
     assert width(drifting)[0] == pytest.approx(width(plain)[0], rel=1e-6)  # inside the runs: unchanged
     assert (width(drifting)[1:] > width(plain)[1:] + 0.1).all()  # 2 x 1.645 x 0.05 wider one decade out
+
+
+def test_predict_warns_at_rows_beyond_the_law_error_s_learned_reach(many):
+    # each key's runs end at 1e7 steps: 1e8 is one decade out (within the 1.3 learned), 1e9 two
+    near = pd.DataFrame({"task": ["a", "b"], "steps": [1e5, 1e8]}, index=["x", "y"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.ExtrapolationWarning)
+        many.predict(near)
+    far = pd.concat([near, pd.DataFrame({"task": ["b"], "steps": [1e9]}, index=["z"])])
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 3 rows \(rows z\) lie up to 2\.0 decades"):
+        many.predict(far)
 
 
 @pytest.mark.long
