@@ -333,10 +333,12 @@ class ManyFits:
             else self.law.evaluate(**inputs, **law_params)
         )
         location = jnp.broadcast_to(location, next(iter(params.values())).shape)
-        distance = self._distances(index, input_values(self.law, data, columns))
-        if law_error is True:
-            warn_beyond_learned_reach(distance, data.index, stacklevel=2)
-        shift = self._law_error_shift(law_error, index, distance, location.shape[1], seed)
+        shift = None
+        if law_error is not False:  # the distances take a pass over the keys: only when they count
+            distance = self._distances(index, input_values(self.law, data, columns))
+            if law_error is True:
+                warn_beyond_learned_reach(distance, data.index, stacklevel=2)
+            shift = self._law_error_shift(law_error, index, distance, location.shape[1], seed)
         if shift is not None:
             location = jnp.asarray(shifted_location(self.spec, np.asarray(location, np.float64), shift.T), jnp.float32)
         new_run = self.spec.likelihood.distribution(location, noise).sample(jax.random.PRNGKey(seed))
