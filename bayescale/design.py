@@ -50,7 +50,7 @@ intervals covering one in four. The refit does not know the law's error there: i
 through every run as if it held, so a run off the regime moves the forecast of the target by what
 it teaches *plus* its share of the law's error at the run, a bias the refit's intervals do not
 contain. So with the law error on, each candidate carries the law's error at its distance
-(decades) from the nearest target row's regime (:class:`_OffRegime`): a drift learned across
+(decades) from the nearest target row's regime (:class:`OffRegime`): a drift learned across
 regimes on public ladders (:func:`~bayescale.law_error.off_regime`, ``benchmarks/off_regime.py``:
 the law fitted to the runs on one side of a cut in tokens per parameter, its residuals at the
 runs on the other side; or the user's ``law_error=LawError(...)``), one gain for each side of the
@@ -366,10 +366,7 @@ class _Target:
         option = fit.law_error_option(law_error) if rows is not None else False
         self.law_error = option if callable(option) else resolve(option)
         # away from the target's regime: the error learned across regimes, or the user's own
-        self.across: LawError | None = None
-        across = law_error if off_regime_error is None else off_regime_error
-        if rows is not None and law_error is not False:
-            self.across = off_regime() if across is True else across if isinstance(across, LawError) else None
+        self.across = regime_error(law_error, off_regime_error) if rows is not None else None
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
         if self.law_error is None or rows is None:
             return
@@ -382,37 +379,13 @@ class _Target:
         self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
         self.ladder = ladder_id(fit.meta.get("data_hash", ""))
 
-    def off_regime(self) -> _OffRegime | None:
+    def off_regime(self) -> OffRegime | None:
         """The law's error at each candidate from its distance to the target's regime
-        (:class:`_OffRegime`), or None where there is none to count.
-
-        A row's regime is where it lies *across* the scale direction: its signed ``log10``
-        inputs (:func:`~bayescale.law_error.signed_log_inputs`) minus their mean, which for a law
-        of ``N`` and ``D`` is its tokens per parameter. A candidate's distance is the L1 distance
-        (decades) between its regime and the nearest target row's (for ``N`` and ``D``, ``|log10|``
-        of the ratio of their tokens per parameter); its side, the input furthest from the
-        target's and whether it is above or below. The error is a drift of that distance, of the
-        law error learned across regimes (:func:`~bayescale.law_error.off_regime`) or of the
-        :class:`LawError` the user gave, with one gain for each side of the regime (more tokens
-        per parameter, fewer). None without law error, for a target without rows (an optimum),
-        for a law with fewer than two scale inputs, and when every candidate is on the target's
-        regime.
-        """
-        if self.across is None or self.law_error is None or self.signed_target.shape[-1] < 2:
+        (:func:`off_regime_at`), or None where there is none to count (also without law error,
+        and for a target without rows: an optimum)."""
+        if self.across is None or self.law_error is None:
             return None
-
-        def across(signed: np.ndarray) -> np.ndarray:
-            return signed - signed.mean(axis=-1, keepdims=True)
-
-        gap = across(self.signed_candidates)[:, None, :] - across(self.signed_target)[None, :, :]
-        size = np.abs(gap).sum(axis=-1)  # (candidates, target rows)
-        nearest = gap[np.arange(self.n_candidates), size.argmin(axis=1)]  # (candidates, inputs)
-        distance = np.round(size.min(axis=1), 2)  # a hundredth of a decade, as in _at
-        if not distance.any():
-            return None
-        furthest = np.abs(nearest).argmax(axis=1)
-        side = np.where(distance > 0, 2 * furthest + (nearest[np.arange(self.n_candidates), furthest] > 0), -1)
-        return _OffRegime(side, distance, self.across)
+        return off_regime_at(self.signed_candidates, self.signed_target, self.across)
 
     def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
         """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades,
@@ -463,7 +436,51 @@ class _Target:
         return np.stack([values for values, _ in drawn]), index.reshape(-1), np.array([extra for _, extra in drawn])
 
 
-class _OffRegime:
+def regime_error(law_error: bool | LawError, off_regime_error: bool | LawError | None) -> LawError | None:
+    """The law's error away from the target's regime that a design charges, or None.
+
+    ``off_regime_error`` as :func:`next_runs` takes it (None: as ``law_error`` says); ``True``
+    is the error learned across regimes (:func:`bayescale.law_error.off_regime`). None when
+    ``law_error`` is False.
+    """
+    if law_error is False:
+        return None
+    chosen = law_error if off_regime_error is None else off_regime_error
+    return off_regime() if chosen is True else chosen if isinstance(chosen, LawError) else None
+
+
+def off_regime_at(signed_candidates: np.ndarray, signed_target: np.ndarray, error: LawError) -> OffRegime | None:
+    """The law's error at each candidate from its distance to the target's regime (:class:`OffRegime`).
+
+    A row's regime is where it lies *across* the scale direction: its signed ``log10`` inputs
+    (:func:`~bayescale.law_error.signed_log_inputs`, ``(rows, inputs)``) minus their mean, which
+    for a law of ``N`` and ``D`` is its tokens per parameter. A candidate's distance is the L1
+    distance (decades) between its regime and the nearest target row's (for ``N`` and ``D``,
+    ``|log10|`` of the ratio of their tokens per parameter); its side, the input furthest from the
+    target's and whether it is above or below. The error is a drift of that distance, ``error``
+    (learned across regimes, :func:`~bayescale.law_error.off_regime`, or the user's own), with one
+    gain for each side of the regime (more tokens per parameter, fewer). None for a law with fewer
+    than two scale inputs, and when every candidate is on the target's regime.
+    """
+    if signed_target.shape[-1] < 2:
+        return None
+
+    def across(signed: np.ndarray) -> np.ndarray:
+        return signed - signed.mean(axis=-1, keepdims=True)
+
+    n_candidates = len(signed_candidates)
+    gap = across(signed_candidates)[:, None, :] - across(signed_target)[None, :, :]
+    size = np.abs(gap).sum(axis=-1)  # (candidates, target rows)
+    nearest = gap[np.arange(n_candidates), size.argmin(axis=1)]  # (candidates, inputs)
+    distance = np.round(size.min(axis=1), 2)  # a hundredth of a decade, as in _Target._at
+    if not distance.any():
+        return None
+    furthest = np.abs(nearest).argmax(axis=1)
+    side = np.where(distance > 0, 2 * furthest + (nearest[np.arange(n_candidates), furthest] > 0), -1)
+    return OffRegime(side, distance, error)
+
+
+class OffRegime:
     """The law's error at candidates away from the target's regime: its second moments.
 
     Candidate ``c`` on side ``k`` of the target's regime (``side``; -1 on it), ``d_c`` decades
@@ -499,13 +516,13 @@ class _Bias:
     error off the regime): linearised, its forecast moves by ``K' r`` for residuals ``r`` at the
     runs, with ``K = (S + noise I)^-1 c`` (``S``: the curve's covariance between the runs over the
     posterior draws, ``c``: its covariance with the target), so the law's errors ``e`` there bias
-    it by ``K' e``, of second moment ``K' E K`` (``E``: :meth:`_OffRegime.moment`). The
+    it by ``K' e``, of second moment ``K' E K`` (``E``: :meth:`OffRegime.moment`). The
     refit's intervals do not contain it; the design adds it to the variance they do contain (the
     integrated mean squared error of Box and Draper 1959). For a batch plus each candidate the
     weights ``K`` come from a block (Schur) update of the batch's, for every candidate at once.
     """
 
-    def __init__(self, location: np.ndarray, off_regime: _OffRegime, noise_var: float) -> None:
+    def __init__(self, location: np.ndarray, off_regime: OffRegime, noise_var: float) -> None:
         self.runs = location - location.mean(axis=1, keepdims=True)  # (candidates, draws)
         self.off, self.noise_var = off_regime, noise_var
         self.n = location.shape[1] - 1

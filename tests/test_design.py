@@ -154,13 +154,13 @@ def test_the_error_off_the_regime_can_be_given_apart_from_the_scale_drift(fit):
 def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_once():
     # the refit fits the law through the runs: linearised, the law's errors e off the regime move
     # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly
-    from bayescale.design import _Bias, _OffRegime
+    from bayescale.design import OffRegime, _Bias
 
     rng = np.random.default_rng(0)
     location = rng.standard_normal((7, 3)) @ rng.standard_normal((3, 400)) * 0.05
     values = location[:2].T @ np.array([[1.0, 0.3], [0.5, 2.0]]) + 0.01 * rng.standard_normal((400, 2))
     side, distance = np.array([0, 0, 1, -1, 1, 0, -1]), np.array([0.5, 1.0, 0.3, 0.0, 0.8, 0.2, 0.0])
-    off = _OffRegime(side, distance, bs.LawError.fixed(sd=0.03, sd_dataset=0.02, power=1.2))
+    off = OffRegime(side, distance, bs.LawError.fixed(sd=0.03, sd_dataset=0.02, power=1.2))
     # runs on one side share the gain: E = (0.02^2 + 0.03^2) d_i^1.2 d_j^1.2, across sides 0.02^2 d_i^1.2 d_j^1.2
     np.testing.assert_allclose(off.moment([0], [1, 2, 3]), [[0.0013 * 0.5**1.2, 0.0004 * 0.5**1.2 * 0.3**1.2, 0.0]])
     np.testing.assert_allclose(off.sd(), np.sqrt(0.0013) * distance**1.2)
