@@ -193,8 +193,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     print(show(plan))
-    print(f"\nsd_after: predicted posterior sd of the target (square root of the {plan.attrs['units']}) once the runs up "
-          "to that one are "
+    print(f"\nsd_after: predicted posterior sd of the target (square root of the {plan.attrs['units']}), with the "
+          "bias of runs off the target's regime (off_regime_sd: the law's error at each run from its distance to the "
+          "target's tokens per parameter), once the runs up to that one are "
           f"trained; before any run {plan.attrs['sd_prior']:.3g}. Noise {plan.attrs['noise']:.3g} (sd of log y); "
           f"greedy by {plan.attrs['rule']}; {plan['spent'].iloc[-1]:.4g} of the budget {args.budget:.4g} spent.")
     return 0

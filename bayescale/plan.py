@@ -24,16 +24,34 @@ below the target leaves the law itself uncertain there, whatever its number of r
 added greedily under the budget, once by gain per FLOP and once by gain, and the plan with the
 smaller ``V`` is returned (the budgeted greedy of :func:`bayescale.next_runs`).
 
+Runs away from the target's regime (for ``N`` and ``D``: its tokens per parameter) are charged
+as :func:`bayescale.next_runs` charges them: the refit fits the law through every run as if it
+held, so the law's error at a run off the regime (learned across regimes,
+:func:`bayescale.law_error.off_regime`) moves the forecast by ``K' e``, with ``K = J_S Sigma g /
+noise^2`` the linearised refit's weights on the runs' residuals (``Sigma``: the posterior
+covariance after ``S``). ``V(S)`` then holds, for each prior draw, that bias's second moment
+``K' E K`` too (the integrated mean squared error of Box and Draper 1959). Judged by the law alone
+the runs at the far ends of the ratio range pin its terms best; with the charge the plan keeps
+nearer the target's regime (``benchmarks/plan_ladder.py``).
+
+A plan holds at least as many runs as :func:`bayescale.fit` needs for the law (its parameters,
+the noise's two and one more) where the budget buys them: once the law error and the bias leave
+nothing to gain, the runs still missing are the ones that lose least, and until they are in, a
+run is considered only if the budget left after it still buys them.
+
 What the figure means
 ---------------------
 ``sd_after`` is the square root of ``V``: the predicted posterior sd of ``log y`` at the target
-(about the relative error of the forecast) or of ``log N*``. It assumes the law is the right one
-up to the learned drift, runs scattered by ``noise`` on ``log y``, and a posterior close to
+(about the relative error of the forecast) or of ``log N*``, with the bias of runs off the
+target's regime (a root mean squared error). It assumes the law is the right one up to the
+learned drift and its error across regimes, runs scattered by ``noise`` on ``log y``, and a posterior close to
 Gaussian in ``u``, which is rough with very few runs: use it to compare plans, then fit the
 ladder you train and let :func:`bayescale.next_runs` choose from the posterior.
 
 References
 ----------
+Box, G. E. P. and Draper, N. R. (1959). A basis for the selection of a response surface design.
+Journal of the American Statistical Association 54(287), 622-654.
 Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review. Statistical
 Science 10(3), 273-304.
 """
@@ -41,6 +59,7 @@ Science 10(3), 273-304.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -50,9 +69,9 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale import law_error as law_error_module
 from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, input_centres, training_compute
-from bayescale.design import run_costs
+from bayescale.design import OffRegime, off_regime_at, regime_error, run_costs
 from bayescale.hierarchy import build_spec, parameter_values, prior_sites, resolve_priors
-from bayescale.law_error import LawError
+from bayescale.law_error import LawError, signed_log_inputs
 from bayescale.laws.base import Law
 from bayescale.laws.registry import get
 from bayescale.likelihoods import get_likelihood
@@ -114,6 +133,7 @@ def plan_ladder(
     k: int | None = None,
     noise: float | None = None,
     law_error: bool | LawError = True,
+    off_regime_error: bool | LawError | None = None,
     cost: str = "C",
     n_draws: int = 64,
     seed: int = 0,
@@ -141,12 +161,21 @@ def plan_ladder(
         parameters of a new group (drawn from its population, spread between groups included).
         Default: the law's priors.
     k : int, optional
-        The most runs to choose (default: as many as the budget buys).
+        The most runs to choose (default: as many as the budget buys). Without ``k`` the plan
+        has at least as many runs as :func:`~bayescale.fit` needs for the law (its parameters, the
+        noise's two and one more) where the budget buys them, even when the last of them gain
+        nothing by the criterion (they are the ones that lose least); a plan with fewer warns.
     noise : float, optional
         Scatter of a run around the law, sd of ``log y`` (default :data:`~bayescale.plan.NOISE`).
     law_error : bool or LawError
-        Count the law error at the target rows beyond the ladder's largest run (prediction
-        targets only; see :mod:`bayescale.law_error`).
+        Count the law error at the target rows beyond the ladder's largest run, and at runs away
+        from the target's regime (prediction targets only; see the module notes and
+        :mod:`bayescale.law_error`).
+    off_regime_error : bool or LawError, optional
+        The law's error away from the target's regime alone, as for :func:`~bayescale.next_runs`:
+        a :class:`LawError`, ``True`` for the one learned across regimes
+        (:func:`bayescale.law_error.off_regime`), ``False`` to charge no run for its regime.
+        Default: as ``law_error`` says.
     cost : str
         A column of ``candidates`` or ``"C"`` (``6 N D``).
     n_draws : int
@@ -159,9 +188,12 @@ def plan_ladder(
     DataFrame
         The chosen runs in the order chosen: the candidates' columns, ``pick`` (1, 2, ...),
         ``cost``, ``spent`` (cumulative cost), ``gain`` (reduction of the target's variance by
-        that run) and ``sd_after`` (the target's predicted posterior sd once the runs up to this
-        one are trained). ``attrs``: ``sd_prior``, ``units``, ``noise``, ``budget``, ``rule``
-        (the greedy criterion of the returned plan), ``target``, ``draws``.
+        that run, less the squared bias its regime adds), ``sd_after`` (the target's predicted
+        root mean squared error once the runs up to this one are trained: the posterior sd and
+        the bias of runs off the target's regime) and ``off_regime_sd`` (the law's root mean
+        square error at the run from its distance to the target's regime; 0 on it). ``attrs``:
+        ``sd_prior``, ``units``, ``noise``, ``budget``, ``rule`` (the greedy criterion of the
+        returned plan), ``target``, ``draws``.
 
     Raises
     ------
@@ -190,11 +222,20 @@ def plan_ladder(
         raise ValueError(f"budget={budget:.4g} is below the cheapest candidate's cost of {costs.min():.4g}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
         raise ValueError(f"k={k!r} must be a whole number >= 1 (or None: as many runs as the budget buys)")
-    problem = _Problem(law, goal, candidates, prior, noise, law_error, n_draws, seed)
+    problem = _Problem(law, goal, candidates, prior, noise, law_error, n_draws, seed, off_regime_error)
 
-    plans = [_greedy(problem, costs, budget, k, rule) for rule in ("gain_per_cost", "gain")]
+    fittable = len(law.params) + len(get_likelihood("student_t").noise_names) + 1
+    plans = [_greedy(problem, costs, budget, k, rule, fittable if k is None else 0) for rule in ("gain_per_cost", "gain")]
     best = min(plans, key=lambda plan: plan["variance"][-1])
     chosen = best["chosen"]
+    if k is None and len(chosen) < fittable:
+        warnings.warn(
+            f"plan_ladder: budget={budget:.3g} buys {len(chosen)} of the candidates, but bs.fit needs at least "
+            f"{fittable} runs for law {law.name!r} ({len(law.params)} parameters and the noise's 2); raise the "
+            "budget or add cheaper candidates",
+            UserWarning,
+            stacklevel=2,
+        )
     out = candidates.iloc[chosen].copy()
     out["pick"] = np.arange(1, len(chosen) + 1)
     out["cost"] = costs[chosen]
@@ -202,6 +243,7 @@ def plan_ladder(
     variance = np.asarray(best["variance"])
     out["gain"] = -np.diff(variance)
     out["sd_after"] = np.sqrt(variance[1:])
+    out["off_regime_sd"] = 0.0 if problem.off is None else problem.off.sd()[chosen]
     out.attrs.update({
         "sd_prior": float(np.sqrt(variance[0])), "units": goal.units, "noise": problem.noise, "budget": float(budget),
         "rule": best["rule"], "target": repr(goal), "draws": int(n_draws), "cost": cost,
@@ -218,6 +260,7 @@ def expected_sd(
     prior=None,
     noise: float | None = None,
     law_error: bool | LawError = True,
+    off_regime_error: bool | LawError | None = None,
     n_draws: int = 64,
     seed: int = 0,
 ) -> float:
@@ -241,7 +284,10 @@ def expected_sd(
         Scatter of a run around the law, sd of ``log y`` (default :data:`~bayescale.plan.NOISE`,
         or the median ``sigma`` of ``prior``).
     law_error : bool or LawError
-        Count the law error at the target rows beyond the ladder's largest run (prediction targets only).
+        Count the law error at the target rows beyond the ladder's largest run and at runs away
+        from the target's regime (prediction targets only).
+    off_regime_error : bool or LawError, optional
+        The law's error away from the target's regime alone (default: as ``law_error`` says).
     n_draws : int
         Prior draws the criterion is averaged over.
     seed : int
@@ -250,7 +296,8 @@ def expected_sd(
     Returns
     -------
     float
-        The predicted posterior sd of the target (``log y``, or ``log N*``).
+        The predicted posterior sd of the target (``log y``, or ``log N*``), with the bias of
+        the ladder's runs off the target's regime (a root mean squared error).
 
     Raises
     ------
@@ -259,20 +306,23 @@ def expected_sd(
         an unsuitable ``prior`` or optimum target (as for :func:`~bayescale.plan_ladder`).
     """
     law = get(law) if isinstance(law, str) else law
-    problem = _Problem(law, as_target(target), ladder, prior, noise, law_error, n_draws, seed)
+    problem = _Problem(law, as_target(target), ladder, prior, noise, law_error, n_draws, seed, off_regime_error)
     jac = problem.jac
     n_draws_used = jac.shape[0]
     information = np.linalg.inv(problem.covariance)[None] + np.einsum("mcp,mcq->mpq", jac, jac) / problem.noise**2
-    variance = np.einsum("mrp,mpq,mrq->", problem.grad, np.linalg.inv(information), problem.grad) / n_draws_used
-    drift = problem.drift.variance(list(range(len(ladder)))) if problem.drift is not None else 0.0
-    return float(np.sqrt(variance + drift))
+    inverse = np.linalg.inv(information)
+    variance = np.einsum("mrp,mpq,mrq->", problem.grad, inverse, problem.grad) / n_draws_used
+    runs = list(range(len(ladder)))
+    drift = problem.drift.variance(runs) if problem.drift is not None else 0.0
+    return float(np.sqrt(variance + drift + problem.bias(inverse, runs)))
 
 
 class _Problem:
     """The design problem: gradients of the runs and of the target per prior draw, the prior
     covariance, the noise and the law error at the target."""
 
-    def __init__(self, law: Law, goal: Target, candidates: pd.DataFrame, prior, noise, law_error, n_draws, seed):
+    def __init__(self, law: Law, goal: Target, candidates: pd.DataFrame, prior, noise, law_error, n_draws, seed,
+                 off_regime_error=None):  # fmt: skip
         if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 8:
             raise ValueError(f"n_draws={n_draws!r} must be a whole number >= 8 (64 is plenty)")
         _require_inputs(law, candidates, "candidates")
@@ -288,6 +338,49 @@ class _Problem:
         self.jac = space.gradients(u, lambda params: law.evaluate_log(**_jax(inputs), **params))  # (M, C, P)
         self.grad = space.gradients(u, _target_function(law, goal))  # (M, R, P)
         self.drift = _Drift(law, goal, candidates, law_error, seed) if isinstance(goal, Prediction) else None
+        self.off: OffRegime | None = None
+        error = regime_error(law_error, off_regime_error) if isinstance(goal, Prediction) else None
+        if error is not None and isinstance(goal, Prediction):
+            self.off = off_regime_at(signed_log_inputs(law, candidates), signed_log_inputs(law, goal.frame), error)
+
+    def bias(self, inverse: np.ndarray, runs: list[int]) -> float:
+        """Second moment of the bias the law's error off the target's regime puts into the
+        refit's forecast, summed over the target rows and averaged over the draws, for the
+        ladder ``runs`` with posterior covariances ``inverse`` ``(draws, P, P)``.
+
+        Linearised, the refit moves the target by ``K' r`` for residuals ``r`` at the runs, with
+        weights ``K = J Sigma g / noise**2`` (``Sigma``: the posterior covariance after the
+        runs); the law's errors ``e`` at the runs bias it by ``K' e``, of second moment
+        ``K' E K`` (``E``: :meth:`~bayescale.design.OffRegime.moment`), as in
+        :func:`~bayescale.next_runs`.
+        """
+        if self.off is None or not runs:
+            return 0.0
+        weights = np.einsum("msp,mpq,mrq->msr", self.jac[:, runs], inverse, self.grad) / self.noise**2
+        return float(np.einsum("msr,st,mtr->", weights, self.off.moment(runs, runs), weights) / len(weights))
+
+    def bias_with_each(self, inverse: np.ndarray, runs: list[int], open_: np.ndarray, a: np.ndarray,
+                       denominator: np.ndarray) -> np.ndarray:  # fmt: skip
+        """:meth:`bias` for the ladder ``runs`` plus each candidate of ``open_``, ``(len(open_),)``,
+        from the Sherman-Morrison update of ``inverse``: ``a = Sigma J_c`` ``(draws, C, P)`` and
+        ``denominator = noise**2 + J_c' a``."""
+        if self.off is None:
+            return np.zeros(len(open_))
+        b = np.einsum("mpq,mrq->mrp", inverse, self.grad)  # Sigma g: (M, R, P)
+        t = np.einsum("mcp,mrp->mcr", self.jac[:, open_], b)  # J_c Sigma g: (M, C, R)
+        own = t / denominator[..., None]  # the candidate's weight, J_c Sigma_new g / noise**2
+        bias = self.off.sd()[open_] ** 2 * (own**2).sum(axis=2).mean(axis=0)
+        if runs:
+            noise_var = self.noise**2
+            # the ladder's weights after each candidate: J_s (Sigma g - a (J_c Sigma g) / denominator) / noise**2
+            before = np.einsum("msp,mrp->msr", self.jac[:, runs], b) / noise_var  # (M, S, R)
+            shrink = np.einsum("msp,mcp->mcs", self.jac[:, runs], a) / noise_var  # (M, C, S)
+            weights = before[:, None] - shrink[..., None] * own[:, :, None, :]  # (M, C, S, R)
+            moments = self.off.moment(runs, runs)
+            between = self.off.moment(runs, open_)  # (S, C)
+            bias = bias + (np.einsum("mcsr,st,mctr->c", weights, moments, weights)
+                           + 2 * np.einsum("mcsr,sc,mcr->c", weights, between, own)) / len(weights)  # fmt: skip
+        return bias
 
 
 def _require_inputs(law: Law, frame: pd.DataFrame, role: str) -> None:
@@ -412,18 +505,26 @@ class _Drift:
         return int(np.argmin(scale))
 
 
-def _greedy(problem: _Problem, costs: np.ndarray, budget: float, k: int | None, rule: str) -> dict:
-    """Add runs one at a time by ``rule``; the target variance after each (index 0: before any)."""
+def _greedy(problem: _Problem, costs: np.ndarray, budget: float, k: int | None, rule: str, minimum: int = 0) -> dict:
+    """Add runs one at a time by ``rule``; the target variance after each (index 0: before any).
+
+    Stops when nothing else fits, after ``k`` runs, or when the best run gains nothing, unless
+    there are fewer than ``minimum`` runs: those are then added by the largest gain (the least
+    loss). Until there are ``minimum`` runs, a run is open only if the budget left after it still
+    buys the runs missing (the cheapest others)."""
     jac, grad, covariance, drift = problem.jac, problem.grad, problem.covariance, problem.drift
     noise_var = problem.noise**2
     n_draws, n_candidates, _ = jac.shape
     inverse = np.broadcast_to(covariance, (n_draws, *covariance.shape)).copy()
     chosen: list[int] = []
     drift_now = drift.variance([]) if drift is not None else 0.0
+    bias_now = 0.0
     variance = [float(np.einsum("mrp,mpq,mrq->", grad, inverse, grad) / n_draws) + drift_now]
     left = budget
     while k is None or len(chosen) < k:
         open_ = np.flatnonzero((costs <= left * (1 + 1e-9)) & ~np.isin(np.arange(n_candidates), chosen))
+        if len(chosen) < minimum and open_.size:
+            open_ = open_[_leaves_room(costs[open_], left, minimum - len(chosen) - 1)]
         if not open_.size:
             break
         a = np.einsum("mpq,mcq->mcp", inverse, jac[:, open_])  # (M, C, P): Sigma J
@@ -431,16 +532,33 @@ def _greedy(problem: _Problem, costs: np.ndarray, budget: float, k: int | None, 
         reduction = (np.einsum("mrp,mcp->mcr", grad, a) ** 2).sum(axis=2) / denominator
         drift_after = (np.array([drift.variance([*chosen, int(c)]) for c in open_]) if drift is not None
                        else np.zeros(open_.size))  # fmt: skip
-        gain = reduction.mean(axis=0) + (drift_now - drift_after)
+        bias_after = problem.bias_with_each(inverse, chosen, open_, a, denominator)
+        gain = reduction.mean(axis=0) + (drift_now - drift_after) + (bias_now - bias_after)
         score = gain / costs[open_] if rule == "gain_per_cost" else gain
         best = int(np.argmax(score))
         if gain[best] <= 0:
-            break
+            if len(chosen) >= minimum:
+                break
+            best = int(np.argmax(gain))  # a run the fit needs: the one that loses least
         c = int(open_[best])
         a_c = a[:, best]  # Sherman-Morrison: (S^-1 + J J' / s2)^-1 = S - a a' / (s2 + J' a)
         inverse -= np.einsum("mp,mq->mpq", a_c, a_c) / denominator[:, best, None, None]
         chosen.append(c)
         left -= costs[c]
-        drift_now = float(drift_after[best])
-        variance.append(float(np.einsum("mrp,mpq,mrq->", grad, inverse, grad) / n_draws) + drift_now)
+        drift_now, bias_now = float(drift_after[best]), float(bias_after[best])
+        variance.append(float(np.einsum("mrp,mpq,mrq->", grad, inverse, grad) / n_draws) + drift_now + bias_now)
     return {"chosen": chosen, "variance": variance, "rule": rule}
+
+
+def _leaves_room(costs: np.ndarray, left: float, others: int) -> np.ndarray:
+    """Which runs of ``costs`` leave, within ``left``, room for ``others`` more (the cheapest of
+    the rest); where none does, the cheapest run alone (the plan then stays short)."""
+    if others <= 0:
+        return np.ones(len(costs), dtype=bool)
+    order = np.sort(costs)
+    cheapest = order[:others].sum()
+    # a run among the cheapest ``others`` is replaced in the reserve by the next cheapest
+    reserve = np.where(costs <= order[min(others, len(order)) - 1], cheapest - costs + order[min(others, len(order) - 1)],
+                       cheapest)  # fmt: skip
+    room = costs + reserve <= left * (1 + 1e-9)
+    return room if room.any() else costs == costs.min()

@@ -133,3 +133,60 @@ def test_a_grouped_fit_as_prior_gives_a_new_group(hierarchical_fit):
     default = bs.plan_ladder("chinchilla", TARGET, budget=1e20, k=3)
     assert np.isfinite(plan["sd_after"]).all() and plan.attrs["sd_prior"] < default.attrs["sd_prior"]
     assert noise == pytest.approx(float(np.median(hierarchical_fit.draws("sigma"))))
+
+
+#: runs of 3e7 to 1e9 parameters at 2, 20 and 200 tokens per parameter (the target's regime is 20)
+REGIMES = pd.DataFrame([(n, r * n) for n in np.geomspace(3e7, 1e9, 7) for r in (2.0, 20.0, 200.0)], columns=["N", "D"])
+
+
+def _tokens_per_parameter(frame: pd.DataFrame) -> np.ndarray:
+    return (frame["D"] / frame["N"]).round(3).to_numpy()
+
+
+def test_a_run_off_the_targets_regime_is_charged_the_bias_it_puts_into_the_refit():
+    """Judged by the law alone, runs at 2 and 200 tokens per parameter pin its terms best; with the
+    law's error across regimes charged (the default), the plan keeps nearer the target's 20."""
+    charged = bs.plan_ladder("chinchilla", TARGET, budget=1e21, candidates=REGIMES)
+    free = bs.plan_ladder("chinchilla", TARGET, budget=1e21, candidates=REGIMES, off_regime_error=False)
+
+    def distance(plan):
+        return np.abs(np.log10(_tokens_per_parameter(plan) / 20)).mean()
+
+    assert distance(charged) < 0.6 * distance(free)  # measured 0.25 against 0.65
+    assert (charged["off_regime_sd"][_tokens_per_parameter(charged) == 20] == 0).all()
+    assert (charged["off_regime_sd"][_tokens_per_parameter(charged) != 20] > 0.01).all()
+    assert (free["off_regime_sd"] == 0).all()
+    # a ladder on the target's regime carries no bias; one off it carries some
+    on = REGIMES[_tokens_per_parameter(REGIMES) == 20]
+    off = REGIMES[_tokens_per_parameter(REGIMES) == 2]
+    assert expected_sd("chinchilla", on, TARGET) == pytest.approx(expected_sd("chinchilla", on, TARGET, off_regime_error=False))
+    assert expected_sd("chinchilla", off, TARGET) > 1.05 * expected_sd("chinchilla", off, TARGET, off_regime_error=False)
+
+
+def test_the_bias_with_each_candidate_is_the_bias_of_each_longer_ladder():
+    """The greedy's rank-one (Sherman-Morrison) update of the refit's weights for every candidate at
+    once gives what the ladder plus that candidate gives when computed directly."""
+    from bayescale.plan import _Problem
+
+    problem = _Problem(bs.laws.get("chinchilla"), bs.targets.as_target(TARGET), REGIMES, None, None, True, 16, 0)
+    jac, noise_var = problem.jac, problem.noise**2
+    ladder, open_ = [0, 4, 10], np.array([1, 2, 5, 20])
+    information = np.linalg.inv(problem.covariance)[None] + np.einsum("msp,msq->mpq", jac[:, ladder], jac[:, ladder]) / noise_var
+    inverse = np.linalg.inv(information)
+    a = np.einsum("mpq,mcq->mcp", inverse, jac[:, open_])
+    each = problem.bias_with_each(inverse, ladder, open_, a, noise_var + np.einsum("mcp,mcp->mc", jac[:, open_], a))
+    direct = [problem.bias(np.linalg.inv(information + np.einsum("mp,mq->mpq", jac[:, c], jac[:, c]) / noise_var),
+                           [*ladder, int(c)]) for c in open_]  # fmt: skip
+    assert each == pytest.approx(direct, rel=1e-6)
+    assert each.min() > 0
+
+
+def test_a_plan_has_the_runs_the_fit_needs():
+    """The law error and the bias leave little to gain after a few runs; the plan still holds as
+    many as bs.fit needs (5 parameters, the noise's 2, one more), or warns when the budget is short."""
+    plan = bs.plan_ladder("chinchilla", TARGET, budget=1e21, candidates=REGIMES)
+    assert len(plan) >= 8
+    cheapest = float(np.sort(6 * REGIMES["N"] * REGIMES["D"])[:3].sum())
+    with pytest.warns(UserWarning, match="bs.fit needs at least 8 runs"):
+        short = bs.plan_ladder("chinchilla", TARGET, budget=cheapest, candidates=REGIMES)
+    assert len(short) == 3
