@@ -339,8 +339,8 @@ class _Problem:
         self.grad = space.gradients(u, _target_function(law, goal))  # (M, R, P)
         self.drift = _Drift(law, goal, candidates, law_error, seed) if isinstance(goal, Prediction) else None
         self.off: OffRegime | None = None
-        error = regime_error(law_error, off_regime_error) if isinstance(goal, Prediction) else None
-        if error is not None and isinstance(goal, Prediction):
+        error = regime_error(law_error, off_regime_error)
+        if isinstance(goal, Prediction) and error is not None:  # an optimum has no regime of its own
             self.off = off_regime_at(signed_log_inputs(law, candidates), signed_log_inputs(law, goal.frame), error)
 
     def bias(self, inverse: np.ndarray, runs: list[int]) -> float:
