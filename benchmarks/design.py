@@ -373,24 +373,37 @@ def timing(ladder: Ladder, n_candidates: int = 1000) -> dict[str, float]:
     return out
 
 
-def plot(table: pd.DataFrame, path: Path) -> None:
+def plot(table: pd.DataFrame, path: Path, whole: pd.DataFrame | None = None) -> None:
+    """Width against FLOPs per strategy, a panel per ladder (three to a row); with ``whole`` (the
+    :func:`whole_pool_verdict` rows), the best other strategy's whole-pool width (dashed) and half
+    its FLOPs (dotted): the issue's target is the lower-left corner they mark."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ladders = list(dict.fromkeys(table["ladder"]))
-    fig, axes = plt.subplots(1, len(ladders), figsize=(4 * len(ladders), 3.6), constrained_layout=True, squeeze=False)
-    for ax, name in zip(axes[0], ladders, strict=True):
+    columns = min(3, len(ladders))
+    rows = -(-len(ladders) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), constrained_layout=True, squeeze=False)
+    for ax in axes.flat[len(ladders):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat[: len(ladders)], ladders, strict=True):
         for strategy, part in table[table["ladder"] == name].groupby("strategy", sort=False):
-            style = {"lw": 2.5, "color": "k"} if strategy == "next_runs" else {"lw": 1, "alpha": 0.8}
+            style = {"lw": 2.5, "color": "k", "zorder": 3} if strategy == "next_runs" else {"lw": 1, "alpha": 0.8}
             ax.plot(part["flops"], part["width"], marker="o", ms=3, label=strategy, **style)
+        if whole is not None and (whole["ladder"] == name).any():
+            reference = whole[whole["ladder"] == name].iloc[0]
+            ax.axhline(reference["its_width"], color="grey", ls="--", lw=1, label="best whole pool's width")
+            ax.axvline(reference["its_flops"] / 2, color="grey", ls=":", lw=1, label="half its FLOPs")
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("cumulative FLOPs of the runs fitted")
-    axes[0][0].set_ylabel("90% new-run width (log loss), held-out runs")
-    axes[0][-1].legend(fontsize=7)
-    fig.savefig(path, dpi=110)
+    for row in axes:
+        row[0].set_ylabel("90% width (log loss), held-out runs")
+    axes.flat[len(ladders) - 1].legend(fontsize=7)
+    fig.savefig(path, dpi=130)
 
 
 def main() -> None:
@@ -443,7 +456,7 @@ def main() -> None:
             print("\nThe issue's target (next_runs reaches the best other final width with <= half its FLOPs, "
                   "coverage >= 0.85):")
             print(verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    plot(table, Path(args.plot))
+    plot(table, Path(args.plot), pd.concat(whole) if whole else None)
     print(f"wrote {args.plot}")
     if args.timing:
         print("next_runs, 1,000 candidates x 4,000 draws (seconds):", timing(load("chinchilla")))
