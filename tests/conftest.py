@@ -103,3 +103,23 @@ def pytest_xdist_auto_num_workers(config) -> int:
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, 4))
+
+
+#: The message of a kernel that failed to start (two kernels started at once by the two test
+#: workers can draw the same TCP port: "Address already in use"); the run is then tried again.
+_KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
+
+
+def execute_notebook(book, *, timeout: int, path: Path, attempts: int = 3) -> None:
+    """Run every cell of ``book`` in a fresh ``python3`` kernel working in ``path``. A kernel that
+    fails to start is started again (up to ``attempts`` times); a failing cell raises at once."""
+    nbclient = pytest.importorskip("nbclient")
+    for attempt in range(1, attempts + 1):
+        client = nbclient.NotebookClient(book, timeout=timeout, kernel_name="python3",
+                                         resources={"metadata": {"path": str(path)}})  # fmt: skip
+        try:
+            client.execute()
+            return
+        except RuntimeError as error:
+            if _KERNEL_START_FAILED not in str(error) or attempt == attempts:
+                raise

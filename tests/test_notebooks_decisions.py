@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import execute_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ["downstream.ipynb", "crossover.ipynb", "compute_optimal.ipynb", "law_comparison.ipynb",
@@ -19,12 +20,11 @@ NAMES = ["downstream.ipynb", "crossover.ipynb", "compute_optimal.ipynb", "law_co
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_executes(name, shared_data_dir, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbclient")
     monkeypatch.setenv("BAYESCALE_NB_DRAWS", os.environ.get("BAYESCALE_NB_DRAWS", "300"))
     monkeypatch.setenv("BAYESCALE_DATA_DIR", str(shared_data_dir))
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = nbclient.NotebookClient(book, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    execute_notebook(book, timeout=900, path=tmp_path)
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert any(c.get("outputs") for c in book.cells if c.cell_type == "code")

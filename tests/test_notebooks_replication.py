@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, execute_notebook
 
 nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbclient")
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "chinchilla_replication.ipynb"
 
@@ -17,7 +17,6 @@ NOTEBOOK = REPO_ROOT / "notebooks" / "chinchilla_replication.ipynb"
 def test_chinchilla_replication_notebook_runs(shared_data_dir, monkeypatch):
     monkeypatch.setenv("BAYESCALE_NB_DRAWS", os.environ.get("BAYESCALE_NB_DRAWS", "300"))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}})
-    client.execute()  # raises CellExecutionError when a cell (including the final asserts) fails
+    execute_notebook(nb, timeout=300, path=REPO_ROOT)  # raises CellExecutionError when a cell (the final asserts too) fails
     outputs = "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
     assert "Hoffmann et al.: d2 =" in outputs
