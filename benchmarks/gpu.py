@@ -37,7 +37,7 @@ ArviZ and no network). Here, in the checkout's root, once::
 
 then the device tool's ``run`` with ``carry=[".gpu"]`` and the command::
 
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl && \\
+    python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site .gpu/whl/*.whl && \\
     PYTHONPATH=/tmp/site:. BAYESCALE_DATA_DIR=.gpu/data PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py
 """
 
