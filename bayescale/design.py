@@ -193,7 +193,8 @@ def next_runs(
         Quantile-spaced fantasised outcomes per candidate (more: smoother gains, slower).
     rank_by : {"gain_per_cost", "gain"}
         What "best" means (without a budget); with a budget, how the candidates not picked are
-        ordered.
+        ordered. Either way the runs expected to make the forecast worse (gain <= 0) come after
+        every run expected to gain, in the order of their gain.
     law_error : bool or LawError
         As in :meth:`Fit.predict`: the drift of the target beyond the fitted runs, measured from
         the fitted runs plus the runs chosen; and at candidates away from the target's regime
@@ -325,7 +326,8 @@ def next_runs(
     out["off_regime_sd"] = 0.0 if off is None else off.sd()
     picks = out.iloc[chosen].copy()
     picks["pick"] = np.arange(1, len(chosen) + 1)
-    rest = out.drop(out.index[chosen]).sort_values(rank_by, ascending=False, kind="stable")
+    rest = out.drop(out.index[chosen])
+    rest = rest.iloc[np.argsort(-preference(rest["gain"].to_numpy(), rest["cost"].to_numpy(), rank_by), kind="stable")]
     result = pd.concat([picks, rest])
     result.attrs.update(
         {"target": repr(goal), "units": goal.units, "var_now": float(var_now), "draws": int(location.shape[1]),
@@ -726,6 +728,26 @@ class _Batch(NamedTuple):
     stopped: str  # why the greedy stopped: "k", "budget" or "no gain"
 
 
+def preference(gain: np.ndarray, costs: np.ndarray, rank_by: str) -> np.ndarray:
+    """One score per candidate, higher first: ``rank_by`` among the runs expected to gain, and
+    every run expected to lose below all of those, in the order of its loss alone.
+
+    Per cost, the costliest of the losing runs would rank first (its loss over a large cost is
+    nearest zero), so a loss is never divided by the cost.
+    """
+    gain = np.asarray(gain, dtype=float)
+    if rank_by == "gain":
+        return gain.copy()
+    gaining = gain > 0
+    score = np.divide(gain, costs, out=np.zeros_like(gain), where=gaining)
+    if (~gaining).any():
+        lowest = score[gaining].min() if gaining.any() else 0.0
+        losses = gain[~gaining]
+        # in [lowest - 2, lowest - 1], increasing with the gain
+        score[~gaining] = lowest - 2.0 + (losses - losses.min()) / max(np.ptp(losses), 1e-300)
+    return score
+
+
 def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, costs, rank_by, seed, budget=None,
             bias: _Bias | None = None):  # fmt: skip
     """Greedy batch of at most ``k`` picks whose costs sum to at most ``budget`` (None: no limit).
@@ -737,7 +759,8 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
     step picks, among the candidates not yet chosen that still fit in the budget, the best by
     ``rank_by`` given the fantasies of the earlier picks; it stops after ``k`` picks, when
     nothing fits (``stopped="budget"``) or, under a budget, when the best pick would gain
-    nothing (``stopped="no gain"``; the first pick is always made).
+    nothing (``stopped="no gain"``; the first pick is always made: when every run is expected
+    to make the forecast worse, the one expected to do least harm, :func:`preference`).
     """
     n_cand, n_draws = location.shape
     order = np.argsort(predictive, axis=1)
@@ -766,7 +789,7 @@ def _greedy(location, predictive, target: _Target, kernel, *, k, n_fantasies, co
             gain = baseline + bias_now - var_after
         else:
             gain = baseline - var_after
-        score = gain / costs if rank_by == "gain_per_cost" else gain.copy()
+        score = preference(gain, costs, rank_by)
         score[chosen] = -np.inf
         score[costs > left * (1 + 1e-12)] = -np.inf
         if step > 0 and not np.isfinite(score).any():

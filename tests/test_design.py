@@ -196,6 +196,30 @@ def test_a_budget_is_not_spent_on_runs_whose_bias_off_the_regime_outweighs_what_
     assert table.attrs["batch_gain"] == pytest.approx(table.loc["on", "gain"], rel=0.25)
 
 
+def test_runs_expected_to_lose_rank_below_every_gain_by_their_loss_not_per_cost():
+    from bayescale.design import preference
+
+    gain = np.array([-0.1, -0.01, 0.02, 0.01, -0.05])
+    cost = np.array([100.0, 1.0, 10.0, 1.0, 1000.0])
+    # per cost the costliest loser (-0.05 / 1000) would come first of all the losers
+    assert list(np.argsort(-preference(gain, cost, "gain_per_cost"), kind="stable")) == [3, 2, 1, 4, 0]
+    assert list(np.argsort(-preference(gain, cost, "gain"), kind="stable")) == [2, 3, 1, 4, 0]
+    losers = np.array([-0.3, -0.2, -0.2])
+    assert list(np.argsort(-preference(losers, np.array([1.0, 5.0, 2.0]), "gain_per_cost"), kind="stable")) == [1, 2, 0]
+
+
+def test_when_every_run_would_make_the_forecast_worse_the_budget_buys_the_least_harm(fit):
+    # the case above without the run on the regime: every candidate loses, the costliest most slowly per FLOP
+    inside = pd.DataFrame({"N": [5e7], "D": [1e9]})
+    candidates = pd.DataFrame({"params": [1.34e8, 2e8, 1e7, 6e6], "tokens": [1.34e8, 1e8, 1e9, 1.2e9]},
+                              index=["low", "lower", "high", "higher"])  # fmt: skip
+    table = bs.next_runs(fit, candidates, inside, law_error=bs.LawError.fixed(sd=0.05), budget=1e19)
+    assert (table["gain"] < 0).all() and table.attrs["stopped"] == "no gain"
+    picked = table.index[table["pick"] > 0]
+    assert len(picked) == 1 and picked[0] == table["gain"].idxmax()
+    assert list(table["gain"].iloc[1:]) == sorted(table["gain"].iloc[1:], reverse=True)
+
+
 @pytest.mark.parametrize("law_error", [True, False])
 def test_with_the_floor_unknown_a_budget_goes_to_the_larger_run(fit, law_error):
     # ten small runs inside the fitted range and one larger run of about their total FLOPs; the budget
