@@ -24,6 +24,7 @@ from bayescale import _arviz, io
 from bayescale.comparison import with_convergence
 from bayescale.data import group_codes, input_values
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
+from bayescale.fit_result import warn_beyond_learned_reach
 from bayescale.hierarchy import (
     build_spec,
     curve_location,
@@ -533,10 +534,18 @@ class DownstreamFit:
             Beta or binomial of the row's ``trials``), and
             ``loss_median``, ``loss_lower``, ``loss_upper`` (the loss law's curve). Beyond the
             fitted runs every interval also holds the law error (unless ``law_error=False``).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            As :meth:`Fit.predict`: with the default ``law_error=True``, once, when rows lie
+            further beyond the loss law's fitted runs than the law error was learned from.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level!r} must lie in (0, 1), e.g. 0.9")
         kept, loss_curve, metric, predictive = self._predictions(data, seed, law_error)
+        if law_error is True:
+            warn_beyond_learned_reach(self.extrapolation_distance(data), data.index, stacklevel=2)
         return _with_loss_columns(prediction_table(data[kept], metric, predictive, level), loss_curve, level)
 
     def predict_average(
@@ -570,6 +579,11 @@ class DownstreamFit:
         ------
         ValueError
             For a fit without ``by``, or a task it did not see.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            As :meth:`predict`.
         """
         if not self.by:
             raise ValueError("predict_average() averages over tasks: fit with fit_downstream(..., by='task')")
@@ -579,7 +593,11 @@ class DownstreamFit:
         if not chosen:
             raise ValueError("tasks=[] names no task; give one or more of the fitted tasks, or None for all")
         runs = data.reset_index(drop=True)
-        kept, loss_curve, metric, predictive = self._predictions(cross_tasks(runs, self.by, chosen), seed, law_error)
+        crossed = cross_tasks(runs, self.by, chosen)
+        kept, loss_curve, metric, predictive = self._predictions(crossed, seed, law_error)
+        if law_error is True:  # a run's distance is the same for every task
+            distance = self.extrapolation_distance(crossed).reshape(len(runs), len(chosen))[:, 0]
+            warn_beyond_learned_reach(distance, data.index, stacklevel=2)
         average = lambda draws: draws.reshape(len(draws), len(runs), len(chosen)).mean(axis=2)  # noqa: E731
         out = prediction_table(data[[c for c in kept if c != self.by]], average(metric), average(predictive), level)
         return _with_loss_columns(out, loss_curve.reshape(len(loss_curve), len(runs), len(chosen))[:, :, 0], level)

@@ -53,10 +53,11 @@ class ExtrapolationWarning(UserWarning):
     model's own extrapolation."""
 
 
-def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stacklevel: int) -> None:
+def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stacklevel: int, what: str = "rows") -> None:
     """One :class:`ExtrapolationWarning` when some of ``distance`` (decades beyond the fitted
     runs, one per row labelled by ``labels``) exceed :func:`bayescale.law_error.learned_reach`.
-    ``stacklevel`` counts from the caller of this function, as :func:`warnings.warn` does."""
+    ``what`` names the rows in the message (e.g. ``"budgets' optima"``). ``stacklevel`` counts
+    from the caller of this function, as :func:`warnings.warn` does."""
     reach = learned_reach()
     distance = np.asarray(distance, dtype=float)
     if reach is None or not (distance > reach).any():
@@ -64,7 +65,7 @@ def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stackle
     beyond = np.flatnonzero(distance > reach)
     rows = ", ".join(str(label) for label in labels[beyond][:10]) + (", ..." if len(beyond) > 10 else "")
     warnings.warn(
-        f"{len(beyond)} of {len(distance)} rows (rows {rows}) lie up to {distance.max():.1f} decades beyond the "
+        f"{len(beyond)} of {len(distance)} {what} ({what} {rows}) lie up to {distance.max():.1f} decades beyond the "
         f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
         "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
         "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",

@@ -320,6 +320,20 @@ def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str
     return np.exp(location) if log_space else location
 
 
+def _warn_beyond_learned_reach(fit, draws: Mapping[str, np.ndarray], C: np.ndarray) -> None:
+    """:class:`~bayescale.ExtrapolationWarning` for the budgets whose median optimum (N*, D*) lies
+    further beyond the fitted runs than the law error was learned from."""
+    from bayescale.fit_result import warn_beyond_learned_reach
+    from bayescale.law_error import extrapolation_distance
+
+    optima = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
+    for name in fit.law.inputs:
+        if name not in optima:
+            optima[name] = float(np.median(fit.data[name]))
+    distance = extrapolation_distance(fit.law, fit.data, optima)
+    warn_beyond_learned_reach(distance, pd.Index([f"C={c:.3g}" for c in C]), stacklevel=3, what="budgets' optima")
+
+
 def compute_optimal(
     fit,
     C: Sequence[float] | np.ndarray,
@@ -364,6 +378,10 @@ def compute_optimal(
     AllocationWarning
         When, for some draws, a numerical allocation runs to the end of the searched range of
         ``N`` (see :func:`optimal_draws`): the intervals then hold allocations the law does not bound.
+    ExtrapolationWarning
+        With the default ``law_error=True``, once, when the median optimum of some budgets lies
+        further beyond the fitted runs than any forecast the law error was learned from
+        (:func:`bayescale.law_error.learned_reach`): the loss's interval there may be too narrow.
 
     Examples
     --------
@@ -374,6 +392,8 @@ def compute_optimal(
     draws = optimal_draws(fit, C, group=group, method=method)
     draws["loss"] = _frontier_loss(fit, draws, group, law_error, seed)
     C = np.atleast_1d(np.asarray(C, dtype=np.float64))
+    if law_error is True:
+        _warn_beyond_learned_reach(fit, draws, C)
     tail = (1 - level) / 2
     rows = []
     for quantity in QUANTITIES:

@@ -15,7 +15,7 @@ import base64
 import html
 import io
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,6 @@ def write_report(
     """
     import matplotlib.pyplot as plt  # any backend: figures are rendered to PNG and closed, never shown
 
-    from bayescale.fit_result import ExtrapolationWarning
     from bayescale.plots import style  # the report's figures use bayescale's column-width style sheet
 
     path = Path(path)
@@ -264,15 +263,7 @@ def write_report(
 
     rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
     if rows is not None and len(rows):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ExtrapolationWarning)
-            prediction = fit.predict(rows, level=level)
-        beyond = ""  # rows past the law error's learned reach: said in the report, where the bands are read
-        for warning in caught:
-            if issubclass(warning.category, ExtrapolationWarning):
-                beyond += f"<p class='note'><b>Beyond the measured law error:</b> {html.escape(str(warning.message))}</p>"
-            else:
-                warnings.warn(warning.message, warning.category, stacklevel=2)
+        prediction, beyond = _with_reach_notes(lambda: fit.predict(rows, level=level))
         sections.append(
             f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
             "of the curve (parameter uncertainty, plus the law error beyond the fitted runs, sized by "
@@ -338,8 +329,9 @@ def write_report(
 
         if isinstance(compute_optimal, pd.DataFrame):
             table = compute_optimal
+            beyond = ""
         else:
-            table = _compute_optimal(fit, list(compute_optimal), level=level)
+            table, beyond = _with_reach_notes(lambda: _compute_optimal(fit, list(compute_optimal), level=level))
         wide = table.pivot(index="C", columns="quantity", values="median").reset_index()
         budgets = np.sort(table["C"].unique())
         with style():
@@ -348,9 +340,26 @@ def write_report(
         sections.append("<h2>Compute-optimal allocation</h2>" + _table(table) +
                         "<p class='note'>Medians:</p>" + _table(wide) + _figure(
                             allocation_plot,
-                            "Compute-optimal parameters N*(C) and tokens D*(C): median and 90% band."))
+                            "Compute-optimal parameters N*(C) and tokens D*(C): median and 90% band.") + beyond)
     plt.close("all")
     return _write_page(path, heading, sections)
+
+
+def _with_reach_notes(compute: Callable[[], Any]) -> tuple[Any, str]:
+    """``compute()``, with its :class:`~bayescale.ExtrapolationWarning` turned into a note for the
+    page, where the intervals are read (other warnings pass on to the caller)."""
+    from bayescale.fit_result import ExtrapolationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        value = compute()
+    notes = ""
+    for warning in caught:
+        if issubclass(warning.category, ExtrapolationWarning):
+            notes += f"<p class='note'><b>Beyond the measured law error:</b> {html.escape(str(warning.message))}</p>"
+        else:
+            warnings.warn(warning.message, warning.category, stacklevel=3)
+    return value, notes
 
 
 def _write_page(path: Path, heading: str, sections: list[str]) -> Path:

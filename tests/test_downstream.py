@@ -1,5 +1,7 @@
 """The joint loss-to-metric model: recovery on synthetic data, errors, and the Gadre et al. split."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,6 +286,14 @@ def test_law_error_widens_the_metric_beyond_the_fitted_runs_only(synthetic):
     loss = fit.loss_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
     _, metric, _ = fit.posterior_draws(beyond, seed=2, law_error=bs.LawError.fixed(0.0, 0.05))
     assert np.corrcoef(loss[:, 0], metric[:, 0])[0, 1] < -0.5
+    # further out than the law error was learned: the default says so, as Fit.predict does
+    far = pd.DataFrame({"x": [1e7, 1e8], "chance": CHANCE}, index=["near", "far"])  # 1 and 2 decades out
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 2 rows \(rows far\) lie up to 2\.0 decades"):
+        fit.predict(far, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.ExtrapolationWarning)
+        fit.predict(far, seed=2, law_error=False)
+        fit.predict(far.loc[["near"]], seed=2)
 
 
 @pytest.mark.long

@@ -78,6 +78,8 @@ def test_predictions_need_a_seen_task_and_average_over_tasks(by_task, tmp_path):
     np.testing.assert_allclose(average["mean"], np.mean([p["mean"] for p in per_task], axis=0), rtol=1e-5)
     assert (average["lower"] < average["mean"]).all() and (average["mean"] < average["upper"]).all()
     two = fit.predict_average(runs, tasks=["a", "b"], seed=1, law_error=False)
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 2 rows \(rows 1\) lie up to 2\.0 decades"):
+        fit.predict_average(pd.DataFrame({"x": [1e6, 1e9]}), seed=1)  # fitted up to 1e7
     np.testing.assert_allclose(two["mean"], (per_task[0]["mean"] + per_task[1]["mean"]) / 2, rtol=1e-5)
     # the link of one task, and their average
     curve_a = fit.link_draws(np.array([2.5, 3.0]), task="a")

@@ -41,6 +41,8 @@ def test_report_is_one_page_with_png_figures(fit, tmp_path):
     assert text.count("<tr>") > 10  # parameter, prediction and allocation tables
     # N=7e10 is ~3 decades past the runs: the report says the interval there is not measured
     assert "<b>Beyond the measured law error:</b> 2 of 2 rows" in text
+    # and so is the optimum at 1e23 FLOPs (N* ~ 3e10, D* ~ 6e11)
+    assert re.search(r"Beyond the measured law error:</b> 1 of 2 budgets&#x27; optima \(budgets&#x27; optima C=1e\+23\)", text)
 
 
 def test_parse_at():
