@@ -25,6 +25,7 @@ from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from bayescale.data import training_compute
 from bayescale.grid import default_x, input_name, path_inputs
+from bayescale.law_error import extrapolation_distance, learned_reach
 from bayescale.results import Posterior
 
 #: Axis labels with units for the canonical inputs.
@@ -113,7 +114,10 @@ def plot_fit(
         name of the fitted column.
     law_error : bool or LawError
         Whether the bands beyond the data carry the law error (as :meth:`Fit.predict`); ``False``
-        shows parameter uncertainty alone.
+        shows parameter uncertainty alone. With the default, a dotted line marks where the curve
+        passes the furthest distance the law error was learned at
+        (:func:`bayescale.law_error.learned_reach`): beyond it the bands rest on the error model's
+        own extrapolation, and may be too narrow.
 
     Returns
     -------
@@ -159,6 +163,8 @@ def plot_fit(
         ax.axvspan(hi, grid[-1], color="0.92", zorder=0)
         ax.text(hi * extrapolate**0.5, 0.97, "extrapolation", transform=ax.get_xaxis_transform(),
                 ha="center", va="top", fontsize="small", color="0.35")
+        if law_error is True:
+            _mark_learned_reach(ax, grid, extrapolation_distance(fit.law, fit.fitted_inputs, path))
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain_log_ticks(ax.yaxis)
@@ -183,6 +189,20 @@ def plot_fit(
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
               loc="lower left" if ordered[-1] <= ordered[0] else "lower right", handlelength=2.4)
     return ax
+
+
+def _mark_learned_reach(ax: matplotlib.axes.Axes, grid: np.ndarray, distance: np.ndarray) -> None:
+    """A dotted line where the curve passes the furthest distance the law error was learned at
+    (:func:`bayescale.law_error.learned_reach`): beyond it the bands rest on the error model's own
+    extrapolation (where :meth:`Fit.predict` raises an :class:`~bayescale.ExtrapolationWarning`)."""
+    reach = learned_reach()
+    beyond = np.flatnonzero(distance > reach) if reach is not None else np.array([], dtype=int)
+    if not len(beyond):
+        return
+    at = float(grid[beyond[0]])
+    ax.axvline(at, color="0.35", linestyle=":", linewidth=1.0, zorder=1, gid="learned_reach")
+    ax.text(at, 0.5, "law error measured up to here ", transform=ax.get_xaxis_transform(), rotation=90,
+            ha="right", va="center", fontsize="x-small", color="0.35")
 
 
 def plot_calibration(

@@ -28,6 +28,24 @@ def test_plot_returns_axes_with_bands_and_labels(ladder_fit):
     plt.close(fig)
 
 
+def test_the_band_plot_marks_where_the_law_error_stops_being_measured(ladder_fit):
+    # at 20 tokens per parameter the curve's N and D grow by half the decades of C
+    reach = bs.law_error.learned_reach()
+    ax = ladder_fit.plot(x="C", fixed={"D_per_N": 20}, extrapolate=1e4)
+    (line,) = [line for line in ax.lines if line.get_gid() == "learned_reach"]
+    at = line.get_xdata()[0]
+    step = (1e4 * ladder_fit.data["C"].max() / ladder_fit.data["C"].min()) ** (1 / 119)  # the plot's grid, 120 points
+    path = path_inputs(ladder_fit, "C", [at / step, at], {"D_per_N": 20})
+    before, after = ladder_fit.extrapolation_distance(path)
+    assert before <= reach < after  # the first point of the curve past the reach
+    assert any(t.get_text().startswith("law error measured up to here") for t in ax.texts)
+    plt.close(ax.figure)
+    for options in ({"extrapolate": 10}, {"extrapolate": 1e4, "law_error": False}):  # not that far; no law error
+        ax = ladder_fit.plot(x="C", fixed={"D_per_N": 20}, **options)
+        assert not [line for line in ax.lines if line.get_gid() == "learned_reach"]
+        plt.close(ax.figure)
+
+
 def test_plot_one_curve_per_group(hierarchical_fit):
     ax = hierarchical_fit.plot()
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
