@@ -351,6 +351,12 @@ def _looks_numeric(text: np.ndarray) -> bool:
     return all(t.replace(".", "", 1).lstrip("-").isdigit() for t in text)
 
 
+def free_parameters(law: Law, likelihood: Likelihood) -> int:
+    """The law's parameters and the likelihood's noise parameters (e.g. ``sigma`` and ``nu``):
+    :func:`bayescale.fit` needs more runs than that (:func:`prepare_design` refuses fewer)."""
+    return len(law.params) + len(likelihood.noise_names)
+
+
 def prepare_design(
     df: pd.DataFrame,
     law: Law,

@@ -23,7 +23,7 @@ import pandas as pd
 
 from bayescale import _arviz, io, sampler
 from bayescale._version import __version__
-from bayescale.data import Design, prepare_design
+from bayescale.data import Design, free_parameters, prepare_design
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning  # noqa: F401  (re-exported)
 from bayescale.fit_result import Fit
 from bayescale.floor_pair import level_pair_parameters
@@ -155,7 +155,7 @@ def fit(
         inputs=inputs,
         group_columns=group_columns,
         likelihood=likelihood,
-        n_params=len(law.params) + len(likelihood.noise_names),
+        n_params=free_parameters(law, likelihood),
         trials=trials,
     )
     n_levels = {column: len(labels) for column, labels in design.levels.items()}

@@ -68,7 +68,7 @@ import pandas as pd
 from numpyro.distributions.transforms import biject_to
 
 from bayescale import law_error as law_error_module
-from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, input_centres, training_compute
+from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, free_parameters, input_centres, training_compute
 from bayescale.design import OffRegime, off_regime_at, regime_error, run_costs
 from bayescale.hierarchy import build_spec, parameter_values, prior_sites, resolve_priors
 from bayescale.law_error import LawError, signed_log_inputs
@@ -224,14 +224,16 @@ def plan_ladder(
         raise ValueError(f"k={k!r} must be a whole number >= 1 (or None: as many runs as the budget buys)")
     problem = _Problem(law, goal, candidates, prior, noise, law_error, n_draws, seed, off_regime_error)
 
-    fittable = len(law.params) + len(get_likelihood("student_t").noise_names) + 1
+    likelihood = get_likelihood("student_t")  # bs.fit's default
+    fittable = free_parameters(law, likelihood) + 1
     plans = [_greedy(problem, costs, budget, k, rule, fittable if k is None else 0) for rule in ("gain_per_cost", "gain")]
     best = min(plans, key=lambda plan: plan["variance"][-1])
     chosen = best["chosen"]
     if k is None and len(chosen) < fittable:
         warnings.warn(
             f"plan_ladder: budget={budget:.3g} buys {len(chosen)} of the candidates, but bs.fit needs at least "
-            f"{fittable} runs for law {law.name!r} ({len(law.params)} parameters and the noise's 2); raise the "
+            f"{fittable} runs for law {law.name!r} ({len(law.params)} parameters and the noise's "
+            f"{len(likelihood.noise_names)}); raise the "
             "budget or add cheaper candidates",
             UserWarning,
             stacklevel=2,
