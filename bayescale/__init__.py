@@ -19,11 +19,11 @@ from bayescale.crossovers import Crossover, crossover
 from bayescale.design import next_runs
 from bayescale.downstream import fit_downstream
 from bayescale.downstream_fit import DownstreamFit, compare_downstream
-from bayescale.fit_result import PREDICTION_COLUMNS, ExtrapolationWarning, Fit, NewGroupWarning
+from bayescale.fit_result import PREDICTION_COLUMNS, Fit, NewGroupWarning
 from bayescale.inference import ConvergenceWarning, fit
 from bayescale.io import load
 from bayescale.isoflops import near_optimal
-from bayescale.law_error import LawError
+from bayescale.law_error import ExtrapolationWarning, LawError
 from bayescale.laws import Law, Parameter
 from bayescale.laws.registry import law
 from bayescale.likelihoods import LIKELIHOODS

@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.comparison import pointwise_elpd
-from bayescale.fit_result import warn_beyond_learned_reach
-from bayescale.law_error import LawError
+from bayescale.law_error import LawError, warn_beyond_learned_reach
 from bayescale.posterior import prediction_table
 
 if TYPE_CHECKING:

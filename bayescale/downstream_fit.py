@@ -24,13 +24,12 @@ from bayescale import _arviz, io
 from bayescale.comparison import with_convergence
 from bayescale.data import group_codes, input_values
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
-from bayescale.fit_result import warn_beyond_learned_reach
 from bayescale.hierarchy import (
     build_spec,
     curve_location,
     parameter_values,
 )
-from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit
+from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit, warn_beyond_learned_reach
 from bayescale.laws import Law, get
 from bayescale.laws.downstream_links import get_link
 from bayescale.likelihoods import Likelihood, get_likelihood

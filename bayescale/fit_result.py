@@ -17,7 +17,13 @@ import pandas as pd
 from bayescale import _arviz, io
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors, sampled_site_names
-from bayescale.law_error import LawError, extrapolation_distance, learned_reach, shift_for_fit
+from bayescale.law_error import (  # noqa: F401  (ExtrapolationWarning: re-exported)
+    ExtrapolationWarning,
+    LawError,
+    extrapolation_distance,
+    shift_for_fit,
+    warn_beyond_learned_reach,
+)
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table
@@ -45,33 +51,6 @@ PREDICTION_COLUMNS = {
 
 class NewGroupWarning(UserWarning):
     """Prediction rows name group levels the fit never saw; they are drawn as new groups."""
-
-
-class ExtrapolationWarning(UserWarning):
-    """Prediction rows lie further beyond the fitted runs than any forecast the law error was
-    learned from (:func:`bayescale.law_error.learned_reach`): their intervals rest on the error
-    model's own extrapolation."""
-
-
-def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stacklevel: int, what: str = "rows") -> None:
-    """One :class:`ExtrapolationWarning` when some of ``distance`` (decades beyond the fitted
-    runs, one per row labelled by ``labels``) exceed :func:`bayescale.law_error.learned_reach`.
-    ``what`` names the rows in the message (e.g. ``"budgets' optima"``). ``stacklevel`` counts
-    from the caller of this function, as :func:`warnings.warn` does."""
-    reach = learned_reach()
-    distance = np.asarray(distance, dtype=float)
-    if reach is None or not (distance > reach).any():
-        return
-    beyond = np.flatnonzero(distance > reach)
-    rows = ", ".join(str(label) for label in labels[beyond][:10]) + (", ..." if len(beyond) > 10 else "")
-    warnings.warn(
-        f"{len(beyond)} of {len(distance)} {what} ({what} {rows}) lie up to {distance.max():.1f} decades beyond the "
-        f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
-        "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
-        "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",
-        ExtrapolationWarning,
-        stacklevel=stacklevel + 1,
-    )
 
 
 #: Accepted values of ``new_groups=`` in :meth:`Fit.predict`.

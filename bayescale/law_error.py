@@ -41,6 +41,7 @@ Kennedy, M. C. and O'Hagan, A. (2001). Bayesian calibration of computer models. 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,6 +331,33 @@ def resolve(law_error: bool | LawError | Callable[[], LawError] | None) -> LawEr
     raise TypeError(
         f"law_error={law_error!r} must be True (the default drift), False (none) or a bs.LawError, "
         f"got {type(law_error).__name__}"
+    )
+
+
+class ExtrapolationWarning(UserWarning):
+    """Prediction rows lie further beyond the fitted runs than any forecast the law error was
+    learned from (:func:`bayescale.law_error.learned_reach`): their intervals rest on the error
+    model's own extrapolation."""
+
+
+def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stacklevel: int, what: str = "rows") -> None:
+    """One :class:`ExtrapolationWarning` when some of ``distance`` (decades beyond the fitted
+    runs, one per row labelled by ``labels``) exceed :func:`bayescale.law_error.learned_reach`.
+    ``what`` names the rows in the message (e.g. ``"budgets' optima"``). ``stacklevel`` counts
+    from the caller of this function, as :func:`warnings.warn` does."""
+    reach = learned_reach()
+    distance = np.asarray(distance, dtype=float)
+    if reach is None or not (distance > reach).any():
+        return
+    beyond = np.flatnonzero(distance > reach)
+    rows = ", ".join(str(label) for label in labels[beyond][:10]) + (", ..." if len(beyond) > 10 else "")
+    warnings.warn(
+        f"{len(beyond)} of {len(distance)} {what} ({what} {rows}) lie up to {distance.max():.1f} decades beyond the "
+        f"fitted runs, further than any forecast the law error was learned from ({reach:.1f} decades): their "
+        "intervals extrapolate the error model too and may be too narrow. Train runs closer to those rows, "
+        "or read these intervals as a lower bound on the uncertainty (docs: guide/intervals)",
+        ExtrapolationWarning,
+        stacklevel=stacklevel + 1,
     )
 
 

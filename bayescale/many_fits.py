@@ -23,10 +23,10 @@ from bayescale import _arviz, io
 from bayescale.curves import Curves, split_curves
 from bayescale.data import Design, add_derived
 from bayescale.diagnostics import ESS_LIMIT, RHAT_LIMIT, ConvergenceWarning, bulk_ess, rank_rhat
-from bayescale.fit_result import Fit, warn_beyond_learned_reach
+from bayescale.fit_result import Fit
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors
 from bayescale.inference import build_inference_data, sample_stats
-from bayescale.law_error import LawError, extrapolation_distance
+from bayescale.law_error import LawError, extrapolation_distance, warn_beyond_learned_reach
 from bayescale.law_error import resolve as resolve_law_error
 from bayescale.law_error import shift as law_error_shift
 from bayescale.laws import Law, get

@@ -323,8 +323,7 @@ def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str
 def _warn_beyond_learned_reach(fit, draws: Mapping[str, np.ndarray], C: np.ndarray) -> None:
     """:class:`~bayescale.ExtrapolationWarning` for the budgets whose median optimum (N*, D*) lies
     further beyond the fitted runs than the law error was learned from."""
-    from bayescale.fit_result import warn_beyond_learned_reach
-    from bayescale.law_error import extrapolation_distance
+    from bayescale.law_error import extrapolation_distance, warn_beyond_learned_reach
 
     optima = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
     for name in fit.law.inputs:

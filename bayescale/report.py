@@ -348,7 +348,7 @@ def write_report(
 def _with_reach_notes(compute: Callable[[], Any]) -> tuple[Any, str]:
     """``compute()``, with its :class:`~bayescale.ExtrapolationWarning` turned into a note for the
     page, where the intervals are read (other warnings pass on to the caller)."""
-    from bayescale.fit_result import ExtrapolationWarning
+    from bayescale.law_error import ExtrapolationWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
