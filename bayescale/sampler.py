@@ -44,9 +44,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, substitute, trace
-from numpyro.infer import init_to_median
+from numpyro.infer import init_to_median, init_to_uniform
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import ParamInfo, constrain_fn, initialize_model, potential_energy, transform_fn
+from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy, transform_fn
 from numpyro.primitives import Messenger
 
 from bayescale.floor_pair import floor_pair_start
@@ -372,10 +372,12 @@ def _runner(
         return traced, _start_at(values=_with_pivot_starts(spec, start, centres), otherwise=at_prior_median)
 
     def latent_shapes():
-        return initialize_model(
-            jax.random.PRNGKey(0), model, model_args=(inputs0, group0, centres0),
-            model_kwargs={"y": y0, "mask": mask0, **extra0}, dynamic_args=True,
-        ).param_info.z
+        # one trace of the model: its latent sites, mapped to the unconstrained space
+        # (values substituted, not sampled: a prior may have no sampler, such as an improper one)
+        with_values = substitute(seed(model, 0), substitute_fn=init_to_uniform)
+        sites = trace(with_values).get_trace(inputs0, group0, centres0, y=y0, mask=mask0, **extra0)
+        return {name: biject_to(site["fn"].support).inv(site["value"]) for name, site in sites.items()
+                if site["type"] == "sample" and not site["is_observed"]}  # fmt: skip
 
     # Shapes only, traced abstractly: an eager run would validate a random prior draw, which
     # may put the curve outside the likelihood's support for laws such as log_linear.
