@@ -21,7 +21,7 @@ so that each side is what a user of that device gets. Without a GPU only the CPU
 script says so). Both sides fit the same first curves of the same synthetic table. Run::
 
     BAYESCALE_DATA_DIR=../shared/data python benchmarks/gpu.py [--curves 10000] [--chunk 2500] \\
-        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single]
+        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single] [--max-tree-depth 10]
 
 Budgets are per side and part, so the whole script stays under ~4 minutes on a GPU machine:
 a chunk is started only when the time per chunk measured so far says it ends within the budget
@@ -85,8 +85,11 @@ def synthetic_curves(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def many_fits(device: str, n_curves: int, chunk: int, budget_s: float) -> dict:
-    """``fit_many`` on the first curves of the synthetic table, chunk by chunk within ``budget_s``."""
+def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_depth: int = 10) -> dict:
+    """``fit_many`` on the first curves of the synthetic table, chunk by chunk within ``budget_s``.
+
+    In lock-step (``vmap``, the GPU's batching) every iteration costs the longest tree of the
+    batch, so ``max_tree_depth`` (NUTS's default 10: up to 1,023 leapfrog steps) bounds it."""
     from bayescale.many import fit_many
 
     table = synthetic_curves(n_curves)
@@ -103,7 +106,7 @@ def many_fits(device: str, n_curves: int, chunk: int, budget_s: float) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.ConvergenceWarning)
             many = fit_many(part, "power", by="curve", inputs={"x": "x"}, y="y", seed=first, device=device,
-                            chunk_size=chunk, progress=False)  # fmt: skip
+                            chunk_size=chunk, progress=False, max_tree_depth=max_tree_depth)  # fmt: skip
         if not done:
             compile_s, first_chunk_s = many.meta["compile_s"], time.perf_counter() - started
         done.append(chunk)
@@ -134,9 +137,10 @@ def measure(device: str, args: argparse.Namespace) -> dict:
               f"divergences {s['divergences']}", flush=True)  # fmt: skip
     curves, budget = (args.curves, args.budget) if device == "gpu" else (args.cpu_curves, args.cpu_budget)
     chunk = args.chunk if device == "gpu" else args.cpu_chunk
-    out["many"] = many_fits(device, curves, chunk, budget)
+    out["many"] = many_fits(device, curves, chunk, budget, args.max_tree_depth)
     m = out["many"]
-    print(f"{device}: fit_many, {m['curves']} curves in {m['wall_s']:.1f} s ({m['compile_s']:.1f} s compile): "
+    print(f"{device}: fit_many (max tree depth {args.max_tree_depth}), {m['curves']} curves in {m['wall_s']:.1f} s "
+          f"({m['compile_s']:.1f} s compile): "
           f"{m['curves_per_s']:.2f} curves/s, {m['curves_per_s_sampling']:.2f} without compile; converged "
           f"{m['converged']:.1%}, steps per draw {m['steps_per_draw']:.1f}, alpha 90% coverage "
           f"{m['alpha_coverage_90']:.1%}", flush=True)  # fmt: skip
@@ -194,6 +198,8 @@ def main() -> None:
     parser.add_argument("--cpu-chunk", type=int, default=32, help="curves per chunk on the CPU")
     parser.add_argument("--cpu-budget", type=float, default=45.0, help="seconds for the CPU's fit_many part")
     parser.add_argument("--skip-single", action="store_true", help="skip the single Chinchilla fit")
+    parser.add_argument("--max-tree-depth", type=int, default=10,
+                        help="fit_many's NUTS tree depth limit on both sides (lock-step waits for the longest tree)")
     parser.add_argument("--cpu-only", action="store_true", help="measure the CPU side only (the child process)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
     args = parser.parse_args()
