@@ -29,6 +29,7 @@ import pandas as pd
 
 from bayescale.data import tokens_for_compute
 from bayescale.grid import input_name, path_inputs, x_values
+from bayescale.law_error import extrapolation_distance, warn_beyond_learned_reach
 from bayescale.results import Posterior
 
 if TYPE_CHECKING:
@@ -87,33 +88,56 @@ def curve_draws_along(
         unknown ``path``, or ``path="N"`` without ``N``.
     """
     grid = np.asarray(grid, dtype=float)
-    name = input_name(fit, x)
-    inputs = set(fit.law.inputs)
-    if name == "C" and {"N", "D"} <= inputs and "C" not in inputs:
-        if path == "optimal":
-            from bayescale.optimal import frontier_draws
+    frame = _path_frame(fit, x, grid, path, ratio, N)
+    if frame is None:  # the compute-optimal path: each draw's own optimum
+        from bayescale.optimal import frontier_draws
 
-            group = None if level is None else {level[0]: level[1]}
-            return frontier_draws(fit, grid, group=group, law_error=law_error, seed=seed)
-        if path == "N":
-            if N is None:
-                raise ValueError("path='N' needs N=<model size>, e.g. N=1e9")
-            frame = pd.DataFrame({"N": np.full_like(grid, float(N)), "D": tokens_for_compute(grid, float(N))})
-        elif path == "ratio":
-            frame = path_inputs(fit, "C", grid, None if ratio is None else {"D_per_N": float(ratio)})
-        else:
-            raise ValueError(f"path={path!r} must be 'optimal', 'ratio' or 'N'")
-    elif name in inputs:
-        frame = path_inputs(fit, name, grid)
-    else:
-        raise ValueError(
-            f"x={x!r} is not an input of law {fit.law.name!r} ({list(fit.law.inputs)}), the column one was "
-            "read from, or 'C' for a law of N and D"
-        )
+        group = None if level is None else {level[0]: level[1]}
+        return frontier_draws(fit, grid, group=group, law_error=law_error, seed=seed)
     if level is not None:
         frame[level[0]] = level[1]
     _, curve, _ = fit.posterior_draws(frame, seed=seed, law_error=law_error)
     return curve
+
+
+def _path_frame(fit: Posterior, x: str, grid: np.ndarray, path: str, ratio: float | None,
+                N: float | None) -> pd.DataFrame | None:
+    """The law's inputs along the path on which ``x`` takes ``grid`` (:func:`curve_draws_along`);
+    None for the compute-optimal path, whose inputs differ from draw to draw."""
+    name = input_name(fit, x)
+    inputs = set(fit.law.inputs)
+    if name == "C" and {"N", "D"} <= inputs and "C" not in inputs:
+        if path == "optimal":
+            return None
+        if path == "N":
+            if N is None:
+                raise ValueError("path='N' needs N=<model size>, e.g. N=1e9")
+            return pd.DataFrame({"N": np.full_like(grid, float(N)), "D": tokens_for_compute(grid, float(N))})
+        if path == "ratio":
+            return path_inputs(fit, "C", grid, None if ratio is None else {"D_per_N": float(ratio)})
+        raise ValueError(f"path={path!r} must be 'optimal', 'ratio' or 'N'")
+    if name in inputs:
+        return path_inputs(fit, name, grid)
+    raise ValueError(
+        f"x={x!r} is not an input of law {fit.law.name!r} ({list(fit.law.inputs)}), the column one was "
+        "read from, or 'C' for a law of N and D"
+    )
+
+
+def _distance_along(fit: Posterior, x: str, values: np.ndarray, path: str, ratio: float | None, N: float | None,
+                    level: tuple[str, str] | None) -> np.ndarray:
+    """Decades beyond the fit's runs at ``values`` of ``x`` along the path (on the compute-optimal
+    path, at the median optimum), as :func:`bayescale.law_error.extrapolation_distance` measures them."""
+    frame = _path_frame(fit, x, values, path, ratio, N)
+    if frame is None:
+        from bayescale.optimal import optimal_draws
+
+        draws = optimal_draws(fit, values, group=None if level is None else {level[0]: level[1]})
+        frame = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
+    for name in fit.law.inputs:
+        if name not in frame:
+            frame[name] = float(np.median(fit.fitted_inputs[name]))
+    return extrapolation_distance(fit.law, fit.fitted_inputs, frame)
 
 
 def grouping_column(fit: Posterior, groups, column: str | None) -> str:
@@ -351,6 +375,14 @@ def crossover(
     Crossover
         ``.probability``, ``.summary()``, ``.prob_better(x)``, ``.plot()``.
 
+    Warns
+    -----
+    ExtrapolationWarning
+        With the default ``law_error=True``, when the median crossing lies further beyond a
+        fit's runs than any forecast the law error was learned from
+        (:func:`bayescale.law_error.learned_reach`): the crossing rests on the error model's own
+        extrapolation there.
+
     Examples
     --------
     Two families fitted separately (no pooling shrinks one curve toward the other):
@@ -381,9 +413,15 @@ def crossover(
 
     a, b = evaluate(grid)
     observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
-    return Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=better,
-                     names=names, level=level, _evaluate=evaluate, ylabel=fit_a.y,
-                     observed=None if any(o is None for o in observed) else observed)
+    result = Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=better,
+                       names=names, level=level, _evaluate=evaluate, ylabel=fit_a.y,
+                       observed=None if any(o is None for o in observed) else observed)
+    median = float(result.summary()["median"].iloc[0])
+    if law_error is True and np.isfinite(median):  # a crossing further out than the law error was measured
+        distance = np.array([_distance_along(f, x, np.array([median]), path, ratio, N, w)[0]
+                             for f, w in zip(fits, where, strict=True)])  # fmt: skip
+        warn_beyond_learned_reach(distance, pd.Index(names), stacklevel=2, what="curves at the median crossing")
+    return result
 
 
 def _observed(fit, x: str, where: tuple[str, str] | None) -> tuple[np.ndarray, np.ndarray] | None:

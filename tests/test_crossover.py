@@ -1,5 +1,6 @@
 """Crossover detection on curve pairs with and without a known crossing, and on real data."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -44,6 +45,19 @@ def test_known_crossing_is_found_and_covered():
     # A (steeper, lower floor) is worse at small x and better at large x (lower is better for a loss)
     pb = res.prob_better([1e1, 1e8])
     assert pb["prob_a_better"].iloc[0] < 0.05 and pb["prob_a_better"].iloc[1] > 0.95
+
+
+def test_a_crossing_further_out_than_the_law_error_was_measured_is_flagged():
+    far = _curve_fit(1.0, 120.0, 0.2), _curve_fit(2.0, 5.0, 0.1, seed=1)  # cross near 2.6e9; the runs end at 1e6
+    with pytest.warns(bs.ExtrapolationWarning,
+                      match=r"2 of 2 curves at the median crossing \(curves at the median crossing A, B\) lie up to 3\.\d"):
+        res = crossover(*far, x="x", between=(1e3, 1e12))
+    assert 1e9 < res.summary().iloc[0]["median"] < 1e10
+    near = _curve_fit(1.0, 40.0, 0.2), _curve_fit(2.0, 5.0, 0.1, seed=1)  # cross near 2.2e6, 0.3 decades out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.ExtrapolationWarning)
+        crossover(*far, x="x", between=(1e3, 1e12), law_error=False)
+        assert 1e6 < crossover(*near, x="x", between=(1e3, 1e12)).summary().iloc[0]["median"] < 1e7
 
 
 def test_no_crossing_gives_probability_near_zero():
