@@ -130,13 +130,9 @@ def _distance_along(fit: Posterior, x: str, values: np.ndarray, path: str, ratio
     path, at the median optimum), as :func:`bayescale.law_error.extrapolation_distance` measures them."""
     frame = _path_frame(fit, x, values, path, ratio, N)
     if frame is None:
-        from bayescale.optimal import optimal_draws
+        from bayescale.optimal import optimal_draws, optimum_distance
 
-        draws = optimal_draws(fit, values, group=None if level is None else {level[0]: level[1]})
-        frame = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
-    for name in fit.law.inputs:
-        if name not in frame:
-            frame[name] = float(np.median(fit.fitted_inputs[name]))
+        return optimum_distance(fit, optimal_draws(fit, values, group=None if level is None else {level[0]: level[1]}))
     return extrapolation_distance(fit.law, fit.fitted_inputs, frame)
 
 

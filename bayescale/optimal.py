@@ -320,17 +320,25 @@ def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str
     return np.exp(location) if log_space else location
 
 
-def _warn_beyond_learned_reach(fit, draws: Mapping[str, np.ndarray], C: np.ndarray) -> None:
-    """:class:`~bayescale.ExtrapolationWarning` for the budgets whose median optimum (N*, D*) lies
-    further beyond the fitted runs than the law error was learned from."""
-    from bayescale.law_error import extrapolation_distance, warn_beyond_learned_reach
+def optimum_distance(fit, draws: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Decades beyond the fitted runs (:func:`bayescale.law_error.extrapolation_distance`) of each
+    budget's median optimum (N*, D*) among :func:`optimal_draws`' ``draws``; ``(budgets,)``."""
+    from bayescale.law_error import extrapolation_distance
 
     optima = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
     for name in fit.law.inputs:
         if name not in optima:
-            optima[name] = float(np.median(fit.data[name]))
-    distance = extrapolation_distance(fit.law, fit.data, optima)
-    warn_beyond_learned_reach(distance, pd.Index([f"C={c:.3g}" for c in C]), stacklevel=3, what="budgets' optima")
+            optima[name] = float(np.median(fit.fitted_inputs[name]))
+    return extrapolation_distance(fit.law, fit.fitted_inputs, optima)
+
+
+def _warn_beyond_learned_reach(fit, draws: Mapping[str, np.ndarray], C: np.ndarray) -> None:
+    """:class:`~bayescale.ExtrapolationWarning` for the budgets whose median optimum (N*, D*) lies
+    further beyond the fitted runs than the law error was learned from."""
+    from bayescale.law_error import warn_beyond_learned_reach
+
+    warn_beyond_learned_reach(optimum_distance(fit, draws), pd.Index([f"C={c:.3g}" for c in C]), stacklevel=3,
+                              what="budgets' optima")  # fmt: skip
 
 
 def compute_optimal(

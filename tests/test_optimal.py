@@ -90,6 +90,16 @@ def test_the_loss_at_a_far_optimum_carries_the_law_error_as_a_prediction_there_d
     assert 0.7 < width["honest"] / (curve["upper"] - curve["lower"]) < 1.5
 
 
+def test_a_crossing_on_the_compute_optimal_path_is_measured_at_the_median_optimum(ladder_fit):
+    from bayescale.crossovers import _distance_along
+    from bayescale.optimal import optimal_draws, optimum_distance
+
+    C = np.array([1e21, 1e25])  # about the ladder's largest run, and 1,000x that
+    on_path = _distance_along(ladder_fit, "C", C, "optimal", None, None, None)
+    np.testing.assert_allclose(on_path, optimum_distance(ladder_fit, optimal_draws(ladder_fit, C)))
+    assert on_path[0] < bs.law_error.learned_reach() < on_path[1]
+
+
 def test_errors():
     post = _posterior()
     with pytest.raises(ValueError, match="positive FLOP"):
