@@ -77,6 +77,7 @@ def run_demo(out: str | Path | None = None, draws: int = 1000, quiet: bool = Fal
             warnings.warn(warning.message, warning.category, stacklevel=2)
 
     from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, training_compute
+    from bayescale.law_error import beyond_reach_notes
 
     c_max = float(training_compute(data["params"], data["tokens"]).max())
     points = []
@@ -86,9 +87,8 @@ def run_demo(out: str | Path | None = None, draws: int = 1000, quiet: bool = Fal
         for corpus in sorted(data["dataset"].unique()):
             points.append({"dataset": corpus, "params": N, "tokens": 20 * N, "C": C, "x": f"{factor}x"})
     grid = pd.DataFrame(points)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", bs.ExtrapolationWarning)
-        prediction = chinchilla.predict(grid, level=0.9)
+    # beyond the law error's learned reach: a note under the table, as for LOO
+    prediction, beyond = beyond_reach_notes(lambda: chinchilla.predict(grid, level=0.9), stacklevel=2)
     prediction.insert(0, "compute", grid["x"] + " (" + grid["C"].map("{:.2g}".format) + " FLOPs)")
     print(f"\n4. extrapolation at 10x and 100x the largest compute in the data ({c_max:.2g} FLOPs), "
           "20 tokens per parameter, 90% intervals")
@@ -97,11 +97,8 @@ def run_demo(out: str | Path | None = None, draws: int = 1000, quiet: bool = Fal
     print("   lower/upper: the curve (parameter uncertainty, and the law error beyond the fitted runs,")
     print("   sized by how far the ladder's top fifth lands from a refit without it: fit.own_law_error());")
     print("   pred_lower/pred_upper: one new run (run-to-run noise too)")
-    for warning in caught:
-        if issubclass(warning.category, bs.ExtrapolationWarning):  # a note under the table, as for LOO
-            print(textwrap.fill(f"note: {warning.message}", width=100, initial_indent="   ", subsequent_indent="   "))
-        else:
-            warnings.warn(warning.message, warning.category, stacklevel=2)
+    for note in beyond:
+        print(textwrap.fill(f"note: {note}", width=100, initial_indent="   ", subsequent_indent="   "))
 
     figure_path = out_dir / "demo_bands.png"
     with bs.plots.style():

@@ -592,11 +592,9 @@ class DownstreamFit:
         if not chosen:
             raise ValueError("tasks=[] names no task; give one or more of the fitted tasks, or None for all")
         runs = data.reset_index(drop=True)
-        crossed = cross_tasks(runs, self.by, chosen)
-        kept, loss_curve, metric, predictive = self._predictions(crossed, seed, law_error)
-        if law_error is True:  # a run's distance is the same for every task
-            distance = self.extrapolation_distance(crossed).reshape(len(runs), len(chosen))[:, 0]
-            warn_beyond_learned_reach(distance, data.index, stacklevel=2)
+        kept, loss_curve, metric, predictive = self._predictions(cross_tasks(runs, self.by, chosen), seed, law_error)
+        if law_error is True:
+            warn_beyond_learned_reach(self.extrapolation_distance(runs), data.index, stacklevel=2)
         average = lambda draws: draws.reshape(len(draws), len(runs), len(chosen)).mean(axis=2)  # noqa: E731
         out = prediction_table(data[[c for c in kept if c != self.by]], average(metric), average(predictive), level)
         return _with_loss_columns(out, loss_curve.reshape(len(loss_curve), len(runs), len(chosen))[:, :, 0], level)

@@ -17,13 +17,7 @@ import pandas as pd
 from bayescale import _arviz, io
 from bayescale.diagnostics import ConvergenceWarning, convergence_problems
 from bayescale.hierarchy import ModelSpec, build_spec, resolve_priors, sampled_site_names
-from bayescale.law_error import (  # noqa: F401  (ExtrapolationWarning: re-exported)
-    ExtrapolationWarning,
-    LawError,
-    extrapolation_distance,
-    shift_for_fit,
-    warn_beyond_learned_reach,
-)
+from bayescale.law_error import LawError, extrapolation_distance, shift_for_fit, warn_beyond_learned_reach
 from bayescale.laws import Law, get
 from bayescale.likelihoods import get_likelihood
 from bayescale.posterior import curve_and_predictive, flat_sites, prediction_table

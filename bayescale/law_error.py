@@ -361,6 +361,22 @@ def warn_beyond_learned_reach(distance: np.ndarray, labels: pd.Index, *, stackle
     )
 
 
+def beyond_reach_notes(compute: Callable[[], Any], *, stacklevel: int) -> tuple[Any, list[str]]:
+    """``compute()`` and the messages of the :class:`ExtrapolationWarning` it raised, for a page or a
+    console to print beside its table instead of a warning; other warnings pass on to the caller
+    (``stacklevel`` counts from the caller of this function, as :func:`warnings.warn` does)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        value = compute()
+    notes = []
+    for warning in caught:
+        if issubclass(warning.category, ExtrapolationWarning):
+            notes.append(str(warning.message))
+        else:
+            warnings.warn(warning.message, warning.category, stacklevel=stacklevel + 1)
+    return value, notes
+
+
 # --- distance ------------------------------------------------------------------------------
 def scale_inputs(law: Law) -> dict[str, int]:
     """The inputs along which a law extrapolates, with the direction (+1 up, -1 down).

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, tokens_for_compute
+from bayescale.law_error import extrapolation_distance, warn_beyond_learned_reach
 
 __all__ = [
     "TOKENS_PER_PARAMETER_RANGE",
@@ -323,22 +324,11 @@ def _frontier_loss(fit, draws: Mapping[str, np.ndarray], group: Mapping[str, str
 def optimum_distance(fit, draws: Mapping[str, np.ndarray]) -> np.ndarray:
     """Decades beyond the fitted runs (:func:`bayescale.law_error.extrapolation_distance`) of each
     budget's median optimum (N*, D*) among :func:`optimal_draws`' ``draws``; ``(budgets,)``."""
-    from bayescale.law_error import extrapolation_distance
-
     optima = pd.DataFrame({"N": np.median(draws["N"], axis=0), "D": np.median(draws["D"], axis=0)})
     for name in fit.law.inputs:
         if name not in optima:
             optima[name] = float(np.median(fit.fitted_inputs[name]))
     return extrapolation_distance(fit.law, fit.fitted_inputs, optima)
-
-
-def _warn_beyond_learned_reach(fit, draws: Mapping[str, np.ndarray], C: np.ndarray) -> None:
-    """:class:`~bayescale.ExtrapolationWarning` for the budgets whose median optimum (N*, D*) lies
-    further beyond the fitted runs than the law error was learned from."""
-    from bayescale.law_error import warn_beyond_learned_reach
-
-    warn_beyond_learned_reach(optimum_distance(fit, draws), pd.Index([f"C={c:.3g}" for c in C]), stacklevel=3,
-                              what="budgets' optima")  # fmt: skip
 
 
 def compute_optimal(
@@ -399,8 +389,9 @@ def compute_optimal(
     draws = optimal_draws(fit, C, group=group, method=method)
     draws["loss"] = _frontier_loss(fit, draws, group, law_error, seed)
     C = np.atleast_1d(np.asarray(C, dtype=np.float64))
-    if law_error is True:
-        _warn_beyond_learned_reach(fit, draws, C)
+    if law_error is True:  # each budget's median optimum, against the law error's learned reach
+        warn_beyond_learned_reach(optimum_distance(fit, draws), pd.Index([f"C={c:.3g}" for c in C]), stacklevel=2,
+                                  what="budgets' optima")  # fmt: skip
     tail = (1 - level) / 2
     rows = []
     for quantity in QUANTITIES:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import _arviz
+from bayescale.law_error import beyond_reach_notes
 
 __all__ = ["figure_to_data_uri", "parse_at", "write_downstream_report", "write_report"]
 
@@ -263,7 +263,7 @@ def write_report(
 
     rows = parse_at(at) if not isinstance(at, pd.DataFrame) else at
     if rows is not None and len(rows):
-        prediction, beyond = _with_reach_notes(lambda: fit.predict(rows, level=level))
+        prediction, beyond = _notes_beyond_reach(lambda: fit.predict(rows, level=level))
         sections.append(
             f"<h2>Predictions</h2><p class='note'><code>lower</code>/<code>upper</code>: {level:.0%} credible interval "
             "of the curve (parameter uncertainty, plus the law error beyond the fitted runs, sized by "
@@ -331,7 +331,7 @@ def write_report(
             table = compute_optimal
             beyond = ""
         else:
-            table, beyond = _with_reach_notes(lambda: _compute_optimal(fit, list(compute_optimal), level=level))
+            table, beyond = _notes_beyond_reach(lambda: _compute_optimal(fit, list(compute_optimal), level=level))
         wide = table.pivot(index="C", columns="quantity", values="median").reset_index()
         budgets = np.sort(table["C"].unique())
         with style():
@@ -345,21 +345,11 @@ def write_report(
     return _write_page(path, heading, sections)
 
 
-def _with_reach_notes(compute: Callable[[], Any]) -> tuple[Any, str]:
-    """``compute()``, with its :class:`~bayescale.ExtrapolationWarning` turned into a note for the
-    page, where the intervals are read (other warnings pass on to the caller)."""
-    from bayescale.law_error import ExtrapolationWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
-        value = compute()
-    notes = ""
-    for warning in caught:
-        if issubclass(warning.category, ExtrapolationWarning):
-            notes += f"<p class='note'><b>Beyond the measured law error:</b> {html.escape(str(warning.message))}</p>"
-        else:
-            warnings.warn(warning.message, warning.category, stacklevel=3)
-    return value, notes
+def _notes_beyond_reach(compute: Callable[[], Any]) -> tuple[Any, str]:
+    """``compute()`` with its :class:`~bayescale.ExtrapolationWarning` as notes of the page, where the
+    intervals are read (:func:`bayescale.law_error.beyond_reach_notes`)."""
+    value, notes = beyond_reach_notes(compute, stacklevel=3)
+    return value, "".join(f"<p class='note'><b>Beyond the measured law error:</b> {html.escape(note)}</p>" for note in notes)
 
 
 def _write_page(path: Path, heading: str, sections: list[str]) -> Path:
