@@ -59,7 +59,13 @@ error of the target after a run is the variance the refit will report plus the s
 that bias, ``K' E K`` (:class:`_Bias`: ``K``, the linearised refit's weights on the runs' residuals;
 ``E``, the errors' second moments): the integrated mean squared error of Box and Draper (1959).
 A run whose bias outweighs what it teaches gains less than nothing, and a budget is not spent on
-it. A run on the target's regime (the same tokens per parameter) is unaffected; the
+it. The refit also reads the law's error at a run as scatter: its noise variance, an average of
+squared residuals over the runs it fits, rises by ``E[e_c^2] / n`` (``n``: the runs refitted), and
+so does the variance of a new run at each target row of a prediction (:meth:`_Bias.noise_rise`).
+In the replay on Hoffmann et al.'s runs, a ladder that had bought 13 runs below 2 tokens per
+parameter (residuals up to 55 times the noise) fitted a Student-t noise of 1.4 degrees of freedom
+(19 with its runs at 5-80 tokens per parameter alone) and an interval at the held-out runs half as
+wide again. A run on the target's regime (the same tokens per parameter) is unaffected; the
 ``off_regime_sd`` column gives each candidate's root mean square error. (Counting the error as
 what the run measures instead, integrated into its likelihood, promised an idealised refit that
 discounts such runs; the real refit does not, and in the replay runs at 0.2-0.6 tokens per
@@ -222,7 +228,8 @@ def next_runs(
         * ``pick``: 1..k for the chosen batch (in the order chosen), 0 for the others;
         * ``gain``: expected reduction of the target's variance (:attr:`DataFrame.attrs`
           ``["units"]`` says of what), less the squared bias the law's error off the target's
-          regime would put into the refit (negative: the run would make the forecast worse);
+          regime would put into the refit and the rise of the refit's noise it would cause
+          (negative: the run would make the forecast worse);
           for the batch, given the earlier picks; for the others, as the next pick after the
           first ``k - 1``;
         * ``var_after``: expected variance of the target after that run (and the earlier picks),
@@ -303,7 +310,8 @@ def next_runs(
     # a run away from the target's regime puts the law's error there into the refit (_bias)
     noise_var = float(np.mean(noise["sigma"] ** 2))
     off = goal_draws.off_regime()
-    bias = None if off is None else _Bias(location, off, noise_var)
+    bias = None if off is None else _Bias(location, off, noise_var, n_fitted=len(fit.data),
+                                          noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0)
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
@@ -522,32 +530,50 @@ class _Bias:
     refit's intervals do not contain it; the design adds it to the variance they do contain (the
     integrated mean squared error of Box and Draper 1959). For a batch plus each candidate the
     weights ``K`` come from a block (Schur) update of the batch's, for every candidate at once.
+
+    The same error also enters the refit's *noise*: the refit reads a run's error as scatter, so
+    its noise variance, an average of squared residuals over the runs it fits (``n_fitted`` and
+    the batch's), rises by ``E[e_c^2]`` over their number for each run of the batch, and with it
+    the new-run variance at each of the target's ``noise_rows`` rows (a prediction; 0 for targets without noise: an optimum, a
+    comparison, a metric). This is :meth:`noise_rise`; it counts the batch's runs only, as the
+    bias does.
     """
 
-    def __init__(self, location: np.ndarray, off_regime: OffRegime, noise_var: float) -> None:
+    def __init__(self, location: np.ndarray, off_regime: OffRegime, noise_var: float, *, n_fitted: int = 0,
+                 noise_rows: int = 0) -> None:  # fmt: skip
         self.runs = location - location.mean(axis=1, keepdims=True)  # (candidates, draws)
         self.off, self.noise_var = off_regime, noise_var
         self.n = location.shape[1] - 1
         self.var = np.einsum("cs,cs->c", self.runs, self.runs) / self.n + noise_var
         self.error_var = self.off.sd() ** 2
+        self.n_fitted, self.noise_rows = n_fitted, noise_rows
+
+    def noise_rise(self, chosen: list[int], *, each: bool = False) -> np.ndarray:
+        """The rise of the target's new-run variance (summed over its rows) through the refit's
+        noise: for the batch ``chosen`` (a scalar array), or (``each``) for the batch plus each
+        candidate, ``(candidates,)``."""
+        total, runs = self.error_var[chosen].sum(), self.n_fitted + len(chosen)
+        if each:
+            total, runs = total + self.error_var, runs + 1
+        return self.noise_rows * np.asarray(total) / runs
 
     def batch(self, chosen: list[int], values: np.ndarray) -> float:
         """The bias's second moment (summed over the target's quantities) for the batch ``chosen``
-        alone (:meth:`of` gives it with the batch plus each candidate)."""
+        alone, plus its :meth:`noise_rise` (:meth:`of` gives both with the batch plus each candidate)."""
         target = values - values.mean(axis=0)
         runs = self.runs[chosen]
         weights = np.linalg.solve(runs @ runs.T / self.n + self.noise_var * np.eye(len(chosen)), runs @ target / self.n)
-        return float(np.einsum("bq,bd,dq->", weights, self.off.moment(chosen, chosen), weights))
+        return float(np.einsum("bq,bd,dq->", weights, self.off.moment(chosen, chosen), weights) + self.noise_rise(chosen))
 
     def of(self, chosen: list[int], values: np.ndarray) -> tuple[float, np.ndarray]:
-        """The bias's second moment (summed over the target's quantities) for the batch
-        ``chosen``, and for ``chosen`` plus each candidate, ``(candidates,)``; ``values`` are the
-        target's draws ``(draws, quantities)``."""
+        """The bias's second moment (summed over the target's quantities) plus the
+        :meth:`noise_rise`, for the batch ``chosen`` and for ``chosen`` plus each candidate,
+        ``(candidates,)``; ``values`` are the target's draws ``(draws, quantities)``."""
         target = values - values.mean(axis=0)
         cross = self.runs @ target / self.n  # (candidates, quantities)
         if not chosen:
             weights = cross / self.var[:, None]
-            return 0.0, self.error_var * (weights * weights).sum(axis=1)
+            return 0.0, self.error_var * (weights * weights).sum(axis=1) + self.noise_rise(chosen, each=True)
         batch = self.runs[chosen]
         inverse = np.linalg.inv(batch @ batch.T / self.n + self.noise_var * np.eye(len(chosen)))
         with_each = batch @ self.runs.T / self.n  # (batch, candidates)
@@ -562,7 +588,7 @@ class _Bias:
         each = (np.einsum("cbq,bd,cdq->c", weights_rest, moments, weights_rest)
                 + 2 * np.einsum("cbq,bc,cq->c", weights_rest, between, weights_each)
                 + self.error_var * (weights_each * weights_each).sum(axis=1))  # fmt: skip
-        return now, each
+        return now + float(self.noise_rise(chosen)), each + self.noise_rise(chosen, each=True)
 
 
 def _linear_variance(location: np.ndarray, values: np.ndarray, extra: float, noise_var: float, chosen: list[int]) -> float:

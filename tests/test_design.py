@@ -125,10 +125,12 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
         run = pd.DataFrame({"params": [params], "tokens": [tokens]})
         for size in (0.0, 0.02, 0.05):
             table = bs.next_runs(fit, run, inside, law_error=bs.LawError.fixed(sd=size) if size else False)
-            gains[name, size] = (table["gain"].iloc[0], table.attrs["batch_gain"])
+            gains[name, size] = (table["gain"].iloc[0], table.attrs["batch_gain"], table["off_regime_sd"].iloc[0])
     assert gains["on", 0.0] == gains["on", 0.02] == gains["on", 0.05]
-    for gain, linear in (gains["off", 0.02], gains["off", 0.05]):
+    for gain, linear, error_sd in (gains["off", 0.02], gains["off", 0.05]):
         assert gain < 0.5 * gains["off", 0.0][0] and linear < 0.5 * gains["off", 0.0][1]
+        # at least the rise of the refit's noise: the run's squared error over the 24 + 1 runs refitted
+        assert gains["off", 0.0][0] - gain >= error_sd**2 / 25
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
@@ -153,7 +155,8 @@ def test_the_error_off_the_regime_can_be_given_apart_from_the_scale_drift(fit):
 
 def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_once():
     # the refit fits the law through the runs: linearised, the law's errors e off the regime move
-    # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly
+    # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly; and
+    # the refit reads those errors as noise, whose variance rises by their mean square
     from bayescale.design import OffRegime, _Bias
 
     rng = np.random.default_rng(0)
@@ -179,6 +182,17 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
         np.testing.assert_allclose(each, [direct([*chosen, c]) for c in range(7)], rtol=1e-9, atol=1e-15)
     # a run on the regime adds no bias of its own
     assert bias.of([], values)[1][[3, 6]].tolist() == [0.0, 0.0]
+    # through the refit's noise: each run's E[e^2] over the runs refitted, at each of the target's 2 rows
+    noisy = _Bias(location, off, 0.01**2, n_fitted=20, noise_rows=2)
+    error_var = 0.0013 * distance**2.4
+    for chosen in ([], [1], [0, 4, 5]):
+        now, each = noisy.of(chosen, values)
+        batch_rise = 2 * error_var[chosen].sum() / (20 + len(chosen))
+        assert now == pytest.approx(bias.of(chosen, values)[0] + batch_rise, abs=1e-15)
+        rise = 2 * (error_var[chosen].sum() + error_var) / (20 + len(chosen) + 1)
+        np.testing.assert_allclose(each, bias.of(chosen, values)[1] + rise, rtol=1e-9, atol=1e-15)
+        if chosen:
+            assert noisy.batch(chosen, values) == pytest.approx(now, rel=1e-9)
 
 
 def test_a_budget_is_not_spent_on_runs_whose_bias_off_the_regime_outweighs_what_they_teach(fit):
