@@ -233,7 +233,7 @@ def next_runs(
           for the batch, given the earlier picks; for the others, as the next pick after the
           first ``k - 1``;
         * ``var_after``: expected variance of the target after that run (and the earlier picks),
-          plus that bias;
+          plus that bias and noise rise;
         * ``cost`` and ``gain_per_cost``;
         * ``ess``: mean effective number of posterior draws behind the gain;
         * ``off_regime_sd``: root mean square of the law's error at the candidate from its
@@ -534,9 +534,9 @@ class _Bias:
     The same error also enters the refit's *noise*: the refit reads a run's error as scatter, so
     its noise variance, an average of squared residuals over the runs it fits (``n_fitted`` and
     the batch's), rises by ``E[e_c^2]`` over their number for each run of the batch, and with it
-    the new-run variance at each of the target's ``noise_rows`` rows (a prediction; 0 for targets without noise: an optimum, a
-    comparison, a metric). This is :meth:`noise_rise`; it counts the batch's runs only, as the
-    bias does.
+    the new-run variance at each of the target's ``noise_rows`` rows (a prediction; 0 for targets
+    without noise: an optimum, a comparison, a metric). This is :meth:`noise_rise`; it counts the
+    batch's runs only, as the bias does.
     """
 
     def __init__(self, location: np.ndarray, off_regime: OffRegime, noise_var: float, *, n_fitted: int = 0,
