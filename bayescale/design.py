@@ -61,15 +61,16 @@ that bias, ``K' E K`` (:class:`_Bias`: ``K``, the linearised refit's weights on 
 A run whose bias outweighs what it teaches gains less than nothing, and a budget is not spent on
 it. The refit also reads the law's error at a run as scatter: its noise variance, an average of
 squared residuals over the runs it fits, rises by ``E[e_c^2] / n`` (``n``: the runs refitted), and
-so does the variance of a new run at each target row of a prediction (:meth:`_Bias.noise_rise`).
+so does the variance of a new run at each target row of a prediction (:meth:`_Bias.noise_rise`);
+a run on the regime dilutes what the fitted runs off it already put there, and gains by that.
 In the replay on Hoffmann et al.'s runs, a ladder that had bought 13 runs below 2 tokens per
 parameter (residuals up to 55 times the noise) fitted a Student-t noise of 1.4 degrees of freedom
 (19 with its runs at 5-80 tokens per parameter alone) and an interval at the held-out runs half as
-wide again. A run on the target's regime (the same tokens per parameter) is unaffected; the
-``off_regime_sd`` column gives each candidate's root mean square error. (Counting the error as
+wide again. A run on the target's regime (the same tokens per parameter) carries no error of its
+own; the ``off_regime_sd`` column gives each candidate's root mean square error. (Counting the error as
 what the run measures instead, integrated into its likelihood, promised an idealised refit that
 discounts such runs; the real refit does not, and in the replay runs at 0.2-0.6 tokens per
-parameter were bought and the coverage of the held-out runs fell to 0.25.) The penalty is
+parameter were bought and the coverage of the held-out runs fell to 0.25.) The bias is charged
 one-sided: the bias the fitted runs off the regime already put into the forecast, which a run
 near the target's regime would dilute, is not counted (``docs/design.md`` says why), so late in a
 ladder a budget may be left unspent where more runs near the target would still help.
@@ -309,9 +310,12 @@ def next_runs(
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
     # a run away from the target's regime puts the law's error there into the refit (_bias)
     noise_var = float(np.mean(noise["sigma"] ** 2))
-    off = goal_draws.off_regime()
+    off, fitted_error = goal_draws.off_regime(), goal_draws.fitted_error()
+    if off is None and fitted_error > 0:  # every candidate on the target's regime: no bias, but each dilutes
+        off = OffRegime(np.full(len(candidates), -1), np.zeros(len(candidates)), goal_draws.across)
     bias = None if off is None else _Bias(location, off, noise_var, n_fitted=len(fit.data),
-                                          noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0)
+                                          noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0,
+                                          fitted_error=fitted_error)
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
@@ -385,7 +389,8 @@ class _Target:
         candidate_inputs, _, _ = prediction_inputs(law, candidates, fit.columns, fit.levels)
         self.signed_target = signed_log_inputs(law, pd.DataFrame(target_inputs))
         self.signed_candidates = signed_log_inputs(law, pd.DataFrame(candidate_inputs))
-        self.edges, self.top = fitted_edges(signed_log_inputs(law, fit.data))
+        self.signed_fitted = signed_log_inputs(law, fit.data)
+        self.edges, self.top = fitted_edges(self.signed_fitted)
         self.codes = level_codes([np.asarray(group_index[column], dtype=np.int64) for column in fit.levels], len(rows))
         self.ladder = ladder_id(fit.meta.get("data_hash", ""))
 
@@ -396,6 +401,15 @@ class _Target:
         if self.across is None or self.law_error is None:
             return None
         return off_regime_at(self.signed_candidates, self.signed_target, self.across)
+
+    def fitted_error(self) -> float:
+        """The fitted runs' summed mean squared law error from their distance to the target's
+        regime (:func:`off_regime_at`): what they already put into the refit's noise (0 where
+        :meth:`off_regime` counts nothing)."""
+        if self.across is None or self.law_error is None:
+            return 0.0
+        off = off_regime_at(self.signed_fitted, self.signed_target, self.across)
+        return 0.0 if off is None else float((off.sd() ** 2).sum())
 
     def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
         """Centred target draws ``(draws, quantities)`` with the law error at ``distance`` (decades,
@@ -531,31 +545,32 @@ class _Bias:
     integrated mean squared error of Box and Draper 1959). For a batch plus each candidate the
     weights ``K`` come from a block (Schur) update of the batch's, for every candidate at once.
 
-    The same error also enters the refit's *noise*: the refit reads a run's error as scatter, so
-    its noise variance, an average of squared residuals over the runs it fits (``n_fitted`` and
-    the batch's), rises by ``E[e_c^2]`` over their number for each run of the batch, and with it
-    the new-run variance at each of the target's ``noise_rows`` rows (a prediction; 0 for targets
-    without noise: an optimum, a comparison, a metric). This is :meth:`noise_rise`; it counts the
-    batch's runs only, as the bias does.
+    The same error also enters the refit's *noise*: the refit reads a run's error as scatter, and
+    its noise variance is about an average of squared residuals over the runs it fits, so it moves
+    from ``F / n`` (``F``: the ``n_fitted`` fitted runs' summed ``E[e^2]``, ``fitted_error``) to
+    ``(F + sum_b E[e_b^2]) / (n + |b|)`` with a batch ``b``, and with it the new-run variance at
+    each of the target's ``noise_rows`` rows (a prediction; 0 for targets without noise: an
+    optimum, a comparison, a metric). This is :meth:`noise_rise`: a run off the regime raises it,
+    and a run on the regime dilutes the misfit the fitted runs already put there.
     """
 
     def __init__(self, location: np.ndarray, off_regime: OffRegime, noise_var: float, *, n_fitted: int = 0,
-                 noise_rows: int = 0) -> None:  # fmt: skip
+                 noise_rows: int = 0, fitted_error: float = 0.0) -> None:  # fmt: skip
         self.runs = location - location.mean(axis=1, keepdims=True)  # (candidates, draws)
         self.off, self.noise_var = off_regime, noise_var
         self.n = location.shape[1] - 1
         self.var = np.einsum("cs,cs->c", self.runs, self.runs) / self.n + noise_var
         self.error_var = self.off.sd() ** 2
-        self.n_fitted, self.noise_rows = n_fitted, noise_rows
+        self.n_fitted, self.noise_rows, self.fitted_error = n_fitted, noise_rows, fitted_error
 
     def noise_rise(self, chosen: list[int], *, each: bool = False) -> np.ndarray:
-        """The rise of the target's new-run variance (summed over its rows) through the refit's
+        """The change of the target's new-run variance (summed over its rows) through the refit's
         noise: for the batch ``chosen`` (a scalar array), or (``each``) for the batch plus each
-        candidate, ``(candidates,)``."""
-        total, runs = self.error_var[chosen].sum(), self.n_fitted + len(chosen)
+        candidate, ``(candidates,)``; negative where runs on the regime dilute the fitted runs' misfit."""
+        total, runs = self.fitted_error + self.error_var[chosen].sum(), self.n_fitted + len(chosen)
         if each:
             total, runs = total + self.error_var, runs + 1
-        return self.noise_rows * np.asarray(total) / runs
+        return self.noise_rows * (np.asarray(total) / runs - self.fitted_error / max(self.n_fitted, 1))
 
     def batch(self, chosen: list[int], values: np.ndarray) -> float:
         """The bias's second moment (summed over the target's quantities) for the batch ``chosen``

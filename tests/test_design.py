@@ -86,8 +86,15 @@ def test_a_run_moves_the_edge_the_law_error_is_measured_from(fit):
     assert at_target == pytest.approx(law_error_part, rel=0.1)
     at_inside = with_error.set_index("params")["gain"][5e7] - without.set_index("params")["gain"][5e7]
     # exactly: the drift's variance is counted once, not reweighted with the curve's draws (whose
-    # importance weights would add noise of the size of the gains themselves)
-    assert abs(at_inside) < 1e-9 * law_error_part
+    # importance weights would add noise of the size of the gains themselves); what is left is the
+    # run's dilution of the misfit the 16 fitted runs off the target's regime put into the noise
+    from bayescale.design import off_regime_at
+    from bayescale.law_error import signed_log_inputs
+
+    misfit = off_regime_at(signed_log_inputs(fit.law, fit.data), signed_log_inputs(fit.law, TARGET), bs.law_error.off_regime())
+    fitted_error = float((misfit.sd() ** 2).sum())
+    assert fitted_error > 0
+    assert abs(at_inside - (fitted_error / 24 - fitted_error / 25)) < 1e-9 * law_error_part
 
 
 def test_a_batch_is_not_the_top_two_of_one_ranking(fit):
@@ -118,7 +125,9 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
     np.testing.assert_allclose(table.loc[["on", "low", "high", "higher"], "off_regime_sd"], [0.0, 0.02, 0.02, 0.04],
                                rtol=0.1, atol=1e-12)  # fmt: skip
     # a target inside the fitted runs (no drift of its own): a run on its regime teaches it as much
-    # with the law error as without; one ~1.4 decades off teaches it less the larger the law's error
+    # with the law error as without, and dilutes the misfit that the 16 fitted runs 0.3 decades off
+    # its regime (10 and 40 tokens per parameter) put into the refit's noise; one ~1.4 decades off
+    # teaches it less the larger the law's error
     inside = pd.DataFrame({"N": [5e7], "D": [1e9]})
     gains = {}
     for name, (params, tokens) in {"on": (3e7, 6e8), "off": (1.34e8, 1.34e8)}.items():
@@ -126,11 +135,13 @@ def test_a_run_away_from_the_target_s_regime_carries_the_law_s_error_over_the_ga
         for size in (0.0, 0.02, 0.05):
             table = bs.next_runs(fit, run, inside, law_error=bs.LawError.fixed(sd=size) if size else False)
             gains[name, size] = (table["gain"].iloc[0], table.attrs["batch_gain"], table["off_regime_sd"].iloc[0])
-    assert gains["on", 0.0] == gains["on", 0.02] == gains["on", 0.05]
+    for size in (0.02, 0.05):
+        fitted_error = 16 * (size * 0.30) ** 2
+        assert gains["on", size][0] - gains["on", 0.0][0] == pytest.approx(fitted_error / 24 - fitted_error / 25)
     for gain, linear, error_sd in (gains["off", 0.02], gains["off", 0.05]):
         assert gain < 0.5 * gains["off", 0.0][0] and linear < 0.5 * gains["off", 0.0][1]
         # at least the rise of the refit's noise: the run's squared error over the 24 + 1 runs refitted
-        assert gains["off", 0.0][0] - gain >= error_sd**2 / 25
+        assert gains["off", 0.0][0] - gain >= error_sd**2 / 25 - gains["on", 0.05][0] + gains["on", 0.0][0]
     assert gains["off", 0.05][1] < gains["off", 0.02][1]
 
 
@@ -146,7 +157,11 @@ def test_the_error_off_the_regime_can_be_given_apart_from_the_scale_drift(fit):
     np.testing.assert_allclose(larger.loc[["on", "high", "higher"], "off_regime_sd"], [0.0, 0.05, 0.10], rtol=0.1)
     assert (uncharged["off_regime_sd"] == 0).all()
     assert larger.attrs["var_now"] == both.attrs["var_now"] == uncharged.attrs["var_now"]
-    assert larger.loc["on", "gain"] == pytest.approx(both.loc["on", "gain"])
+    # the run on the regime carries no error, and dilutes the fitted runs' (at 10 and 40 tokens per
+    # parameter) in the refit's noise by more, the larger their error
+    assert larger.loc["on", "gain"] > both.loc["on", "gain"] > uncharged.loc["on", "gain"]
+    assert larger.loc["on", "gain"] - uncharged.loc["on", "gain"] == pytest.approx(
+        (both.loc["on", "gain"] - uncharged.loc["on", "gain"]) * (0.05 / 0.02) ** 2)
     for run in ("high", "higher"):
         assert larger.loc[run, "gain"] < both.loc[run, "gain"] < uncharged.loc[run, "gain"]
     with pytest.raises(TypeError, match="off_regime_error=0.05 must be True, False or a LawError"):
@@ -182,14 +197,15 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
         np.testing.assert_allclose(each, [direct([*chosen, c]) for c in range(7)], rtol=1e-9, atol=1e-15)
     # a run on the regime adds no bias of its own
     assert bias.of([], values)[1][[3, 6]].tolist() == [0.0, 0.0]
-    # through the refit's noise: each run's E[e^2] over the runs refitted, at each of the target's 2 rows
-    noisy = _Bias(location, off, 0.01**2, n_fitted=20, noise_rows=2)
+    # through the refit's noise, at each of the target's 2 rows: the mean squared error over the runs
+    # refitted, from the 20 fitted runs' summed 0.004 to that plus the batch's
+    noisy = _Bias(location, off, 0.01**2, n_fitted=20, noise_rows=2, fitted_error=0.004)
     error_var = 0.0013 * distance**2.4
     for chosen in ([], [1], [0, 4, 5]):
         now, each = noisy.of(chosen, values)
-        batch_rise = 2 * error_var[chosen].sum() / (20 + len(chosen))
+        batch_rise = 2 * ((0.004 + error_var[chosen].sum()) / (20 + len(chosen)) - 0.004 / 20)
         assert now == pytest.approx(bias.of(chosen, values)[0] + batch_rise, abs=1e-15)
-        rise = 2 * (error_var[chosen].sum() + error_var) / (20 + len(chosen) + 1)
+        rise = 2 * ((0.004 + error_var[chosen].sum() + error_var) / (20 + len(chosen) + 1) - 0.004 / 20)
         np.testing.assert_allclose(each, bias.of(chosen, values)[1] + rise, rtol=1e-9, atol=1e-15)
         if chosen:
             assert noisy.batch(chosen, values) == pytest.approx(now, rel=1e-9)
