@@ -310,12 +310,10 @@ def next_runs(
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
     # a run away from the target's regime puts the law's error there into the refit (_bias)
     noise_var = float(np.mean(noise["sigma"] ** 2))
-    off, fitted_error = goal_draws.off_regime(), goal_draws.fitted_error()
-    if off is None and fitted_error > 0:  # every candidate on the target's regime: no bias, but each dilutes
-        off = OffRegime(np.full(len(candidates), -1), np.zeros(len(candidates)), goal_draws.across)
+    off = goal_draws.off_regime()
     bias = None if off is None else _Bias(location, off, noise_var, n_fitted=len(fit.data),
                                           noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0,
-                                          fitted_error=fitted_error)
+                                          fitted_error=goal_draws.fitted_error())
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
@@ -396,19 +394,21 @@ class _Target:
 
     def off_regime(self) -> OffRegime | None:
         """The law's error at each candidate from its distance to the target's regime
-        (:func:`off_regime_at`), or None where there is none to count (also without law error,
-        and for a target without rows: an optimum)."""
+        (:func:`off_regime_at`; all zero where every candidate is on the regime but fitted runs
+        are not, whose misfit the candidates dilute), or None where there is none to count (also
+        without law error, and for a target without rows: an optimum)."""
         if self.across is None or self.law_error is None:
             return None
-        return off_regime_at(self.signed_candidates, self.signed_target, self.across)
+        off = off_regime_at(self.signed_candidates, self.signed_target, self.across)
+        on_regime = (np.full(self.n_candidates, -1), np.zeros(self.n_candidates))  # no error of their own
+        return off if off is not None or not self.fitted_error() else OffRegime(*on_regime, self.across)
 
     def fitted_error(self) -> float:
         """The fitted runs' summed mean squared law error from their distance to the target's
         regime (:func:`off_regime_at`): what they already put into the refit's noise (0 where
         :meth:`off_regime` counts nothing)."""
-        if self.across is None or self.law_error is None:
-            return 0.0
-        off = off_regime_at(self.signed_fitted, self.signed_target, self.across)
+        error = self.across if self.law_error is not None else None
+        off = None if error is None else off_regime_at(self.signed_fitted, self.signed_target, error)
         return 0.0 if off is None else float((off.sd() ** 2).sum())
 
     def _at(self, distance: np.ndarray) -> tuple[np.ndarray, float]:
@@ -567,10 +567,11 @@ class _Bias:
         """The change of the target's new-run variance (summed over its rows) through the refit's
         noise: for the batch ``chosen`` (a scalar array), or (``each``) for the batch plus each
         candidate, ``(candidates,)``; negative where runs on the regime dilute the fitted runs' misfit."""
-        total, runs = self.fitted_error + self.error_var[chosen].sum(), self.n_fitted + len(chosen)
-        if each:
-            total, runs = total + self.error_var, runs + 1
-        return self.noise_rows * (np.asarray(total) / runs - self.fitted_error / max(self.n_fitted, 1))
+        if not self.noise_rows:  # a target without noise (or no fitted runs given)
+            return np.zeros(len(self.error_var) if each else ())
+        total = self.fitted_error + self.error_var[chosen].sum() + (self.error_var if each else 0.0)
+        runs = self.n_fitted + len(chosen) + int(each)
+        return self.noise_rows * (np.asarray(total) / runs - self.fitted_error / self.n_fitted)
 
     def batch(self, chosen: list[int], values: np.ndarray) -> float:
         """The bias's second moment (summed over the target's quantities) for the batch ``chosen``
