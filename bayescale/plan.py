@@ -69,7 +69,7 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale import law_error as law_error_module
 from bayescale.data import FLOPS_PER_PARAMETER_TOKEN, free_parameters, input_centres, training_compute
-from bayescale.design import OffRegime, off_regime_at, regime_error, run_costs
+from bayescale.design import run_costs
 from bayescale.hierarchy import build_spec, parameter_values, prior_sites, resolve_priors
 from bayescale.law_error import LawError, signed_log_inputs
 from bayescale.laws.base import Law
@@ -78,6 +78,7 @@ from bayescale.likelihoods import get_likelihood
 from bayescale.optimal import differentiable_log_optimum
 from bayescale.posterior import natural_values
 from bayescale.prediction_rows import with_new_levels
+from bayescale.regime_bias import OffRegime, off_regime_at, regime_error
 from bayescale.targets import Optimum, Prediction, Target, as_target
 
 __all__ = ["NOISE", "default_candidates", "expected_sd", "plan_ladder"]
@@ -353,7 +354,7 @@ class _Problem:
         Linearised, the refit moves the target by ``K' r`` for residuals ``r`` at the runs, with
         weights ``K = J Sigma g / noise**2`` (``Sigma``: the posterior covariance after the
         runs); the law's errors ``e`` at the runs bias it by ``K' e``, of second moment
-        ``K' E K`` (``E``: :meth:`~bayescale.design.OffRegime.moment`), as in
+        ``K' E K`` (``E``: :meth:`~bayescale.regime_bias.OffRegime.moment`), as in
         :func:`~bayescale.next_runs`.
         """
         if self.off is None or not runs:

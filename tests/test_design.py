@@ -88,8 +88,8 @@ def test_a_run_moves_the_edge_the_law_error_is_measured_from(fit):
     # exactly: the drift's variance is counted once, not reweighted with the curve's draws (whose
     # importance weights would add noise of the size of the gains themselves); what is left is the
     # run's dilution of the misfit the 16 fitted runs off the target's regime put into the noise
-    from bayescale.design import off_regime_at
     from bayescale.law_error import signed_log_inputs
+    from bayescale.regime_bias import off_regime_at
 
     misfit = off_regime_at(signed_log_inputs(fit.law, fit.data), signed_log_inputs(fit.law, TARGET), bs.law_error.off_regime())
     fitted_error = float((misfit.sd() ** 2).sum())
@@ -172,7 +172,7 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
     # the refit fits the law through the runs: linearised, the law's errors e off the regime move
     # its forecast by K'e; the block update for a batch plus each candidate gives K'EK exactly; and
     # the refit reads those errors as noise, whose variance rises by their mean square
-    from bayescale.design import OffRegime, _Bias
+    from bayescale.regime_bias import OffRegime, RegimeBias
 
     rng = np.random.default_rng(0)
     location = rng.standard_normal((7, 3)) @ rng.standard_normal((3, 400)) * 0.05
@@ -182,7 +182,7 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
     # runs on one side share the gain: E = (0.02^2 + 0.03^2) d_i^1.2 d_j^1.2, across sides 0.02^2 d_i^1.2 d_j^1.2
     np.testing.assert_allclose(off.moment([0], [1, 2, 3]), [[0.0013 * 0.5**1.2, 0.0004 * 0.5**1.2 * 0.3**1.2, 0.0]])
     np.testing.assert_allclose(off.sd(), np.sqrt(0.0013) * distance**1.2)
-    bias = _Bias(location, off, 0.01**2)
+    bias = RegimeBias(location, off, 0.01**2)
 
     def direct(chosen):
         runs, target = bias.runs[chosen], values - values.mean(axis=0)
@@ -199,7 +199,7 @@ def test_the_bias_of_the_refit_off_the_regime_is_k_e_k_for_every_candidate_at_on
     assert bias.of([], values)[1][[3, 6]].tolist() == [0.0, 0.0]
     # through the refit's noise, at each of the target's 2 rows: the mean squared error over the runs
     # refitted, from the 20 fitted runs' summed 0.004 to that plus the batch's
-    noisy = _Bias(location, off, 0.01**2, n_fitted=20, noise_rows=2, fitted_error=0.004)
+    noisy = RegimeBias(location, off, 0.01**2, n_fitted=20, noise_rows=2, fitted_error=0.004)
     error_var = 0.0013 * distance**2.4
     for chosen in ([], [1], [0, 4, 5]):
         now, each = noisy.of(chosen, values)
