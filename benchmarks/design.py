@@ -191,6 +191,11 @@ def choose(strategy: str, fit, ladder: Ladder, taken: list, budget: float, rng: 
         print(f"    next_runs: {int((table['pick'] > 0).sum())} runs, greedy by {table.attrs['rule']}, "
               f"expected gain {table.attrs['batch_gain']:.3g} of {table.attrs['var_now']:.3g}, "
               f"stopped: {table.attrs['stopped']}", flush=True)
+        picks = table[table["pick"] > 0].sort_values("pick")
+        ratio = {"N", "D"} <= set(ladder.columns)  # the picks' tokens per parameter too
+        print("      picks: " + "; ".join(", ".join(f"{c}={row[c]:.2g}" for c in ladder.columns)
+                                          + (f", D/N={row['D'] / row['N']:.2g}" if ratio else "")
+                                          + f" (gain {row['gain']:.2g})" for _, row in picks.iterrows()), flush=True)  # fmt: skip
         return list(table.index[table["pick"] > 0])
     if strategy.startswith("random"):
         return _fill(pd.Index(rng.permutation(left.index.to_numpy())), left["C"], budget)
