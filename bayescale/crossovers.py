@@ -223,6 +223,7 @@ class Crossover:
     _evaluate: object = None
     ylabel: str | None = None
     observed: tuple | None = None
+    _beyond: object = None  # values -> decades beyond the runs, per fit (None: no law error)
 
     @property
     def margin(self) -> np.ndarray:
@@ -285,11 +286,23 @@ class Crossover:
         DataFrame
             One row per value: the value (in a column named after the scale, e.g. ``C``) and
             ``prob_a_better``.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            When :func:`crossover` ran with the default ``law_error=True`` and some ``x`` lies
+            further beyond a fit's runs than any forecast the law error was learned from
+            (:func:`bayescale.law_error.learned_reach`): the probability there rests on the error
+            model's own extrapolation.
         """
         if x is None:
             values, margin = self.grid, self.margin
         else:
             values = np.atleast_1d(np.asarray(x, dtype=float))
+            if self._beyond is not None:
+                distance = self._beyond(values).max(axis=0)  # type: ignore[operator]
+                labels = pd.Index([f"{v:.3g}" for v in values])
+                warn_beyond_learned_reach(distance, labels, stacklevel=2, what=f"values of {self.x}")
             a, b = self._evaluate(values)  # type: ignore[operator]
             diff = b - a
             margin = diff if self.lower_is_better else -diff
@@ -407,15 +420,18 @@ def crossover(
         n = min(a.shape[0], b.shape[0])
         return a[:n], b[:n]
 
+    def beyond(values):  # decades beyond each fit's runs: (fits, values)
+        return np.stack([_distance_along(f, x, values, path, ratio, N, w) for f, w in zip(fits, where, strict=True)])
+
     a, b = evaluate(grid)
     observed = tuple(_observed(f, x, w) for f, w in zip(fits, where, strict=True))
     result = Crossover(x=x, grid=grid, curves_a=a, curves_b=b, lower_is_better=better,
                        names=names, level=level, _evaluate=evaluate, ylabel=fit_a.y,
-                       observed=None if any(o is None for o in observed) else observed)
+                       observed=None if any(o is None for o in observed) else observed,
+                       _beyond=beyond if law_error is True else None)  # fmt: skip
     median = float(result.summary()["median"].iloc[0])
     if law_error is True and np.isfinite(median):  # a crossing further out than the law error was measured
-        distance = np.array([_distance_along(f, x, np.array([median]), path, ratio, N, w)[0]
-                             for f, w in zip(fits, where, strict=True)])  # fmt: skip
+        distance = beyond(np.array([median]))[:, 0]
         warn_beyond_learned_reach(distance, pd.Index(names), stacklevel=2, what="curves at the median crossing")
     return result
 

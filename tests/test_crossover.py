@@ -43,7 +43,8 @@ def test_known_crossing_is_found_and_covered():
     assert res.probability > 0.95
     assert s["lower"] < truth < s["upper"]
     # A (steeper, lower floor) is worse at small x and better at large x (lower is better for a loss)
-    pb = res.prob_better([1e1, 1e8])
+    with pytest.warns(bs.ExtrapolationWarning, match="1 of 2 values of x"):  # 1e8: 2 decades beyond the runs
+        pb = res.prob_better([1e1, 1e8])
     assert pb["prob_a_better"].iloc[0] < 0.05 and pb["prob_a_better"].iloc[1] > 0.95
 
 
@@ -53,10 +54,13 @@ def test_a_crossing_further_out_than_the_law_error_was_measured_is_flagged():
                       match=r"2 of 2 curves at the median crossing \(curves at the median crossing A, B\) lie up to 3\.\d"):
         res = crossover(*far, x="x", between=(1e3, 1e12))
     assert 1e9 < res.summary().iloc[0]["median"] < 1e10
+    # asked at a value of its own, further out than the law error was measured: flagged too
+    with pytest.warns(bs.ExtrapolationWarning, match=r"1 of 2 values of x \(values of x 1e\+12\) lie up to 6\.0 decades"):
+        res.prob_better([1e5, 1e12])
     near = _curve_fit(1.0, 40.0, 0.2), _curve_fit(2.0, 5.0, 0.1, seed=1)  # cross near 2.2e6, 0.3 decades out
     with warnings.catch_warnings():
         warnings.simplefilter("error", bs.ExtrapolationWarning)
-        crossover(*far, x="x", between=(1e3, 1e12), law_error=False)
+        crossover(*far, x="x", between=(1e3, 1e12), law_error=False).prob_better(1e12)
         assert 1e6 < crossover(*near, x="x", between=(1e3, 1e12)).summary().iloc[0]["median"] < 1e7
 
 
