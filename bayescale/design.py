@@ -308,12 +308,12 @@ def next_runs(
     noise = {name: fit.draws(name).astype(np.float64) for name in likelihood.noise_names}
     kernel = _Kernel(likelihood.name, noise)
     location, predictive = np.log(curve_c).T.copy(), np.log(predictive_c).T.copy()
-    # a run away from the target's regime puts the law's error there into the refit (_bias)
+    # a run away from the target's regime puts the law's error there into the refit (RegimeBias)
     noise_var = float(np.mean(noise["sigma"] ** 2))
     off = goal_draws.off_regime()
     bias = None if off is None else RegimeBias(location, off, noise_var, n_fitted=len(fit.data),
-                                          noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0,
-                                          fitted_error=goal_draws.fitted_error())
+                                               noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0,
+                                               fitted_error=goal_draws.fitted_error())
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
