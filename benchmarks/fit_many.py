@@ -17,7 +17,7 @@ the warm-up, the curves that miss the convergence rule (its default ``retries=1`
 output and included in its time), while the loop's ``bs.fit`` calls are each run once. Run::
 
     BAYESCALE_DATA_DIR=../shared/data python benchmarks/fit_many.py [--loop 12] [--draws 500] [--curves 40] \
-        [--likelihood normal] [--target-accept 0.95]
+        [--likelihood normal] [--target-accept 0.95] [--max-tree-depth 7]
 
 ``--curves N`` keeps a fixed random subset of N curves (the same N curves on every run), for a
 before/after measurement that takes a few minutes.
@@ -64,12 +64,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--curves", type=int, default=None, help="a fixed random subset of this many curves")
     parser.add_argument("--likelihood", default="student_t", help="likelihood of both sides (default: student_t)")
+    parser.add_argument("--max-tree-depth", type=int, default=None,
+                        help="NUTS's tree depth limit of fit_many (default 10); bs.fit has no such option, so the "
+                             "loop keeps 10")
     parser.add_argument("--target-accept", type=float, default=None,
                         help="NUTS target acceptance for both sides (default: the law's default)")
     args = parser.parse_args()
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=0, likelihood=args.likelihood)
     if args.target_accept is not None:
         sampler["target_accept_prob"] = args.target_accept
+    if args.max_tree_depth is not None:
+        sampler["max_tree_depth"] = args.max_tree_depth
     table = curves()
     if args.curves is not None:
         names = np.array(sorted(table["curve"].unique()))
@@ -111,7 +116,8 @@ def main() -> None:
         loop_fits = {}
         for key in subset:
             rows = table[table["curve"] == key]
-            loop_fits[key] = bs.fit(rows, "power", y="y", inputs={"x": "x"}, progress=False, **sampler)
+            loop_fits[key] = bs.fit(rows, "power", y="y", inputs={"x": "x"}, progress=False,
+                                    **{k: v for k, v in sampler.items() if k != "max_tree_depth"})  # fmt: skip
         loop_s = time.perf_counter() - start
     loop_rate = len(subset) / loop_s
     print(f"bs.fit loop over {len(subset)} random curves ({sizes[subset].nunique()} distinct row counts): "

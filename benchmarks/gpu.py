@@ -21,7 +21,7 @@ so that each side is what a user of that device gets. Without a GPU only the CPU
 script says so). Both sides fit the same first curves of the same synthetic table. Run::
 
     BAYESCALE_DATA_DIR=../shared/data python benchmarks/gpu.py [--curves 10000] [--chunk 2500] \\
-        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single] [--max-tree-depth 10]
+        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single] [--max-tree-depth 7]
 
 Budgets are per side and part, so the whole script stays under ~4 minutes on a GPU machine:
 a chunk is started only when the time per chunk measured so far says it ends within the budget
@@ -44,6 +44,7 @@ then the device tool's ``run`` with ``carry=[".gpu"]`` and the command::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -85,18 +86,18 @@ def synthetic_curves(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_depth: int = 10) -> dict:
+def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_depth: int) -> dict:
     """``fit_many`` on the first curves of the synthetic table, chunk by chunk within ``budget_s``.
 
     In lock-step (``vmap``, the GPU's batching) every iteration costs the longest tree of the
-    batch, so ``max_tree_depth`` (NUTS's default 10: up to 1,023 leapfrog steps) bounds it."""
+    batch, so ``max_tree_depth`` (``fit_many``'s default 7: up to 127 leapfrog steps) bounds it."""
     from bayescale.many import fit_many
 
     table = synthetic_curves(n_curves)
     names = table["curve"].unique()
     chunk = min(chunk, len(names))
     done, compile_s, first_chunk_s, spent = [], 0.0, np.nan, 0.0
-    converged, steps, covered = [], [], []
+    converged, steps, covered, lockstep = [], [], [], []
     started = time.perf_counter()
     for first in range(0, len(names) - chunk + 1, chunk):
         per_chunk = (spent - (compile_s if done else 0.0)) / max(len(done), 1)
@@ -113,6 +114,8 @@ def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_
         spent = time.perf_counter() - started
         converged.append(many.diagnostics["converged"].to_numpy())
         steps.append(many.num_steps.reshape(chunk, -1).mean(axis=1))
+        # in lock-step each iteration lasts as long as the chunk's longest tree at that iteration
+        lockstep.append(many.num_steps.reshape(-1, many.num_steps.shape[-1]).max(axis=0).mean())
         interval = many.summary(level=0.9).xs("alpha", level=1)
         truth = part.groupby("curve")["alpha_true"].first().loc[interval.index]
         covered.append(((interval["lower"] <= truth) & (truth <= interval["upper"])).to_numpy())
@@ -123,6 +126,7 @@ def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_
         "curves_per_s": fitted / spent, "curves_per_s_sampling": fitted / max(spent - compile_s, 1e-9),
         "converged": float(np.mean(np.concatenate(converged))), "steps_per_draw": float(np.mean(np.concatenate(steps))),
         "alpha_coverage_90": float(np.mean(np.concatenate(covered))),
+        "lockstep_steps_per_draw": float(np.mean(lockstep)),
     }  # fmt: skip
 
 
@@ -142,7 +146,8 @@ def measure(device: str, args: argparse.Namespace) -> dict:
     print(f"{device}: fit_many (max tree depth {args.max_tree_depth}), {m['curves']} curves in {m['wall_s']:.1f} s "
           f"({m['compile_s']:.1f} s compile): "
           f"{m['curves_per_s']:.2f} curves/s, {m['curves_per_s_sampling']:.2f} without compile; converged "
-          f"{m['converged']:.1%}, steps per draw {m['steps_per_draw']:.1f}, alpha 90% coverage "
+          f"{m['converged']:.1%}, steps per draw {m['steps_per_draw']:.1f} (the chunk's longest tree per draw, "
+          f"which a lock-step iteration waits for: {m['lockstep_steps_per_draw']:.0f}), alpha 90% coverage "
           f"{m['alpha_coverage_90']:.1%}", flush=True)  # fmt: skip
     return out
 
@@ -174,7 +179,8 @@ def table(results: list[dict]) -> pd.DataFrame:
         m = r["many"]
         row.update(many_curves=m["curves"], many_curves_per_s=m["curves_per_s"],
                    many_curves_per_s_sampling=m["curves_per_s_sampling"], many_converged=m["converged"],
-                   many_steps_per_draw=m["steps_per_draw"], many_alpha_coverage=m["alpha_coverage_90"])  # fmt: skip
+                   many_steps_per_draw=m["steps_per_draw"], many_lockstep_steps=m["lockstep_steps_per_draw"],
+                   many_alpha_coverage=m["alpha_coverage_90"])  # fmt: skip
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(results) == 2:
@@ -198,7 +204,8 @@ def main() -> None:
     parser.add_argument("--cpu-chunk", type=int, default=32, help="curves per chunk on the CPU")
     parser.add_argument("--cpu-budget", type=float, default=45.0, help="seconds for the CPU's fit_many part")
     parser.add_argument("--skip-single", action="store_true", help="skip the single Chinchilla fit")
-    parser.add_argument("--max-tree-depth", type=int, default=10,
+    parser.add_argument("--max-tree-depth", type=int,
+                        default=inspect.signature(bs.fit_many).parameters["max_tree_depth"].default,
                         help="fit_many's NUTS tree depth limit on both sides (lock-step waits for the longest tree)")
     parser.add_argument("--cpu-only", action="store_true", help="measure the CPU side only (the child process)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
