@@ -119,8 +119,8 @@ def fit_many(
         keeps) caps the long trajectories a few curves take, and their warm-up's, without changing
         the posterior (NUTS stays exact; a capped tree can only mix more slowly, which the
         convergence rule and ``retries`` see): on the 229 real curves of
-        ``benchmarks/fit_many.py`` the same 221 curves meet the rule at 7 as at 10, and sampling
-        takes a fraction of the time (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``,
+        ``benchmarks/fit_many.py`` 221 meet the rule at 7 against 222 at 10, and the first call
+        takes 267 s against 452 s (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``,
         a GPU's) every iteration waits for the batch's longest tree, so the cap matters most
         there. Raise it for curves that keep missing the rule with long trees
         (``num_steps`` near the cap). With ``pooling="partial"`` (one :func:`bayescale.fit`)
