@@ -121,6 +121,7 @@ greedy under a budget).
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -313,7 +314,7 @@ def next_runs(
     off = goal_draws.off_regime()
     bias = None if off is None else RegimeBias(location, off, noise_var, n_fitted=len(fit.data),
                                                noise_rows=goal_draws.values([])[0].shape[1] if goal.additive else 0,
-                                               fitted_error=goal_draws.fitted_error())
+                                               fitted_error=goal_draws.fitted_error)
     rules = [rank_by] if budget is None else ["gain_per_cost", "gain"]
     batches = [_greedy(location, predictive, goal_draws, kernel, k=k, n_fantasies=n_fantasies, costs=costs,
                        rank_by=rule, seed=seed, budget=budget, bias=bias) for rule in rules]  # fmt: skip
@@ -401,12 +402,13 @@ class _Target:
             return None
         off = off_regime_at(self.signed_candidates, self.signed_target, self.across)
         on_regime = (np.full(self.n_candidates, -1), np.zeros(self.n_candidates))  # no error of their own
-        return off if off is not None or not self.fitted_error() else OffRegime(*on_regime, self.across)
+        return off if off is not None or not self.fitted_error else OffRegime(*on_regime, self.across)
 
+    @functools.cached_property
     def fitted_error(self) -> float:
         """The fitted runs' summed mean squared law error from their distance to the target's
         regime (:func:`off_regime_at`): what they already put into the refit's noise (0 where
-        :meth:`off_regime` counts nothing)."""
+        :meth:`off_regime` counts nothing). Computed once per target."""
         error = self.across if self.law_error is not None else None
         off = None if error is None else off_regime_at(self.signed_fitted, self.signed_target, error)
         return 0.0 if off is None else float((off.sd() ** 2).sum())
