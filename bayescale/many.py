@@ -188,6 +188,11 @@ def fit_many(
         raise ValueError(f"pooling={pooling!r} must be 'none' (independent curves) or 'partial' (pooled across keys)")
     if executor not in ("local", "ray"):
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
+    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) or not 1 <= max_tree_depth <= 20:
+        raise ValueError(
+            f"max_tree_depth={max_tree_depth!r} must be a whole number from 1 to 20 (the default 7 allows 127 "
+            "leapfrog steps a draw; raise it for curves whose trees reach that cap)"
+        )
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
     retries = int(retries)

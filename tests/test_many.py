@@ -57,6 +57,13 @@ class _quiet:
 
 
 @pytest.mark.long
+def test_trees_are_capped_at_depth_7_by_default(many):
+    # 2**7 - 1 leapfrog steps a draw at most: the default reaches the compiled sampler
+    assert many.meta["settings"]["max_tree_depth"] == 7
+    assert many.num_steps.max() <= 127
+
+
+@pytest.mark.long
 def test_recovers_each_key(many):
     summary = many.summary(level=0.98)
     assert list(many.keys) == list(TRUTH)
@@ -227,6 +234,9 @@ def test_errors_name_the_problem():
         fit_many(df, "power", by="task", inputs={"x": "steps"}, executor="dask")
     with pytest.raises(ValueError, match=r"retries=-1 must be a whole number >= 0"):
         fit_many(df, "power", by="task", inputs={"x": "steps"}, retries=-1)
+    for depth in (0, 7.5, "7", True):
+        with pytest.raises(ValueError, match=rf"max_tree_depth={depth!r} must be a whole number from 1 to 20"):
+            fit_many(df, "power", by="task", inputs={"x": "steps"}, max_tree_depth=depth)
 
 
 
