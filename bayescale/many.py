@@ -16,8 +16,8 @@ pays NumPyro's per-call overhead and, for every new number of rows, a new compil
    pairs one after another (``jax.lax.map``): ``jax.vmap`` would run them in lock-step, every
    tree as long as the batch's longest, which took twice as long on 24 real curves and more
    for larger batches. On a GPU the pairs are ``jax.vmap``-ed, the only way to fill it;
-4. samples again, with twice the warm-up, the keys whose draws miss the convergence rule
-   (``retries``), keeping the new draws of those that then meet it;
+4. samples again, with twice the warm-up (its trees as deep as the draws'), the keys whose
+   draws miss the convergence rule (``retries``), keeping the new draws of those that then meet it;
 5. gathers the draws into a :class:`ManyFits` collection with a per-key ``summary()``,
    ``predict(df)`` and ``diagnostics``, and ``fits[key]`` giving a full :class:`~bayescale.Fit`.
 
@@ -84,7 +84,7 @@ def fit_many(
     device: str | None = None,
     target_accept_prob: float | None = None,
     dense_mass: bool = True,
-    max_tree_depth: int = 7,
+    max_tree_depth: int | tuple[int, int] = (5, 7),
     chunk_size: int | None = None,
     retries: int = 1,
     executor: str = "local",
@@ -113,31 +113,34 @@ def fit_many(
         ``fold_in(fold_in(PRNGKey(seed), i), c)``, whatever the chunking or executor.
     device : {"cpu", "gpu"}, optional
         Where JAX runs; ``"gpu"`` needs the CUDA build of jax (``pip install 'bayescale[gpu]'``).
-    max_tree_depth : int
-        NUTS tree depth limit (at most ``2**max_tree_depth - 1`` leapfrog steps per draw). The
-        default 7 (127 steps, against 1,023 at NUTS's usual 10, which :func:`bayescale.fit`
-        keeps) caps the long trajectories a few curves take, and their warm-up's, without changing
-        the posterior (NUTS stays exact; a capped tree can only mix more slowly, which the
-        convergence rule and ``retries`` see): on the 229 real curves of
-        ``benchmarks/fit_many.py`` 221 meet the rule at 7 against 222 at 10, and the first call
-        takes 267 s against 452 s (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``,
-        a GPU's) every iteration waits for the batch's longest tree, so the cap matters most
-        there. Raise it for curves that keep missing the rule with long trees
-        (``num_steps`` near the cap). With ``pooling="partial"`` (one :func:`bayescale.fit`)
-        the limit is NUTS's 10.
+    max_tree_depth : int or (int, int)
+        NUTS tree depth limits (at most ``2**depth - 1`` leapfrog steps an iteration), as
+        :func:`numpyro.infer.hmc.hmc` takes them: ``(warm-up, draws)``, or one number for both.
+        The default ``(5, 7)``: 31 steps during warm-up, 127 for the draws, against 1,023 at
+        NUTS's usual 10, which :func:`bayescale.fit` keeps for both (its fits have no retry).
+        The caps cut the long trajectories a few curves take, and warm-up's before the step
+        size and mass matrix adapt, without biasing the draws (NUTS stays exact; a capped tree
+        can only mix more slowly, and a slower warm-up can end unadapted on a hard curve, which
+        the convergence rule and ``retries`` see; a retry's warm-up runs at the draws' depth). On the 229 real curves of
+        ``benchmarks/fit_many.py``, 222 meet the rule at ``(5, 7)`` in 234 s against 221 at 7
+        (267 s) and 222 at 10 (452 s), first calls at 4 x 1,000 + 1,000
+        (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every iteration
+        waits for the batch's longest tree, so the cap matters most there. Raise it for curves
+        that keep missing the rule with long trees (``num_steps`` near the cap). With
+        ``pooling="partial"`` (one :func:`bayescale.fit`) the limits are those of ``bs.fit``.
     chunk_size : int, optional
         Keys per vectorised batch (one compiled sampler serves all chunks). Default: all keys
         when there are at most 1,000, else 1,000. Results depend on the chunking only through
         floating-point rounding; keep it fixed to reproduce draws bit for bit.
     retries : int
         Keys that miss the convergence rule (r_hat > 1.01, bulk ESS < 400 or a divergence) are
-        sampled again, up to ``retries`` times, each time with twice the previous warm-up and
-        fresh random numbers (:func:`~bayescale.curves.chain_keys` with ``attempt``); a key's
-        new draws replace its old ones only when they meet the rule: the rerun a user would
-        make by hand for curves whose warm-up was too short, paid only for those curves. Curves
-        whose chains sit in different modes stay flagged. ``meta["retried"]`` and
-        ``meta["retry_converged"]`` count the keys sampled again and those that then met the
-        rule; ``diagnostics["warmup"]`` gives the warm-up behind each key's draws. 0 turns it
+        sampled again, up to ``retries`` times, each time with twice the previous warm-up (at
+        the draws' tree depth) and fresh random numbers (:func:`~bayescale.curves.chain_keys`
+        with ``attempt``); a key's new draws replace its old ones only when they meet the rule:
+        the rerun a user would make by hand for curves whose warm-up was too short, paid only
+        for those curves. Curves whose chains sit in different modes stay flagged.
+        ``meta["retried"]`` and ``meta["retry_converged"]`` count the keys sampled again and
+        those that then met the rule; ``diagnostics["warmup"]`` gives the warm-up behind each key's draws. 0 turns it
         off. Independent curves only (``pooling="none"``). Keeping draws because they pass the
         rule is a selection: the simulation-based calibration tests fit with ``retries=0``.
     executor : {"local", "ray"}
@@ -188,11 +191,7 @@ def fit_many(
         raise ValueError(f"pooling={pooling!r} must be 'none' (independent curves) or 'partial' (pooled across keys)")
     if executor not in ("local", "ray"):
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
-    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) or not 1 <= max_tree_depth <= 20:
-        raise ValueError(
-            f"max_tree_depth={max_tree_depth!r} must be a whole number from 1 to 20 (the default 7 allows 127 "
-            "leapfrog steps a draw; raise it for curves whose trees reach that cap)"
-        )
+    warmup_depth, draw_depth = _tree_depths(max_tree_depth)
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
     retries = int(retries)
@@ -217,7 +216,7 @@ def fit_many(
         )
     resolved = resolve_priors(law, likelihood, {}, priors)
     spec = build_spec(law, likelihood, {}, {}, resolved)
-    settings = Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass), int(max_tree_depth))
+    settings = Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass), draw_depth, warmup_depth)
     if chunk_size is None:
         chunk_size = min(len(keys), 1000)
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
@@ -239,7 +238,7 @@ def fit_many(
         "settings": {
             "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
             "target_accept_prob": float(target_accept_prob), "dense_mass": bool(dense_mass),
-            "max_tree_depth": int(max_tree_depth), "chunk_size": chunk_size, "executor": executor,
+            "max_tree_depth": [warmup_depth, draw_depth], "chunk_size": chunk_size, "executor": executor,
             "chain_method": "vectorized", "retries": retries,
         },
         **timings,
@@ -259,7 +258,8 @@ def fit_many(
         missed = np.flatnonzero(~result.diagnostics["converged"].to_numpy())
         if not len(missed):
             break
-        again = dataclasses.replace(settings, warmup=settings.warmup * 2**attempt)
+        # twice the warm-up, its trees as deep as the draws'
+        again = dataclasses.replace(settings, warmup=settings.warmup * 2**attempt, warmup_tree_depth=draw_depth)
         logger.info("fit_many: %d curve(s) missed the convergence rule; sampling them again with warmup=%d",
                     len(missed), again.warmup)  # fmt: skip
         size = min(len(missed), chunk_size)
@@ -288,6 +288,22 @@ def fit_many(
         logger.info("fit_many: %d of %d curve(s) sampled again now meet the rule", len(recovered), len(retried))
     result.check_convergence()
     return result
+
+
+def _tree_depths(max_tree_depth) -> tuple[int, int]:
+    """``(warm-up, draws)`` NUTS depth limits from one number or a pair, each checked."""
+    pair = tuple(max_tree_depth) if isinstance(max_tree_depth, (tuple, list)) else (max_tree_depth,) * 2
+
+    def whole(depth) -> bool:
+        return bool(not isinstance(depth, bool) and isinstance(depth, (int, np.integer)) and 1 <= depth <= 20)
+
+    if len(pair) != 2 or not all(whole(depth) for depth in pair):
+        raise ValueError(
+            f"max_tree_depth={max_tree_depth!r} must be a whole number from 1 to 20, or a pair of them "
+            "(warm-up, draws); the default (5, 7) allows 31 and 127 leapfrog steps an iteration: raise "
+            "it for curves whose trees reach that cap"
+        )
+    return int(pair[0]), int(pair[1])
 
 
 def _sample_chunks(spec, settings, chunks, n_devices, device, executor, address, bar) -> tuple[dict, np.ndarray, np.ndarray, dict]:

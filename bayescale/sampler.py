@@ -2,10 +2,10 @@
 
 One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
 finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not
-a valid start), adapts step size and a dense mass matrix during
-warm-up, and draws, all in one ``lax.scan`` of NumPyro's functional NUTS kernel
-(:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread over the JAX devices
-with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
+a valid start), adapts step size and a dense mass matrix during warm-up (its trees capped at
+``Settings.warmup_tree_depth`` where set), and draws, all in one ``lax.scan`` of NumPyro's
+functional NUTS kernel (:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread
+over the JAX devices with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
 sampler settings, so refitting the same law on data of the same shape (a user's second
 notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
 the program too (only their families and shapes are part of its structure), so a refit with
@@ -135,6 +135,15 @@ class Settings:
     target_accept_prob: float
     dense_mass: bool
     max_tree_depth: int = 10
+    #: the depth limit of warm-up's trees (:func:`bayescale.fit_many`'s default: 5); None: ``max_tree_depth``
+    warmup_tree_depth: int | None = None
+
+    @property
+    def tree_depths(self) -> tuple[int, int]:
+        """NUTS depth limits ``(warm-up, draws)``, as :func:`numpyro.infer.hmc.hmc` takes them;
+        warm-up's never deeper than the draws'."""
+        warmup = self.max_tree_depth if self.warmup_tree_depth is None else self.warmup_tree_depth
+        return min(warmup, self.max_tree_depth), self.max_tree_depth
 
 
 @dataclass
@@ -403,7 +412,7 @@ def _runner(
             settings.warmup,
             dense_mass=settings.dense_mass,
             target_accept_prob=settings.target_accept_prob,
-            max_tree_depth=settings.max_tree_depth,
+            max_tree_depth=settings.tree_depths,
             model_args=args,
             rng_key=key_run,
         )

@@ -56,6 +56,11 @@ def curves() -> pd.DataFrame:
     return table[counts > 6].reset_index(drop=True)  # power + Student-t: 5 free parameters
 
 
+def depths(text: str) -> int | tuple[int, int]:
+    """``--max-tree-depth``: ``7`` or ``5,7`` (warm-up, draws), as ``fit_many`` takes it."""
+    return tuple(int(part) for part in text.split(",")) if "," in text else int(text)  # type: ignore[return-value]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loop", type=int, default=12, help="curves fitted by the bs.fit loop (random subset)")
@@ -64,9 +69,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--curves", type=int, default=None, help="a fixed random subset of this many curves")
     parser.add_argument("--likelihood", default="student_t", help="likelihood of both sides (default: student_t)")
-    parser.add_argument("--max-tree-depth", type=int, default=None,
-                        help="NUTS's tree depth limit of fit_many (default 10); bs.fit has no such option, so the "
-                             "loop keeps 10")
+    parser.add_argument("--max-tree-depth", type=depths, default=None,
+                        help="fit_many's NUTS tree depth limits, one number or 'warm-up,draws' (default: fit_many's "
+                             "(5, 7)); bs.fit has no such option, so the loop keeps its (5, 10)")
     parser.add_argument("--target-accept", type=float, default=None,
                         help="NUTS target acceptance for both sides (default: the law's default)")
     args = parser.parse_args()

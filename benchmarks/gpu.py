@@ -21,7 +21,7 @@ so that each side is what a user of that device gets. Without a GPU only the CPU
 script says so). Both sides fit the same first curves of the same synthetic table. Run::
 
     BAYESCALE_DATA_DIR=../shared/data python benchmarks/gpu.py [--curves 10000] [--chunk 2500] \\
-        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single] [--max-tree-depth 7]
+        [--budget 90] [--cpu-curves 10000] [--cpu-budget 45] [--skip-single] [--max-tree-depth 5,7]
 
 Budgets are per side and part, so the whole script stays under ~4 minutes on a GPU machine:
 a chunk is started only when the time per chunk measured so far says it ends within the budget
@@ -60,6 +60,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fit_many import depths  # noqa: E402  (the --max-tree-depth argument of both scripts)
+
 from peers import run_bayescale  # noqa: E402  (the same Chinchilla fit as the peers' comparison)
 
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
@@ -86,11 +88,12 @@ def synthetic_curves(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_depth: int) -> dict:
+def many_fits(device: str, n_curves: int, chunk: int, budget_s: float, max_tree_depth: int | tuple[int, int]) -> dict:
     """``fit_many`` on the first curves of the synthetic table, chunk by chunk within ``budget_s``.
 
     In lock-step (``vmap``, the GPU's batching) every iteration costs the longest tree of the
-    batch, so ``max_tree_depth`` (``fit_many``'s default 7: up to 127 leapfrog steps) bounds it."""
+    batch, so ``max_tree_depth`` (``fit_many``'s default (5, 7): up to 31 leapfrog steps in warm-up,
+    127 for the draws) bounds it."""
     from bayescale.many import fit_many
 
     table = synthetic_curves(n_curves)
@@ -204,9 +207,10 @@ def main() -> None:
     parser.add_argument("--cpu-chunk", type=int, default=32, help="curves per chunk on the CPU")
     parser.add_argument("--cpu-budget", type=float, default=45.0, help="seconds for the CPU's fit_many part")
     parser.add_argument("--skip-single", action="store_true", help="skip the single Chinchilla fit")
-    parser.add_argument("--max-tree-depth", type=int,
+    parser.add_argument("--max-tree-depth", type=depths,
                         default=inspect.signature(bs.fit_many).parameters["max_tree_depth"].default,
-                        help="fit_many's NUTS tree depth limit on both sides (lock-step waits for the longest tree)")
+                        help="fit_many's NUTS tree depth limits on both sides, one number or 'warm-up,draws' "
+                             "(lock-step waits for the longest tree)")
     parser.add_argument("--cpu-only", action="store_true", help="measure the CPU side only (the child process)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
     args = parser.parse_args()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -67,6 +68,14 @@ def test_unknown_batching_is_refused():
     with pytest.raises(ValueError, match="batching='loop' must be 'vmap' or 'map'"):
         sampler.run(None, None, sampler.Batch(np.zeros((1, 2)), {}, {}, {}, np.zeros((1, 3)), np.ones((1, 3))),
                     batching="loop")
+
+
+def test_warm_up_trees_are_as_deep_as_the_draws_unless_capped_and_never_deeper():
+    settings = sampler.Settings(chains=4, draws=100, warmup=100, target_accept_prob=0.9, dense_mass=True)
+    assert settings.tree_depths == (10, 10)  # bs.fit's: a capped warm-up failed hard fits (RESULTS.md, stop 49)
+    capped = dataclasses.replace(settings, warmup_tree_depth=5)
+    assert capped.tree_depths == (5, 10)
+    assert dataclasses.replace(capped, max_tree_depth=3).tree_depths == (3, 3)
 
 
 def test_the_target_acceptance_comes_from_the_call_then_the_law_then_the_default(ladder_fit):
