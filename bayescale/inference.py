@@ -62,6 +62,7 @@ def fit(
     device: str | None = None,
     target_accept_prob: float | None = None,
     dense_mass: bool = True,
+    max_tree_depth: int | tuple[int, int] = 10,
     chain_method: str | None = None,
     parameterization: str = "auto",
     trials: str | int | None = None,
@@ -95,6 +96,12 @@ def fit(
         (:mod:`bayescale.likelihoods`).
     chains, draws, warmup : int
         Number of chains, kept draws per chain and warm-up steps per chain.
+    max_tree_depth : int or (int, int)
+        NUTS tree depth limits (``2**depth - 1`` leapfrog steps an iteration), as NumPyro takes
+        them: one number, or ``(warm-up, draws)``. Default 10 for both. ``(5, 10)`` halved the
+        sampling of Chinchilla's 245 runs (warm-up took 85% of its steps, mostly before the
+        mass matrix adapts), but a warm-up capped so low ended unadapted on harder models
+        (``benchmarks/RESULTS.md``, speed against peers): check the convergence warnings.
     seed : int
         Random seed; the same seed gives the same draws on the same machine.
     progress : bool, optional
@@ -168,6 +175,7 @@ def fit(
         "seed": seed,
         "target_accept_prob": target_accept_prob,
         "dense_mass": dense_mass,
+        "max_tree_depth": list(sampler.tree_depths(max_tree_depth)),
         "chain_method": _chain_method(chain_method, chains, device),
         "parameterization": parameterization,
         "device": device,
@@ -180,7 +188,7 @@ def fit(
 
 #: Settings of a fit that :func:`refit` takes over and that ``overrides`` may change (the others,
 #: e.g. the parameterisation, the device and whether a progress bar is shown, are the fit's own).
-REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass")
+REFIT_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept_prob", "dense_mass", "max_tree_depth")
 
 
 def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None) -> Fit:
@@ -228,6 +236,7 @@ def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None
                            target_accept_prob=settings["target_accept_prob"])  # fmt: skip
     settings.setdefault("device", None)  # fits saved before these were recorded
     settings.setdefault("progress", False)
+    settings["max_tree_depth"] = list(sampler.tree_depths(settings.get("max_tree_depth", 10)))  # before: NUTS's 10
     if settings["chains"] != recorded["chains"] or "chain_method" not in settings:
         settings["chain_method"] = _chain_method(None, settings["chains"], settings["device"])
     group_columns = list(dict.fromkeys(col for _, cols in spec.grouping for col in cols))
@@ -245,6 +254,7 @@ def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: M
             y: str, trials: str | int | None, keep: np.ndarray | None = None) -> Fit:  # fmt: skip
     """Run NUTS on ``design`` (its rows ``keep`` only, the others masked out) and build the Fit."""
     chains, draws, device = settings["chains"], settings["draws"], settings["device"]
+    warmup_depth, draw_depth = settings["max_tree_depth"]
     batch = _chain_batch(design, chains, settings["seed"])
     if keep is not None:
         batch = dataclasses.replace(batch, mask=np.repeat(keep[None], chains, axis=0))
@@ -254,7 +264,7 @@ def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: M
         result = sampler.run(
             spec,
             sampler.Settings(chains, draws, settings["warmup"], float(settings["target_accept_prob"]),
-                             bool(settings["dense_mass"])),  # fmt: skip
+                             bool(settings["dense_mass"]), draw_depth, warmup_depth),  # fmt: skip
             batch,
             device=device,
             parallel=settings["chain_method"] == "parallel",

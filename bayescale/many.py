@@ -117,14 +117,14 @@ def fit_many(
         NUTS tree depth limits (at most ``2**depth - 1`` leapfrog steps an iteration), as
         :func:`numpyro.infer.hmc.hmc` takes them: ``(warm-up, draws)``, or one number for both.
         The default ``(5, 7)``: 31 steps during warm-up, 127 for the draws, against 1,023 at
-        NUTS's usual 10, which :func:`bayescale.fit` keeps for both (its fits have no retry).
+        NUTS's usual 10, which :func:`bayescale.fit` keeps for both by default (it has no retry).
         The caps cut the long trajectories a few curves take, and warm-up's before the step
         size and mass matrix adapt, without biasing the draws (NUTS stays exact; a capped tree
         can only mix more slowly, and a slower warm-up can end unadapted on a hard curve, which
-        the convergence rule and ``retries`` see; a retry's warm-up runs at the draws' depth). On the 229 real curves of
-        ``benchmarks/fit_many.py``, 222 meet the rule at ``(5, 7)`` in 234 s against 221 at 7
-        (267 s) and 222 at 10 (452 s), first calls at 4 x 1,000 + 1,000
-        (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every iteration
+        the convergence rule and ``retries`` see; a retry's warm-up runs at the draws' depth).
+        On the 229 real curves of ``benchmarks/fit_many.py``, 222 meet the rule at ``(5, 7)``
+        in 234 s against 221 at 7 (267 s) and 222 at 10 (452 s), first calls at 4 x 1,000 +
+        1,000 (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every iteration
         waits for the batch's longest tree, so the cap matters most there. Raise it for curves
         that keep missing the rule with long trees (``num_steps`` near the cap). With
         ``pooling="partial"`` (one :func:`bayescale.fit`) the limits are those of ``bs.fit``.
@@ -191,7 +191,7 @@ def fit_many(
         raise ValueError(f"pooling={pooling!r} must be 'none' (independent curves) or 'partial' (pooled across keys)")
     if executor not in ("local", "ray"):
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
-    warmup_depth, draw_depth = _tree_depths(max_tree_depth)
+    warmup_depth, draw_depth = sampler.tree_depths(max_tree_depth)
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
     retries = int(retries)
@@ -288,22 +288,6 @@ def fit_many(
         logger.info("fit_many: %d of %d curve(s) sampled again now meet the rule", len(recovered), len(retried))
     result.check_convergence()
     return result
-
-
-def _tree_depths(max_tree_depth) -> tuple[int, int]:
-    """``(warm-up, draws)`` NUTS depth limits from one number or a pair, each checked."""
-    pair = tuple(max_tree_depth) if isinstance(max_tree_depth, (tuple, list)) else (max_tree_depth,) * 2
-
-    def whole(depth) -> bool:
-        return bool(not isinstance(depth, bool) and isinstance(depth, (int, np.integer)) and 1 <= depth <= 20)
-
-    if len(pair) != 2 or not all(whole(depth) for depth in pair):
-        raise ValueError(
-            f"max_tree_depth={max_tree_depth!r} must be a whole number from 1 to 20, or a pair of them "
-            "(warm-up, draws); the default (5, 7) allows 31 and 127 leapfrog steps an iteration: raise "
-            "it for curves whose trees reach that cap"
-        )
-    return int(pair[0]), int(pair[1])
 
 
 def _sample_chunks(spec, settings, chunks, n_devices, device, executor, address, bar) -> tuple[dict, np.ndarray, np.ndarray, dict]:

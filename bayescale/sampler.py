@@ -138,12 +138,34 @@ class Settings:
     #: the depth limit of warm-up's trees (:func:`bayescale.fit_many`'s default: 5); None: ``max_tree_depth``
     warmup_tree_depth: int | None = None
 
+    def __post_init__(self) -> None:
+        # one key for one program: a warm-up as deep as the draws is the same as no warm-up cap
+        if self.warmup_tree_depth is not None and self.warmup_tree_depth >= self.max_tree_depth:
+            object.__setattr__(self, "warmup_tree_depth", None)
+
     @property
     def tree_depths(self) -> tuple[int, int]:
         """NUTS depth limits ``(warm-up, draws)``, as :func:`numpyro.infer.hmc.hmc` takes them;
         warm-up's never deeper than the draws'."""
         warmup = self.max_tree_depth if self.warmup_tree_depth is None else self.warmup_tree_depth
-        return min(warmup, self.max_tree_depth), self.max_tree_depth
+        return warmup, self.max_tree_depth
+
+
+def tree_depths(max_tree_depth) -> tuple[int, int]:
+    """``(warm-up, draws)`` NUTS depth limits from one number (both) or a pair, as NumPyro takes
+    them; each a whole number from 1 to 20 (``2**depth - 1`` leapfrog steps an iteration)."""
+    pair = tuple(max_tree_depth) if isinstance(max_tree_depth, (tuple, list)) else (max_tree_depth,) * 2
+
+    def whole(depth) -> bool:
+        return bool(not isinstance(depth, bool) and isinstance(depth, (int, np.integer)) and 1 <= depth <= 20)
+
+    if len(pair) != 2 or not all(whole(depth) for depth in pair):
+        raise ValueError(
+            f"max_tree_depth={max_tree_depth!r} must be a whole number from 1 to 20, or a pair of them "
+            "(warm-up, draws): e.g. (5, 10) allows 31 leapfrog steps an iteration in warm-up and 1,023 "
+            "for the draws; raise it for fits whose trees reach the cap"
+        )
+    return int(pair[0]), int(pair[1])
 
 
 @dataclass

@@ -37,6 +37,7 @@ import argparse
 import os
 import time
 import warnings
+from functools import partial
 
 import bayescale as bs  # isort: skip  (first: sets the XLA host devices before JAX starts)
 
@@ -47,6 +48,7 @@ import pandas as pd
 
 warnings.simplefilter("ignore", FutureWarning)
 import arviz as az  # noqa: E402
+from fit_many import depths  # noqa: E402  (the --max-tree-depth argument of the benchmarks)
 
 CHAINS, WARMUP, DRAWS = 4, 1000, 1000
 PARAMS = ["E", "A", "alpha", "B", "beta", "sigma", "nu"]
@@ -93,11 +95,12 @@ PRIORS = priors_from_package()
 
 
 # --------------------------------------------------------------------------------------------
-def run_bayescale(df: pd.DataFrame, device: str | None = None, draws: int = DRAWS) -> dict:
+def run_bayescale(df: pd.DataFrame, device: str | None = None, draws: int = DRAWS,
+                  max_tree_depth: int | tuple[int, int] = 10) -> dict:
     """``bs.fit`` twice (seeds 0 and 1) on ``device``: the first call's total with its XLA compile,
     the second call's (the compiled program reused), and the first fit's diagnostics."""
     options = dict(law="chinchilla", y="loss", inputs={"N": "N", "D": "D"}, chains=CHAINS, draws=draws,
-                   warmup=WARMUP, seed=0, progress=False, device=device)  # fmt: skip
+                   warmup=WARMUP, seed=0, progress=False, device=device, max_tree_depth=max_tree_depth)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)
         _COMPILE["s"] = 0.0
@@ -264,7 +267,10 @@ def main() -> None:
     parser.add_argument("--matched-ess", action="store_true",
                         help=f"bayescale and nutpie only, each at the fewest draws of {DRAW_LADDER} per chain "
                              f"that give min bulk ESS >= {ESS_TARGET} (run_matched)")
+    parser.add_argument("--max-tree-depth", type=depths, default=10,
+                        help="bs.fit's NUTS tree depth limits, one number or 'warm-up,draws' (default 10)")
     args = parser.parse_args()
+    runners = {**RUNNERS, "bayescale": partial(run_bayescale, max_tree_depth=args.max_tree_depth)}
     if args.matched_ess:
         args.skip = sorted(set(args.skip) | {"stan", "numpyro"})
     datasets = {"chinchilla": bs.datasets.load("chinchilla")[["N", "D", "loss"]], "synthetic2000": synthetic()}
@@ -273,7 +279,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average at start {os.getloadavg()}; jax devices {jax.devices()}")
     rows = []
     for data_name, df in datasets.items():
-        for name, runner in RUNNERS.items():
+        for name, runner in runners.items():
             if name in args.skip:
                 continue
             load = os.getloadavg()[0]

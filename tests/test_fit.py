@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from conftest import CHINCHILLA_TRUTH, FAST
 
 import bayescale as bs
+from bayescale.inference import refit
 
 HERE = Path(__file__).parent
 
@@ -188,6 +190,20 @@ def test_fit_offers_the_result_interface(ladder_fit, ladder):
         def predict(self, data, level=0.9, *, seed=0, law_error=True): ...
 
     assert not isinstance(NoInputs(), Posterior)
+
+
+@pytest.mark.long
+def test_tree_depths_reach_the_sampler_and_a_refit(ladder, ladder_fit):
+    assert ladder_fit.meta["settings"]["max_tree_depth"] == [10, 10]  # NUTS's usual limit, warm-up included
+    options = {**FAST, "law": "chinchilla", "y": "loss", "inputs": {"N": "params", "D": "tokens"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ConvergenceWarning)
+        capped = bs.fit(ladder, **options, max_tree_depth=(3, 4))
+        again = refit(capped, np.ones(len(ladder), dtype=bool), {"max_tree_depth": 2})
+    assert capped.meta["settings"]["max_tree_depth"] == [3, 4]
+    assert int(capped.idata.sample_stats["n_steps"].max()) <= 2**4 - 1
+    assert again.meta["settings"]["max_tree_depth"] == [2, 2]
+    assert int(again.idata.sample_stats["n_steps"].max()) <= 2**2 - 1
 
 
 def test_divergence_advice_depends_on_the_target_acceptance_used(ladder_fit):

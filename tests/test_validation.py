@@ -125,7 +125,8 @@ def test_unknown_law_and_likelihood(runs):
         fit(runs, likelihood="gauss")
 
 
-@pytest.mark.parametrize("option", [{"chains": 0}, {"draws": -1}, {"target_accept_prob": 1.5}, {"device": "tpu"}])
+@pytest.mark.parametrize("option", [{"chains": 0}, {"draws": -1}, {"target_accept_prob": 1.5}, {"device": "tpu"},
+                                    {"max_tree_depth": 0}, {"max_tree_depth": (5, 10, 12)}, {"max_tree_depth": "10"}])
 def test_bad_sampler_settings(runs, option):
     with pytest.raises(ValueError, match=next(iter(option))):
         fit(runs, **option)
