@@ -62,7 +62,7 @@ def fit(
     device: str | None = None,
     target_accept_prob: float | None = None,
     dense_mass: bool = True,
-    max_tree_depth: int | tuple[int, int] = 10,
+    max_tree_depth: int | tuple[int, int] = (7, 10),
     chain_method: str | None = None,
     parameterization: str = "auto",
     trials: str | int | None = None,
@@ -98,10 +98,12 @@ def fit(
         Number of chains, kept draws per chain and warm-up steps per chain.
     max_tree_depth : int or (int, int)
         NUTS tree depth limits (``2**depth - 1`` leapfrog steps an iteration), as NumPyro takes
-        them: one number, or ``(warm-up, draws)``. Default 10 for both. ``(5, 10)`` halved the
-        sampling of Chinchilla's 245 runs (warm-up took 85% of its steps, mostly before the
-        mass matrix adapts), but a warm-up capped so low ended unadapted on harder models
-        (``benchmarks/RESULTS.md``, speed against peers): check the convergence warnings.
+        them: one number, or ``(warm-up, draws)``. Default ``(7, 10)``: NUTS's usual 10 for the
+        draws, 127 steps for warm-up, whose first iterations, before the mass matrix adapts, ran
+        to hundreds of steps (85% of a Chinchilla fit's steps; its draws are discarded, so the
+        cap cannot bias the draws). ``(5, 10)`` halved Chinchilla's sampling but left harder
+        models unadapted; 10 restores the uncapped warm-up (``benchmarks/RESULTS.md``, speed
+        against peers).
     seed : int
         Random seed; the same seed gives the same draws on the same machine.
     progress : bool, optional
@@ -236,7 +238,7 @@ def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None
                            target_accept_prob=settings["target_accept_prob"])  # fmt: skip
     settings.setdefault("device", None)  # fits saved before these were recorded
     settings.setdefault("progress", False)
-    settings["max_tree_depth"] = list(sampler.tree_depths(settings.get("max_tree_depth", 10)))  # before: NUTS's 10
+    settings["max_tree_depth"] = list(sampler.tree_depths(settings.get("max_tree_depth", 10)))  # saved before: 10
     if settings["chains"] != recorded["chains"] or "chain_method" not in settings:
         settings["chain_method"] = _chain_method(None, settings["chains"], settings["device"])
     group_columns = list(dict.fromkeys(col for _, cols in spec.grouping for col in cols))

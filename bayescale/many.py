@@ -117,7 +117,7 @@ def fit_many(
         NUTS tree depth limits (at most ``2**depth - 1`` leapfrog steps an iteration), as
         :func:`numpyro.infer.hmc.hmc` takes them: ``(warm-up, draws)``, or one number for both.
         The default ``(5, 7)``: 31 steps during warm-up, 127 for the draws, against 1,023 at
-        NUTS's usual 10, which :func:`bayescale.fit` keeps for both by default (it has no retry).
+        NUTS's usual 10 (:func:`bayescale.fit`, which has no retry, takes ``(7, 10)``).
         The caps cut the long trajectories a few curves take, and warm-up's before the step
         size and mass matrix adapt, without biasing the draws (NUTS stays exact; a capped tree
         can only mix more slowly, and a slower warm-up can end unadapted on a hard curve, which

@@ -3,10 +3,10 @@
 One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
 finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not
 a valid start), adapts step size and a dense mass matrix during warm-up (its trees capped at
-``Settings.warmup_tree_depth`` where set), and draws, all in one ``lax.scan`` of NumPyro's
-functional NUTS kernel (:func:`numpyro.infer.hmc.hmc`). Pairs are ``jax.vmap``-ed and spread
-over the JAX devices with ``jax.pmap``. The compiled executable is kept per model structure, data shape and
-sampler settings, so refitting the same law on data of the same shape (a user's second
+``Settings.warmup_tree_depth``, :data:`WARMUP_TREE_DEPTH` by default), and draws, all in one
+``lax.scan`` of NumPyro's functional NUTS kernel (:func:`numpyro.infer.hmc.hmc`). Pairs are
+``jax.vmap``-ed and spread over the JAX devices with ``jax.pmap``. The compiled executable is
+kept per model structure, data shape and sampler settings, so refitting the same law on data of the same shape (a user's second
 notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
 the program too (only their families and shapes are part of its structure), so a refit with
 another prior of the same family compiles nothing either. :func:`padded_length` rounds
@@ -65,6 +65,14 @@ _PROGRESS_EVERY = 50
 
 #: NUTS target acceptance probability when neither the call nor the law sets one.
 TARGET_ACCEPT = 0.95
+
+#: NUTS tree depth limit during warm-up (``2**7 - 1 = 127`` leapfrog steps an iteration) where a
+#: fit names none: :func:`bayescale.fit`'s ``max_tree_depth=(7, 10)``, :func:`bayescale.fit_downstream`.
+#: Warm-up's first iterations, before the mass matrix adapts, ran to hundreds of steps (85% of a
+#: Chinchilla fit's steps); its draws are discarded, so the cap cannot bias the draws. At 5 four
+#: harder fits of the long tests ended warm-up unadapted; at 7 every test passes
+#: (``benchmarks/RESULTS.md``, speed against peers, stop 49).
+WARMUP_TREE_DEPTH = 7
 
 
 def target_accept(law, value: float | None) -> float:
@@ -135,8 +143,8 @@ class Settings:
     target_accept_prob: float
     dense_mass: bool
     max_tree_depth: int = 10
-    #: the depth limit of warm-up's trees (:func:`bayescale.fit_many`'s default: 5); None: ``max_tree_depth``
-    warmup_tree_depth: int | None = None
+    #: the depth limit of warm-up's trees; None: ``max_tree_depth``
+    warmup_tree_depth: int | None = WARMUP_TREE_DEPTH
 
     def __post_init__(self) -> None:
         # one key for one program: a warm-up as deep as the draws is the same as no warm-up cap

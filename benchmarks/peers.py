@@ -96,11 +96,13 @@ PRIORS = priors_from_package()
 
 # --------------------------------------------------------------------------------------------
 def run_bayescale(df: pd.DataFrame, device: str | None = None, draws: int = DRAWS,
-                  max_tree_depth: int | tuple[int, int] = 10) -> dict:
+                  max_tree_depth: int | tuple[int, int] | None = None) -> dict:
     """``bs.fit`` twice (seeds 0 and 1) on ``device``: the first call's total with its XLA compile,
     the second call's (the compiled program reused), and the first fit's diagnostics."""
     options = dict(law="chinchilla", y="loss", inputs={"N": "N", "D": "D"}, chains=CHAINS, draws=draws,
-                   warmup=WARMUP, seed=0, progress=False, device=device, max_tree_depth=max_tree_depth)  # fmt: skip
+                   warmup=WARMUP, seed=0, progress=False, device=device)  # fmt: skip
+    if max_tree_depth is not None:  # else bs.fit's default
+        options["max_tree_depth"] = max_tree_depth
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)
         _COMPILE["s"] = 0.0
@@ -267,8 +269,8 @@ def main() -> None:
     parser.add_argument("--matched-ess", action="store_true",
                         help=f"bayescale and nutpie only, each at the fewest draws of {DRAW_LADDER} per chain "
                              f"that give min bulk ESS >= {ESS_TARGET} (run_matched)")
-    parser.add_argument("--max-tree-depth", type=depths, default=10,
-                        help="bs.fit's NUTS tree depth limits, one number or 'warm-up,draws' (default 10)")
+    parser.add_argument("--max-tree-depth", type=depths, default=None,
+                        help="bs.fit's NUTS tree depth limits, one number or 'warm-up,draws' (default: bs.fit's)")
     args = parser.parse_args()
     runners = {**RUNNERS, "bayescale": partial(run_bayescale, max_tree_depth=args.max_tree_depth)}
     if args.matched_ess:

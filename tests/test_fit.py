@@ -12,6 +12,7 @@ import pytest
 from conftest import CHINCHILLA_TRUTH, FAST
 
 import bayescale as bs
+from bayescale import sampler
 from bayescale.inference import refit
 
 HERE = Path(__file__).parent
@@ -194,7 +195,8 @@ def test_fit_offers_the_result_interface(ladder_fit, ladder):
 
 @pytest.mark.long
 def test_tree_depths_reach_the_sampler_and_a_refit(ladder, ladder_fit):
-    assert ladder_fit.meta["settings"]["max_tree_depth"] == [10, 10]  # NUTS's usual limit, warm-up included
+    # warm-up capped at 127 leapfrog steps, the draws at NUTS's usual 1,023
+    assert ladder_fit.meta["settings"]["max_tree_depth"] == [sampler.WARMUP_TREE_DEPTH, 10] == [7, 10]
     options = {**FAST, "law": "chinchilla", "y": "loss", "inputs": {"N": "params", "D": "tokens"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)

@@ -70,12 +70,19 @@ def test_unknown_batching_is_refused():
                     batching="loop")
 
 
-def test_warm_up_trees_are_as_deep_as_the_draws_unless_capped_and_never_deeper():
+def test_warm_up_trees_are_capped_and_never_deeper_than_the_draws():
     settings = sampler.Settings(chains=4, draws=100, warmup=100, target_accept_prob=0.9, dense_mass=True)
-    assert settings.tree_depths == (10, 10)  # bs.fit's: a capped warm-up failed hard fits (RESULTS.md, stop 49)
-    capped = dataclasses.replace(settings, warmup_tree_depth=5)
-    assert capped.tree_depths == (5, 10)
-    assert dataclasses.replace(capped, max_tree_depth=3).tree_depths == (3, 3)
+    assert settings.tree_depths == (sampler.WARMUP_TREE_DEPTH, 10) == (7, 10)
+    assert dataclasses.replace(settings, warmup_tree_depth=5).tree_depths == (5, 10)
+    assert dataclasses.replace(settings, max_tree_depth=3).tree_depths == (3, 3)
+    # one program, one cache key: a warm-up as deep as the draws is no cap
+    assert dataclasses.replace(settings, warmup_tree_depth=10) == dataclasses.replace(settings, warmup_tree_depth=None)
+
+
+def test_fit_s_default_depths_are_the_sampler_s():
+    import inspect
+
+    assert inspect.signature(bs.fit).parameters["max_tree_depth"].default == (sampler.WARMUP_TREE_DEPTH, 10)
 
 
 def test_the_target_acceptance_comes_from_the_call_then_the_law_then_the_default(ladder_fit):
