@@ -177,7 +177,7 @@ def fit(
         "seed": seed,
         "target_accept_prob": target_accept_prob,
         "dense_mass": dense_mass,
-        "max_tree_depth": list(sampler.tree_depths(max_tree_depth)),
+        "max_tree_depth": list(sampler.parse_tree_depths(max_tree_depth)),
         "chain_method": _chain_method(chain_method, chains, device),
         "parameterization": parameterization,
         "device": device,
@@ -238,7 +238,7 @@ def refit(fit: Fit, keep: np.ndarray, overrides: Mapping[str, Any] | None = None
                            target_accept_prob=settings["target_accept_prob"])  # fmt: skip
     settings.setdefault("device", None)  # fits saved before these were recorded
     settings.setdefault("progress", False)
-    settings["max_tree_depth"] = list(sampler.tree_depths(settings.get("max_tree_depth", 10)))  # saved before: 10
+    settings["max_tree_depth"] = list(sampler.parse_tree_depths(settings.get("max_tree_depth", 10)))  # saved before: 10
     if settings["chains"] != recorded["chains"] or "chain_method" not in settings:
         settings["chain_method"] = _chain_method(None, settings["chains"], settings["device"])
     group_columns = list(dict.fromkeys(col for _, cols in spec.grouping for col in cols))
@@ -266,7 +266,8 @@ def _sample(spec: ModelSpec, design: Design, settings: dict[str, Any], priors: M
         result = sampler.run(
             spec,
             sampler.Settings(chains, draws, settings["warmup"], float(settings["target_accept_prob"]),
-                             bool(settings["dense_mass"]), draw_depth, warmup_depth),  # fmt: skip
+                             bool(settings["dense_mass"]), max_tree_depth=draw_depth,
+                             warmup_tree_depth=warmup_depth),  # fmt: skip
             batch,
             device=device,
             parallel=settings["chain_method"] == "parallel",

@@ -124,8 +124,8 @@ def fit_many(
         the convergence rule and ``retries`` see; a retry's warm-up runs at the draws' depth).
         On the 229 real curves of ``benchmarks/fit_many.py``, 222 meet the rule at ``(5, 7)``
         in 234 s against 221 at 7 (267 s) and 222 at 10 (452 s), first calls at 4 x 1,000 +
-        1,000 (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every iteration
-        waits for the batch's longest tree, so the cap matters most there. Raise it for curves
+        1,000 (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every
+        iteration waits for the batch's longest tree, so the cap matters most there. Raise it for curves
         that keep missing the rule with long trees (``num_steps`` near the cap). With
         ``pooling="partial"`` (one :func:`bayescale.fit`) the limits are those of ``bs.fit``.
     chunk_size : int, optional
@@ -140,8 +140,8 @@ def fit_many(
         the rerun a user would make by hand for curves whose warm-up was too short, paid only
         for those curves. Curves whose chains sit in different modes stay flagged.
         ``meta["retried"]`` and ``meta["retry_converged"]`` count the keys sampled again and
-        those that then met the rule; ``diagnostics["warmup"]`` gives the warm-up behind each key's draws. 0 turns it
-        off. Independent curves only (``pooling="none"``). Keeping draws because they pass the
+        those that then met the rule; ``diagnostics["warmup"]`` gives the warm-up behind each
+        key's draws. 0 turns it off. Independent curves only (``pooling="none"``). Keeping draws because they pass the
         rule is a selection: the simulation-based calibration tests fit with ``retries=0``.
     executor : {"local", "ray"}
         ``"local"`` runs the chunks one after another in this process (each chunk in parallel
@@ -191,7 +191,7 @@ def fit_many(
         raise ValueError(f"pooling={pooling!r} must be 'none' (independent curves) or 'partial' (pooled across keys)")
     if executor not in ("local", "ray"):
         raise ValueError(f"executor={executor!r} must be 'local' or 'ray'")
-    warmup_depth, draw_depth = sampler.tree_depths(max_tree_depth)
+    warmup_depth, draw_depth = sampler.parse_tree_depths(max_tree_depth)
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries={retries!r} must be a whole number >= 0 (0: never sample a curve again)")
     retries = int(retries)
@@ -216,7 +216,8 @@ def fit_many(
         )
     resolved = resolve_priors(law, likelihood, {}, priors)
     spec = build_spec(law, likelihood, {}, {}, resolved)
-    settings = Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass), draw_depth, warmup_depth)
+    settings = Settings(chains, draws, warmup, float(target_accept_prob), bool(dense_mass),
+                        max_tree_depth=draw_depth, warmup_tree_depth=warmup_depth)
     if chunk_size is None:
         chunk_size = min(len(keys), 1000)
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:

@@ -6,8 +6,8 @@ a valid start), adapts step size and a dense mass matrix during warm-up (its tre
 ``Settings.warmup_tree_depth``, :data:`WARMUP_TREE_DEPTH` by default), and draws, all in one
 ``lax.scan`` of NumPyro's functional NUTS kernel (:func:`numpyro.infer.hmc.hmc`). Pairs are
 ``jax.vmap``-ed and spread over the JAX devices with ``jax.pmap``. The compiled executable is
-kept per model structure, data shape and sampler settings, so refitting the same law on data of the same shape (a user's second
-notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
+kept per model structure, data shape and sampler settings, so refitting the same law on data of
+the same shape (a user's second notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
 the program too (only their families and shapes are part of its structure), so a refit with
 another prior of the same family compiles nothing either. :func:`padded_length` rounds
 the shape up so that ladders of similar length share it; JAX's persistent compilation
@@ -159,7 +159,7 @@ class Settings:
         return warmup, self.max_tree_depth
 
 
-def tree_depths(max_tree_depth) -> tuple[int, int]:
+def parse_tree_depths(max_tree_depth) -> tuple[int, int]:
     """``(warm-up, draws)`` NUTS depth limits from one number (both) or a pair, as NumPyro takes
     them; each a whole number from 1 to 20 (``2**depth - 1`` leapfrog steps an iteration)."""
     pair = tuple(max_tree_depth) if isinstance(max_tree_depth, (tuple, list)) else (max_tree_depth,) * 2

@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--likelihood", default="student_t", help="likelihood of both sides (default: student_t)")
     parser.add_argument("--max-tree-depth", type=depths, default=None,
                         help="fit_many's NUTS tree depth limits, one number or 'warm-up,draws' (default: fit_many's "
-                             "(5, 7)); bs.fit has no such option, so the loop keeps its (5, 10)")
+                             "(5, 7)); the loop keeps bs.fit's default (7, 10)")
     parser.add_argument("--target-accept", type=float, default=None,
                         help="NUTS target acceptance for both sides (default: the law's default)")
     args = parser.parse_args()
