@@ -125,8 +125,8 @@ def fit_many(
         On the 229 real curves of ``benchmarks/fit_many.py``, 222 meet the rule at ``(5, 7)``
         in 234 s against 221 at 7 (267 s) and 222 at 10 (452 s), first calls at 4 x 1,000 +
         1,000 (``benchmarks/RESULTS.md``). In lock-step batches (``vmap``, a GPU's) every
-        iteration waits for the batch's longest tree, so the cap matters most there. Raise it for curves
-        that keep missing the rule with long trees (``num_steps`` near the cap). With
+        iteration waits for the batch's longest tree, so the cap matters most there. Raise it
+        for curves that keep missing the rule with long trees (``num_steps`` near the cap). With
         ``pooling="partial"`` (one :func:`bayescale.fit`) the limits are those of ``bs.fit``.
     chunk_size : int, optional
         Keys per vectorised batch (one compiled sampler serves all chunks). Default: all keys
@@ -141,8 +141,9 @@ def fit_many(
         for those curves. Curves whose chains sit in different modes stay flagged.
         ``meta["retried"]`` and ``meta["retry_converged"]`` count the keys sampled again and
         those that then met the rule; ``diagnostics["warmup"]`` gives the warm-up behind each
-        key's draws. 0 turns it off. Independent curves only (``pooling="none"``). Keeping draws because they pass the
-        rule is a selection: the simulation-based calibration tests fit with ``retries=0``.
+        key's draws. 0 turns it off. Independent curves only (``pooling="none"``). Keeping draws
+        because they pass the rule is a selection: the simulation-based calibration tests fit
+        with ``retries=0``.
     executor : {"local", "ray"}
         ``"local"`` runs the chunks one after another in this process (each chunk in parallel
         over the JAX devices); ``"ray"`` runs them as Ray tasks (``pip install 'bayescale[ray]'``).

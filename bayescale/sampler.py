@@ -1,18 +1,18 @@
 """The NUTS driver behind :func:`bayescale.fit`, :func:`bayescale.fit_many` and :func:`bayescale.fit_downstream`.
 
-One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it
-finds an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not
-a valid start), adapts step size and a dense mass matrix during warm-up (its trees capped at
+One compiled program runs the whole sampler: for every (curve, chain) pair of a batch it finds
+an initial point (``init_to_median``, or ``init_to_uniform`` where the prior median is not a
+valid start), adapts step size and a dense mass matrix during warm-up (its trees capped at
 ``Settings.warmup_tree_depth``, :data:`WARMUP_TREE_DEPTH` by default), and draws, all in one
 ``lax.scan`` of NumPyro's functional NUTS kernel (:func:`numpyro.infer.hmc.hmc`). Pairs are
 ``jax.vmap``-ed and spread over the JAX devices with ``jax.pmap``. The compiled executable is
 kept per model structure, data shape and sampler settings, so refitting the same law on data of
-the same shape (a user's second notebook cell, the next chunk of curves) compiles nothing. The priors' parameters are data of
-the program too (only their families and shapes are part of its structure), so a refit with
-another prior of the same family compiles nothing either. :func:`padded_length` rounds
-the shape up so that ladders of similar length share it; JAX's persistent compilation
-cache (see :mod:`bayescale._runtime`) carries it across processes when no progress bar is
-drawn.
+the same shape (a user's second notebook cell, the next chunk of curves) compiles nothing. The
+priors' parameters are data of the program too (only their families and shapes are part of its
+structure), so a refit with another prior of the same family compiles nothing either.
+:func:`padded_length` rounds the shape up so that ladders of similar length share it; JAX's
+persistent compilation cache (see :mod:`bayescale._runtime`) carries it across processes when no
+progress bar is drawn.
 
 Padded rows (curves of unequal length batched together) are removed from the likelihood by
 a mask, so each curve's model is exactly the :func:`bayescale.hierarchy.make_model` model of
